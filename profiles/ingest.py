@@ -1,0 +1,183 @@
+"""The one ingest pipeline: every way in (batch file, JSON bulk, single update) ends here.
+
+Entry points differ only in how they parse; each turns its input into ``Row``s and calls
+:func:`apply_chunk` (or :func:`apply` for small inputs). The pipeline validates each row
+against SPEC 6.3's limits, records a ``RowFailure`` for a bad row without stopping the
+others, drops empty values, and merges the rest through ``profiles.store`` in one
+statement per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+
+from django.utils import timezone
+
+from profiles import store
+from profiles.store import KeyKind, Update
+
+MAX_NAME_LENGTH = 128
+MAX_VALUE_LENGTH = 256
+MAX_ID_LENGTH = 256
+CHUNK_SIZE = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One profile's update as sent: its line number (batch file) or index (JSON list)."""
+
+    position: int
+    profile_id: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RowFailure:
+    position: int
+    profile_id: str
+    code: str
+    message: str
+
+
+class RowError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class Outcome:
+    successful: int = 0
+    not_found: int = 0
+    failures: list[RowFailure] = field(default_factory=list)
+    pc_ids: dict[str, str] = field(default_factory=dict)  # profile id as sent -> pcId
+
+    @property
+    def consumed(self) -> int:
+        return self.successful + self.not_found + len(self.failures)
+
+    def add(self, other: Outcome) -> None:
+        self.successful += other.successful
+        self.not_found += other.not_found
+        self.failures.extend(other.failures)
+        self.pc_ids.update(other.pc_ids)
+
+
+def check_profile_id(kind: KeyKind, profile_id: str) -> None:
+    if not profile_id:
+        raise RowError("missing_id", f"{kind} is empty")
+    if len(profile_id) > MAX_ID_LENGTH:
+        raise RowError("id_too_long", f"{kind} is longer than {MAX_ID_LENGTH} characters")
+    if kind is KeyKind.THIRD_PARTY_ID and ("+" in profile_id or "/" in profile_id):
+        raise RowError("bad_id", "thirdPartyId must not contain '+' or '/'")
+    if not profile_id.isprintable():
+        raise RowError("bad_id", f"{kind} contains control characters")
+
+
+def check_attribute_name(name: str) -> None:
+    if not name:
+        raise RowError("bad_attribute_name", "attribute name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RowError(
+            "bad_attribute_name",
+            f"attribute name {name[:32]!r}… is longer than {MAX_NAME_LENGTH} characters",
+        )
+    if name.startswith("profile."):
+        raise RowError(
+            "bad_attribute_name", f"attribute name {name!r} must not start with 'profile.'"
+        )
+    if not name.isprintable():
+        raise RowError("bad_attribute_name", f"attribute name {name!r} contains control characters")
+
+
+def check_value(name: str, value: str) -> None:
+    if len(value) > MAX_VALUE_LENGTH:
+        raise RowError(
+            "value_too_long",
+            f"value of {name!r} is longer than {MAX_VALUE_LENGTH} characters",
+        )
+
+
+def to_update(kind: KeyKind, row: Row) -> Update | None:
+    """The row's non-empty values as an ``Update``; ``None`` when they are all empty."""
+    check_profile_id(kind, row.profile_id)
+    kept: dict[str, str] = {}
+    for name, value in row.attributes.items():
+        check_attribute_name(name)
+        check_value(name, value)
+        if value:
+            kept[name] = value
+    return Update(row.profile_id, kept) if kept else None
+
+
+def apply_chunk(
+    client_id: int,
+    kind: KeyKind,
+    rows: Iterable[Row],
+    *,
+    create_missing: bool,
+    now: datetime | None = None,
+) -> Outcome:
+    """Validate and merge one chunk of rows; the caller owns the transaction."""
+    outcome = Outcome()
+    valid: list[tuple[Row, Update]] = []
+    for row in rows:
+        try:
+            update = to_update(kind, row)
+        except RowError as error:
+            outcome.failures.append(
+                RowFailure(row.position, row.profile_id, error.code, error.message)
+            )
+            continue
+        if update is None:
+            outcome.successful += 1  # empty values change nothing, and that is not an error
+        else:
+            valid.append((row, update))
+    merged = store.merge(
+        client_id,
+        kind,
+        (update for _, update in valid),
+        create_missing=create_missing,
+        now=now or timezone.now(),
+    )
+    outcome.pc_ids = merged.applied
+    for row, _ in valid:
+        if row.profile_id in merged.applied:
+            outcome.successful += 1
+        elif row.profile_id in merged.not_found:
+            outcome.not_found += 1
+        else:
+            outcome.failures.append(
+                RowFailure(
+                    row.position,
+                    row.profile_id,
+                    "profile_too_large",
+                    f"profile attributes would exceed {store.MAX_PROFILE_ATTRIBUTES_BYTES} bytes",
+                )
+            )
+    return outcome
+
+
+def chunked(rows: Iterable[Row], size: int = CHUNK_SIZE) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def apply(
+    client_id: int,
+    kind: KeyKind,
+    rows: Iterable[Row],
+    *,
+    create_missing: bool,
+    now: datetime | None = None,
+) -> Outcome:
+    """Apply rows chunk by chunk; for inputs small enough to finish inside a request."""
+    total = Outcome()
+    for chunk in chunked(rows):
+        total.add(apply_chunk(client_id, kind, chunk, create_missing=create_missing, now=now))
+    return total

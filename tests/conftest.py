@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+
+from profiles.models import Client, Membership, Role
+
+
+@pytest.fixture
+def demo(db: None) -> Client:
+    return Client.objects.create(code="demo", name="Demo")
+
+
+@pytest.fixture
+def other_client(db: None) -> Client:
+    return Client.objects.create(code="acme", name="Acme")
+
+
+def member(client: Client, username: str, role: Role) -> User:
+    user = User.objects.create_user(username, password="correct horse battery staple")
+    Membership.objects.create(user=user, client=client, role=role)
+    return user
+
+
+@pytest.fixture
+def alice(demo: Client) -> User:
+    """Approver of demo."""
+    return member(demo, "alice", Role.APPROVER)
+
+
+@pytest.fixture
+def bob(demo: Client) -> User:
+    """Editor of demo."""
+    return member(demo, "bob", Role.EDITOR)
+
+
+@pytest.fixture
+def charlie(other_client: Client) -> User:
+    """Approver of acme, a stranger to demo."""
+    return member(other_client, "charlie", Role.APPROVER)

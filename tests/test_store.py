@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from profiles.models import Client, Profile
+from profiles.store import MAX_PROFILE_ATTRIBUTES_BYTES, KeyKind, Update, merge
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def values(profile: Profile) -> dict[str, str]:
+    return {name: entry["value"] for name, entry in profile.attributes.items()}
+
+
+def test_it_creates_missing_profiles_by_third_party_id_with_a_target_shaped_pc_id(
+    demo: Client,
+) -> None:
+    result = merge(
+        demo.pk,
+        KeyKind.THIRD_PARTY_ID,
+        [Update("u-1", {"tier": "gold"})],
+        create_missing=True,
+        now=NOW,
+    )
+    profile = Profile.objects.get(client=demo, third_party_id="u-1")
+    assert result.applied == {"u-1": profile.pc_id}
+    assert values(profile) == {"tier": "gold"}
+    assert profile.attributes["tier"]["modifiedAt"] == NOW.isoformat()
+    assert re.fullmatch(r"\d{13}-\d{6}\.\d{2}_\d{2}", profile.pc_id)
+
+
+def test_it_merges_attributes_and_keeps_the_ones_not_named(demo: Client) -> None:
+    merge(
+        demo.pk, KeyKind.PC_ID, [Update("p1", {"a": "1", "b": "2"})], create_missing=True, now=NOW
+    )
+    merge(demo.pk, KeyKind.PC_ID, [Update("p1", {"b": "3"})], create_missing=False, now=LATER)
+    profile = Profile.objects.get(client=demo, pc_id="p1")
+    assert values(profile) == {"a": "1", "b": "3"}
+    assert profile.attributes["a"]["modifiedAt"] == NOW.isoformat()
+    assert profile.attributes["b"]["modifiedAt"] == LATER.isoformat()
+    assert profile.modified_at == LATER
+
+
+def test_it_applies_duplicate_keys_in_order_with_the_last_value_winning(demo: Client) -> None:
+    updates = [Update("u", {"a": "1", "b": "1"}), Update("u", {"a": "2"}), Update("u", {"c": "3"})]
+    merge(demo.pk, KeyKind.THIRD_PARTY_ID, updates, create_missing=True, now=NOW)
+    assert values(Profile.objects.get(third_party_id="u")) == {"a": "2", "b": "1", "c": "3"}
+
+
+def test_it_reports_unknown_profiles_when_not_creating(demo: Client) -> None:
+    merge(demo.pk, KeyKind.PC_ID, [Update("known", {"a": "1"})], create_missing=True, now=NOW)
+    result = merge(
+        demo.pk,
+        KeyKind.PC_ID,
+        [Update("known", {"a": "2"}), Update("unknown", {"a": "2"})],
+        create_missing=False,
+        now=LATER,
+    )
+    assert set(result.applied) == {"known"}
+    assert result.not_found == {"unknown"}
+    assert not Profile.objects.filter(pc_id="unknown").exists()
+
+
+def test_it_never_touches_another_clients_profile(demo: Client, other_client: Client) -> None:
+    merge(other_client.pk, KeyKind.PC_ID, [Update("p1", {"a": "x"})], create_missing=True, now=NOW)
+    result = merge(
+        demo.pk, KeyKind.PC_ID, [Update("p1", {"a": "y"})], create_missing=False, now=LATER
+    )
+    assert result.not_found == {"p1"}
+    assert values(Profile.objects.get(client=other_client, pc_id="p1")) == {"a": "x"}
+
+
+@pytest.mark.parametrize("create_missing", [True, False])
+def test_it_refuses_a_merge_that_takes_a_profile_past_64_kb(
+    demo: Client, create_missing: bool
+) -> None:
+    big = {f"attr{i}": "v" * 250 for i in range(250)}
+    first = dict(list(big.items())[:150])
+    merge(demo.pk, KeyKind.PC_ID, [Update("p1", first)], create_missing=True, now=NOW)
+    rest = dict(list(big.items())[150:])
+    result = merge(
+        demo.pk, KeyKind.PC_ID, [Update("p1", rest)], create_missing=create_missing, now=LATER
+    )
+    assert result.too_large == {"p1"}
+    assert values(Profile.objects.get(pc_id="p1")) == first
+
+
+def test_it_refuses_a_new_profile_past_64_kb(demo: Client) -> None:
+    huge = {f"attr{i}": "v" * 256 for i in range(MAX_PROFILE_ATTRIBUTES_BYTES // 256)}
+    result = merge(demo.pk, KeyKind.PC_ID, [Update("p1", huge)], create_missing=True, now=NOW)
+    assert result.too_large == {"p1"}
+    assert not Profile.objects.exists()
