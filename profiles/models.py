@@ -250,26 +250,33 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             )
         return token
 
+    def matching(self, candidate: str) -> ProfileToken | None:
+        """The stored token ``candidate`` is, with its client and the client's settings.
+
+        ``None`` for a malformed candidate (no query) or an unknown one (one indexed query).
+        The joined client and settings let an API call resolve everything it needs about
+        the caller in this single query.
+        """
+        try:
+            tokens.check_format(candidate)
+        except tokens.MalformedToken:
+            return None
+        presented = tokens.digest(candidate)
+        token = self.select_related("client__profile_api_settings").filter(digest=presented).first()
+        if token is None or not hmac.compare_digest(token.digest, presented):
+            return None
+        return token
+
     def verify(self, client_id: int, candidate: str, now: datetime | None = None) -> ProfileToken:
         """Return the client's active token matching ``candidate`` or raise ``TokenRejected``.
 
         A malformed candidate costs no query; a well-formed one costs one indexed query.
         """
-        try:
-            tokens.check_format(candidate)
-        except tokens.MalformedToken:
-            raise TokenRejected("invalid") from None
-        presented = tokens.digest(candidate)
-        token = self.filter(digest=presented).first()
-        if (
-            token is None
-            or not hmac.compare_digest(token.digest, presented)
-            or token.client_id != client_id
-            or token.revoked_at is not None
-        ):
-            raise TokenRejected("invalid", tokens.last_four(candidate))
-        if token.expires_at <= (now or timezone.now()):
-            raise TokenRejected("expired", token.last_four)
+        token = self.matching(candidate)
+        if token is None:
+            well_formed = tokens.is_well_formed(candidate)
+            raise TokenRejected("invalid", tokens.last_four(candidate) if well_formed else "")
+        token.check_usable_by(client_id, now)
         return token
 
 
@@ -302,6 +309,13 @@ class ProfileToken(models.Model):
     @property
     def masked(self) -> str:
         return tokens.mask(self.last_four)
+
+    def check_usable_by(self, client_id: int, now: datetime | None = None) -> None:
+        """Raise ``TokenRejected`` unless this is ``client_id``'s unrevoked, unexpired token."""
+        if self.client_id != client_id or self.revoked_at is not None:
+            raise TokenRejected("invalid", self.last_four)
+        if self.is_expired(now):
+            raise TokenRejected("expired", self.last_four)
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at <= (now or timezone.now())

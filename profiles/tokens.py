@@ -56,6 +56,14 @@ def check_format(candidate: str) -> str:
     return candidate
 
 
+def is_well_formed(candidate: str) -> bool:
+    try:
+        check_format(candidate)
+    except MalformedToken:
+        return False
+    return True
+
+
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 

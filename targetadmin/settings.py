@@ -131,6 +131,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0 if env_bool("SQLITE_CLOSE_CONNECTIONS", False) else 60
 
+# The database cache is shared by every worker process and every host without another
+# service to run, and test databases start with it empty. It holds the profile APIs'
+# authentication-failure counts (written only when a call is refused). Its table is created
+# by `migrate` (profiles/migrations) and by `manage.py createcachetable`.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "targetadmin_cache",
+    }
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -170,3 +181,10 @@ TOKEN_EXPIRY_CHOICES_DAYS = (1, 7, 30, 90, 180, 365)
 TOKEN_DEFAULT_EXPIRY_DAYS = 90
 TOKEN_EXPIRY_WARNING_DAYS = 7
 PROFILE_LIFETIME_DAYS = env_int("PROFILE_LIFETIME_DAYS", 14, minimum=1, maximum=90)
+
+# Profile APIs (SPEC sections 5 and 6): refused calls from one address past the limit within
+# the window are answered 429 until the window ends.
+PROFILE_API_AUTH_FAILURE_LIMIT = env_int("PROFILE_API_AUTH_FAILURE_LIMIT", 20, minimum=1)
+PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS = env_int(
+    "PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS", 300, minimum=1
+)
