@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: run test lint format
+.PHONY: run test test-postgresql lint format
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,4 +26,9 @@ format: $(DEPS)
 
 test: lint
 	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage report
+
+# The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
+test-postgresql: $(DEPS)
+	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage report

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
 from profiles.models import Client, Membership, Role
 
@@ -38,3 +39,12 @@ def bob(demo: Client) -> User:
 def charlie(other_client: Client) -> User:
     """Approver of acme, a stranger to demo."""
     return member(other_client, "charlie", Role.APPROVER)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="only meaningful on PostgreSQL (make test-postgresql)")
+    for item in items:
+        if item.get_closest_marker("postgresql"):
+            item.add_marker(skip)

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 import pytest
 
 from profiles.models import Client, Profile
-from profiles.store import MAX_PROFILE_ATTRIBUTES_BYTES, KeyKind, Update, merge
+from profiles.store import (
+    MAX_PROFILE_ATTRIBUTES_BYTES,
+    KeyKind,
+    Update,
+    encoded_size,
+    merge,
+)
+from profiles.store.postgresql import COPY_THRESHOLD
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -94,3 +101,56 @@ def test_it_refuses_a_new_profile_past_64_kb(demo: Client) -> None:
     result = merge(demo.pk, KeyKind.PC_ID, [Update("p1", huge)], create_missing=True, now=NOW)
     assert result.too_large == {"p1"}
     assert not Profile.objects.exists()
+
+
+@pytest.mark.parametrize("create_missing", [True, False])
+def test_it_measures_the_64_kb_limit_in_bytes_of_compact_json(
+    demo: Client, create_missing: bool
+) -> None:
+    # Multi-byte characters and characters JSON escapes, so every engine must count the
+    # same bytes: a merge landing exactly on the limit passes, one byte more does not.
+    first = {f"attr{i}": 'é"\\' + "v" * 200 for i in range(242)}
+    updates = [Update("exact", first), Update("over", first)]
+    merge(demo.pk, KeyKind.PC_ID, updates, create_missing=True, now=NOW)
+    stored_first = {
+        name: {"value": value, "modifiedAt": NOW.isoformat()} for name, value in first.items()
+    }
+    room = MAX_PROFILE_ATTRIBUTES_BYTES - encoded_size(
+        stored_first | {"pad": {"value": "", "modifiedAt": LATER.isoformat()}}
+    )
+    result = merge(
+        demo.pk,
+        KeyKind.PC_ID,
+        [Update("exact", {"pad": "x" * room}), Update("over", {"pad": "x" * (room + 1)})],
+        create_missing=create_missing,
+        now=LATER,
+    )
+    assert set(result.applied) == {"exact"}
+    assert result.too_large == {"over"}
+    exact = Profile.objects.get(pc_id="exact")
+    assert encoded_size(exact.attributes) == MAX_PROFILE_ATTRIBUTES_BYTES
+    assert values(exact) == first | {"pad": "x" * room}
+    assert values(Profile.objects.get(pc_id="over")) == first
+
+
+def test_it_merges_a_chunk_of_thousands_like_a_chunk_of_one(demo: Client) -> None:
+    # Past COPY_THRESHOLD rows the PostgreSQL engine copies the chunk into a temporary
+    # table first; the outcome must not change.
+    keys = [f"u-{i}" for i in range(COPY_THRESHOLD + 50)]
+    known, unknown = keys[:-10], keys[-10:]
+    merge(
+        demo.pk,
+        KeyKind.THIRD_PARTY_ID,
+        [Update(key, {"a": "1", "b": "1"}) for key in known],
+        create_missing=True,
+        now=NOW,
+    )
+    updates = [Update(key, {"b": "2"}) for key in keys] + [Update(keys[0], {"c": "3"})]
+    result = merge(demo.pk, KeyKind.THIRD_PARTY_ID, updates, create_missing=False, now=LATER)
+    assert set(result.applied) == set(known)
+    assert result.not_found == set(unknown)
+    stored = {p.third_party_id: values(p) for p in Profile.objects.filter(client=demo)}
+    assert stored == {key: {"a": "1", "b": "2"} for key in known} | {
+        keys[0]: {"a": "1", "b": "2", "c": "3"}
+    }
+    assert all(result.applied[p.third_party_id] == p.pc_id for p in Profile.objects.all())

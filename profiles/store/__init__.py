@@ -88,10 +88,12 @@ def _may_exceed_limit(attributes: dict[str, str]) -> bool:
 
 
 def _engine() -> Engine:
-    from profiles.store import sqlite
+    from profiles.store import postgresql, sqlite
 
     if connection.vendor == "sqlite":
         return sqlite.ENGINE
+    if connection.vendor == "postgresql":
+        return postgresql.ENGINE
     raise NotImplementedError(f"no profile store for the {connection.vendor} database")
 
 
