@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiles.ingest import RowError, check_profile_id
 from profiles.models import Client, Profile
 from profiles.responses import ApiError
 from profiles.single_update import not_found_message
@@ -12,6 +13,11 @@ from profiles.store import KeyKind
 
 def find(client: Client, kind: KeyKind, profile_id: str) -> Profile:
     """The client's profile named by ``profile_id``; ``ApiError`` 404 in Adobe's words."""
+    try:
+        # An id no profile can have (control characters, too long) is not looked up at all.
+        check_profile_id(kind, profile_id)
+    except RowError:
+        raise ApiError(404, not_found_message(client, kind, profile_id)) from None
     profile = Profile.objects.filter(client=client, **{kind.column: profile_id}).first()
     if profile is None:
         raise ApiError(404, not_found_message(client, kind, profile_id))

@@ -95,6 +95,9 @@ def check_attribute_name(name: str) -> None:
 
 
 def check_value(name: str, value: str) -> None:
+    if "\x00" in value:
+        # PostgreSQL cannot store a NUL character, so no database accepts one.
+        raise RowError("bad_value", f"value of {name!r} contains a NUL character")
     if len(value) > MAX_VALUE_LENGTH:
         raise RowError(
             "value_too_long",

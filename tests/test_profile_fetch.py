@@ -146,3 +146,10 @@ def test_an_open_fetch_costs_at_most_two_queries(
 ) -> None:
     with django_assert_max_num_queries(2):
         assert client.get(f"/rest/v1/profiles/{PC_ID}?client=demo").status_code == 200
+
+
+def test_it_answers_ids_no_profile_can_have_with_404(client: HttpClient, profile: Profile) -> None:
+    for path in ("/rest/v1/profiles/a%00b", "/rest/v1/profiles/thirdPartyId/a%00b"):
+        response = client.get(f"{path}?client=demo")
+        assert response.status_code == 404
+        assert response.json()["message"].startswith("No profile found for client demo with ")

@@ -321,3 +321,11 @@ def test_it_serves_the_placeholder_path_on_the_clients_host(demo: Client) -> Non
     )
     assert xml_fields(response)["pcId"] == "1700000000000-000001.01_00"
     assert stored(demo, "1700000000000-000001.01_00") == {"city": "Oslo"}
+
+
+def test_it_refuses_a_nul_character_in_a_value(http: HttpClient, demo: Client) -> None:
+    body = json.dumps({"mboxPC": PC_ID, "profile.city": "a\u0000b"})
+    response = http.post(URL, data=body, content_type="application/json")
+    assert_bad_request(response, 400, "NUL")
+    assert http.get(f"{URL}?mboxPC={PC_ID}&profile.city=a%00b").status_code == 400
+    assert stored(demo)["city"] == "Lyon"
