@@ -41,21 +41,23 @@ def clients_of(user: User) -> QuerySet[Client]:
 class NotAllowed(PermissionDenied):
     """A member of the client whose role is below the one an action needs."""
 
-    def __init__(self, needed: Role) -> None:
-        super().__init__(f"Only {needed.label}s can do this.")
+    def __init__(self, needed: Role, action: str = "do this") -> None:
+        super().__init__(f"Only {needed.label}s can {action}.")
         self.needed = needed
 
 
-def client_for(user: User, code: str, needed: Role) -> tuple[Client, Role]:
+def client_for(
+    user: User, code: str, needed: Role, *, action: str = "do this"
+) -> tuple[Client, Role]:
     """The client named ``code`` if ``user`` holds ``needed`` there.
 
     A user who is not a member gets 404, so client codes do not leak; a member below
-    ``needed`` gets ``NotAllowed`` (403).
+    ``needed`` gets ``NotAllowed`` (403), whose message names ``action``.
     """
     client = Client.objects.filter(code=code).first()
     role = role_of(user, client) if client is not None else None
     if client is None or role is None:
         raise Http404("No such client.")
     if role < needed:
-        raise NotAllowed(needed)
+        raise NotAllowed(needed, action)
     return client, role

@@ -1,0 +1,129 @@
+"""The operators' Django admin: clients and their settings, roles, and read-only records.
+
+Tokens show metadata only: the admin has no field that could hold or reveal a secret, and
+tokens are created on the settings screen, the management API or the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, ProfileToken
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Records that only the product writes: operators may look, never edit."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ProfileApiSettingsInline(admin.StackedInline[ProfileApiSettings, Client]):
+    """Shown, not edited here: changes go through the screen or the API so they are audited."""
+
+    model = ProfileApiSettings
+    fields = ("require_authentication", "changed_by", "changed_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MembershipInline(admin.TabularInline[Membership, Client]):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin[Client]):
+    list_display = ("code", "name", "created_at")
+    search_fields = ("code", "name")
+    inlines = (ProfileApiSettingsInline, MembershipInline)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Client | None = None) -> Any:
+        # Client codes appear in every URL and script, so they are fixed once created.
+        return ("code", "created_at") if obj is not None else ("created_at",)
+
+    def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            AuditEvent.record(
+                obj,
+                AuditEvent.Action.CLIENT_CREATED,
+                actor=request.user,
+                remote_addr=request.META.get("REMOTE_ADDR"),
+            )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        memberships = formset.save()
+        if formset.model is Membership:
+            for membership in memberships:
+                _record_role(request, membership)
+
+
+def _record_role(request: HttpRequest, membership: Membership) -> None:
+    AuditEvent.record(
+        membership.client,
+        AuditEvent.Action.ROLE_GRANTED,
+        actor=request.user,
+        remote_addr=request.META.get("REMOTE_ADDR"),
+        detail=f"{membership.user.get_username()} is {membership.get_role_display()}",
+    )
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin[Membership]):
+    list_display = ("user", "client", "role")
+    list_filter = ("role", "client")
+    search_fields = ("user__username", "client__code")
+    autocomplete_fields = ("user", "client")
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "role" in form.changed_data:
+            _record_role(request, obj)
+
+
+@admin.register(ProfileToken)
+class ProfileTokenAdmin(ReadOnlyAdmin):
+    list_display = ("client", "masked", "created_by", "created_at", "expires_at", "revoked_at")
+    list_filter = ("client",)
+    fields = ("client", "masked", "created_by", "created_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "client",
+        "actor_label",
+        "action",
+        "token_last_four",
+        "remote_addr",
+    )
+    list_filter = ("action", "client")
+    search_fields = ("actor_label", "client__code")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "client",
+        "actor",
+        "actor_label",
+        "action",
+        "remote_addr",
+        "token_last_four",
+        "detail",
+    )
+    readonly_fields = fields

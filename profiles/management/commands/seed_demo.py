@@ -1,0 +1,64 @@
+"""Create the demo client and its users; safe to run again and again."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, Role
+
+DEMO_CLIENT = ("demo", "Demo")
+DEMO_USERS = (("approver", Role.APPROVER), ("editor", Role.EDITOR))
+ACTOR_LABEL = "seed_demo"
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the client 'demo' with users 'approver' (Approver) and 'editor' (Editor). "
+        "Passwords come from DEMO_PASSWORD, or are generated for new users and printed once."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = os.environ.get("DEMO_PASSWORD") or None
+        with transaction.atomic():
+            client, created = Client.objects.get_or_create(
+                code=DEMO_CLIENT[0], defaults={"name": DEMO_CLIENT[1]}
+            )
+            if created:
+                AuditEvent.record(
+                    client, AuditEvent.Action.CLIENT_CREATED, actor=None, actor_label=ACTOR_LABEL
+                )
+            ProfileApiSettings.for_client(client)
+            for username, role in DEMO_USERS:
+                self._seed_user(client, username, role, password)
+
+    def _seed_user(self, client: Client, username: str, role: Role, password: str | None) -> None:
+        user, created = get_user_model().objects.get_or_create(username=username)
+        if created or password is not None:
+            chosen = password or secrets.token_urlsafe(12)
+            user.set_password(chosen)
+            user.save()
+            if password is None:
+                self.stdout.write(f"Created user {username} with password {chosen}")
+            else:
+                self.stdout.write(f"User {username}: password set from DEMO_PASSWORD")
+        else:
+            self.stdout.write(f"User {username} exists; password unchanged")
+        membership, created = Membership.objects.get_or_create(
+            user=user, client=client, defaults={"role": role}
+        )
+        if created or membership.role != role:
+            membership.role = role
+            membership.save()
+            AuditEvent.record(
+                client,
+                AuditEvent.Action.ROLE_GRANTED,
+                actor=None,
+                actor_label=ACTOR_LABEL,
+                detail=f"{username} is {role.label}",
+            )
