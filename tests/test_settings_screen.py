@@ -1,4 +1,4 @@
-"""Setup › Implementation › Profile API Settings, as an Approver uses it (SPEC section 3)."""
+"""The Profile API Settings screen, as an Approver uses it (SPEC section 3)."""
 
 from __future__ import annotations
 
