@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
+RUN_DEPS := $(VENV)/.run-deps-installed
 
 .PHONY: run test test-postgresql lint format
 
@@ -14,6 +15,15 @@ $(VENV)/bin/python:
 $(DEPS): $(VENV)/bin/python requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+$(RUN_DEPS): $(VENV)/bin/python requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Migrate, collect static files, seed the demo client, then serve (bin/run starts the
+# processes and stops them all on Ctrl-C).
+run: $(RUN_DEPS)
+	bin/run
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check .
