@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
 RUN_DEPS := $(VENV)/.run-deps-installed
 
-.PHONY: run test test-postgresql lint format
+.PHONY: run test test-postgresql lint format bench bench-online
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,10 @@ test: lint
 test-postgresql: $(DEPS)
 	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage report
+
+# Benchmarks (README, "Performance"); each part prints its own table.
+bench: bench-online
+
+# The online profile APIs under gunicorn and wrk; BENCH_ONLINE_ARGS=--help lists the knobs.
+bench-online: $(DEPS)
+	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)

@@ -1,0 +1,55 @@
+"""Seed the online benchmark's database: ``python -m bench.online_seed PROFILES``.
+
+Run by ``bench/online.py`` with ``DJANGO_SETTINGS_MODULE=bench.online_settings`` and a
+``DATABASE_URL`` in a temporary directory. Creates the tables, the clients ``auth-off``
+(Require Authentication off) and ``auth-on`` (on, with a freshly issued token), and the same
+``PROFILES`` profiles in each, through the product's own ingest pipeline. Prints one JSON
+line: the profiles' thirdPartyIds and the plaintext token.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import django
+
+
+def seed(profiles: int) -> dict[str, object]:
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from profiles import ingest
+    from profiles.models import Client, ProfileApiSettings, ProfileToken
+    from profiles.store import KeyKind
+
+    call_command("migrate", verbosity=0, interactive=False)
+    third_party_ids = [f"visitor-{number:06d}" for number in range(profiles)]
+    rows = [
+        ingest.Row(
+            position=number,
+            profile_id=third_party_id,
+            attributes={"tier": "silver", "visits": "1", "city": "Basel"},
+        )
+        for number, third_party_id in enumerate(third_party_ids, start=1)
+    ]
+    token = ""
+    for code, require_authentication in (("auth-off", False), ("auth-on", True)):
+        client = Client.objects.create(code=code, name=code)
+        with transaction.atomic():
+            outcome = ingest.apply(client.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
+        if outcome.successful != profiles:
+            raise SystemExit(f"seeding {code} stored {outcome.successful} of {profiles} profiles")
+        if require_authentication:
+            ProfileApiSettings.for_client(client).set_require_authentication(True, actor=None)
+            _, token = ProfileToken.objects.issue(client, expires_in_days=1, actor=None)
+    return {"third_party_ids": third_party_ids, "token": token}
+
+
+def main() -> None:
+    django.setup()
+    print(json.dumps(seed(int(sys.argv[1]))))
+
+
+if __name__ == "__main__":
+    main()
