@@ -349,3 +349,7 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client}/{self.pc_id}"
+
+
+# Bulk ingestion's models live in their own module; importing them here registers them.
+from profiles.batches import Batch, BatchFailure  # noqa: E402

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",
+    "django_tasks_db",
     "profiles",
 ]
 
@@ -193,3 +194,17 @@ PROFILE_API_AUTH_FAILURE_LIMIT = env_int("PROFILE_API_AUTH_FAILURE_LIMIT", 20, m
 PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS = env_int(
     "PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS", 300, minimum=1
 )
+
+# Bulk ingestion (SPEC sections 6.3-6.5 and 8).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+BATCH_DIR = VAR_DIR / "batches"
+BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 500_000, minimum=1)
+BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
+BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 30, minimum=1)
+BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 120, minimum=1)
+BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)
+BATCH_IDEMPOTENCY_HOURS = 24
+BULK_SUBMISSIONS_PER_MINUTE = env_int("BULK_SUBMISSIONS_PER_MINUTE", 50, minimum=1)
+JSON_BULK_INLINE_PROFILES = 1_000
+JSON_BULK_MAX_BYTES = env_int("JSON_BULK_MAX_BYTES", 10 * 1024 * 1024, minimum=1)

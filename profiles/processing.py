@@ -1,0 +1,154 @@
+"""Applying a batch: its rows, chunk by chunk, through the one ingest pipeline.
+
+Each chunk commits its profile changes together with the batch's counts, failed rows and
+resume point. A chunk another worker has already recorded is rolled back whole, so running
+a batch twice (a resumed worker racing a slow one) never applies a chunk twice in effect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from profiles import ingest
+from profiles.batches import ApiVersion, Batch, Status
+from profiles.batchfile import Header, read_rows
+from profiles.ingest import Outcome, Row, RowFailure
+from profiles.store import KeyKind
+
+Entry = tuple[KeyKind, Row] | RowFailure
+
+
+def json_entry(index: int, item: Any) -> Entry:
+    """One profile of a JSON bulk request (SPEC 6.5) as a keyed ``Row``, or why not."""
+
+    def failed(code: str, message: str, profile_id: object = "") -> RowFailure:
+        return RowFailure(index, profile_id if isinstance(profile_id, str) else "", code, message)
+
+    if not isinstance(item, dict):
+        return failed("bad_profile", "each profile must be a JSON object")
+    named = [kind for kind in KeyKind if kind.value in item]
+    if len(named) != 1:
+        return failed("bad_profile", "a profile needs exactly one of thirdPartyId or pcId")
+    kind = named[0]
+    profile_id = item[kind.value]
+    if not isinstance(profile_id, str):
+        return failed("bad_id", f"{kind} must be a string")
+    attributes = item.get("attributes", {})
+    if not isinstance(attributes, dict):
+        return failed("bad_profile", "attributes must be a JSON object", profile_id)
+    for name, value in attributes.items():
+        if not isinstance(value, str):
+            return failed("bad_value", f"value of {name!r} must be a string", profile_id)
+    return kind, Row(index, profile_id, attributes)
+
+
+def json_file_entries(path: Path, offset: int) -> Iterator[tuple[Entry, int]]:
+    """Entries of a stored JSON batch: one ``[index, profile]`` line each."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        for line in handle:
+            offset += len(line)
+            index, item = json.loads(line)
+            yield json_entry(index, item), offset
+
+
+def file_entries(batch: Batch) -> Iterator[tuple[Entry, int]]:
+    header = Header(KeyKind(batch.key_kind), tuple(batch.attribute_names))
+    kind = header.kind
+    with batch.path.open("rb") as handle:
+        for entry, offset in read_rows(
+            handle, header, offset=batch.resume_offset, position=batch.resume_position
+        ):
+            yield (entry if isinstance(entry, RowFailure) else (kind, entry)), offset
+
+
+def stored_entries(batch: Batch) -> Iterator[tuple[Entry, int]]:
+    if batch.api_version == ApiVersion.JSON:
+        return json_file_entries(batch.path, batch.resume_offset)
+    return file_entries(batch)
+
+
+@dataclass(slots=True)
+class Chunk:
+    rows: list[tuple[KeyKind, Row]] = field(default_factory=list)
+    failures: list[RowFailure] = field(default_factory=list)
+    end_offset: int = 0
+    next_position: int = 0
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.failures)
+
+
+def chunks(entries: Iterable[tuple[Entry, int]], size: int) -> Iterator[Chunk]:
+    chunk = Chunk()
+    for entry, offset in entries:
+        if isinstance(entry, RowFailure):
+            chunk.failures.append(entry)
+            chunk.next_position = entry.position + 1
+        else:
+            chunk.rows.append(entry)
+            chunk.next_position = entry[1].position + 1
+        chunk.end_offset = offset
+        if len(chunk) >= size:
+            yield chunk
+            chunk = Chunk()
+    if len(chunk):
+        yield chunk
+
+
+def apply(batch: Batch, chunk: Chunk) -> Outcome:
+    """Apply the chunk's rows in order, one pipeline call per run of the same key kind."""
+    outcome = Outcome(failures=list(chunk.failures))
+    for kind, run in groupby(chunk.rows, key=lambda keyed: keyed[0]):
+        outcome.add(
+            ingest.apply_chunk(
+                batch.client_id,
+                kind,
+                [row for _, row in run],
+                create_missing=batch.create_missing,
+            )
+        )
+    outcome.pc_ids.clear()
+    return outcome
+
+
+class ChunkAlreadyApplied(Exception):
+    pass
+
+
+def process(batch: Batch, entries: Iterable[tuple[Entry, int]]) -> None:
+    """Apply ``entries`` (those after the batch's resume point) and complete the batch."""
+    try:
+        for chunk in chunks(entries, settings.BATCH_CHUNK_ROWS):
+            with transaction.atomic():
+                outcome = apply(batch, chunk)
+                recorded = batch.record_chunk(
+                    outcome,
+                    start_offset=batch.resume_offset,
+                    end_offset=chunk.end_offset,
+                    next_position=chunk.next_position,
+                )
+                if not recorded:
+                    raise ChunkAlreadyApplied
+    except ChunkAlreadyApplied:
+        return  # another worker owns this batch now; it finishes it
+    batch.finish(Status.COMPLETE)
+
+
+def run(batch_id: str) -> None:
+    """The worker's entry point: carry the batch on from its last committed chunk."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.is_finished:
+        return
+    if not batch.path.is_file():
+        batch.finish(Status.STUCK)
+        return
+    process(batch, stored_entries(batch))
