@@ -56,6 +56,7 @@ from django.core.exceptions import (
 )
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from profiles import tokens
@@ -66,7 +67,7 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 Envelope = Callable[[ApiError], HttpResponse]
-ApiView = Callable[Concatenate[HttpRequest, Client, P], HttpResponse]
+ApiView = Callable[Concatenate[HttpRequest, Client, P], HttpResponseBase]
 
 HOST_PLACEHOLDER = "client"
 _CLIENT_CODE = re.compile(r"[a-z0-9_-]{1,64}")
@@ -89,14 +90,14 @@ def profile_api(
     *,
     methods: Sequence[str] = ("GET",),
     client_param: str | None = None,
-) -> Callable[[ApiView[P]], Callable[..., HttpResponse]]:
+) -> Callable[[ApiView[P]], Callable[..., HttpResponseBase]]:
     """Guard a profile API view; see the module docstring."""
     allowed = tuple(method.upper() for method in methods)
 
-    def decorate(view: ApiView[P]) -> Callable[..., HttpResponse]:
+    def decorate(view: ApiView[P]) -> Callable[..., HttpResponseBase]:
         @csrf_exempt
         @functools.wraps(view)
-        def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             try:
                 if request.method not in allowed:
                     raise ApiError(

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from profiles.batches import Batch, Status
@@ -41,7 +42,7 @@ def _counts(batch: Batch) -> list[tuple[str, object]]:
     ]
 
 
-def status_xml(batch: Batch, *, details: bool) -> HttpResponse:
+def status_xml(batch: Batch, *, details: bool) -> HttpResponseBase:
     """SPEC 6.4; with ``details``, the counts and one ``<profile>`` per failed row.
 
     The failed rows are streamed, so a batch with many of them is never built whole.

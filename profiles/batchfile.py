@@ -111,8 +111,10 @@ def parse_line(header: Header, position: int, line: str) -> Row:
         values = [decode_cell(cell) for cell in cells]
     elif "+" in line:
         values = [cell.replace("+", " ").strip(_BLANKS) for cell in cells]
-    else:
+    elif " " in line or "\t" in line:
         values = [cell.strip(_BLANKS) for cell in cells]
+    else:
+        values = cells
     # Missing trailing cells are empty values, as in SPEC's own sample ("123,value1").
     return Row(position, values[0], dict(zip(header.names, values[1:], strict=False)))
 
@@ -180,12 +182,11 @@ class BatchFileWriter:
         self._handle: IO[bytes] | None = self._partial.open("wb")
 
     def write(self, chunk: bytes) -> None:
-        assert self._handle is not None, "write after finish"
+        if self._handle is None:
+            raise RuntimeError("write after finish")
         self.size += len(chunk)
         if self.size >= self.max_bytes:
-            raise FileRefused(
-                413, f"The batch file must be smaller than {self.max_bytes:,} bytes."
-            )
+            raise FileRefused(413, f"The batch file must be smaller than {self.max_bytes:,} bytes.")
         self._handle.write(chunk)
         if self.header is None:
             self._head += chunk
@@ -216,7 +217,8 @@ class BatchFileWriter:
             raise FileRefused(413, f"The batch file has more than {self.max_rows:,} rows.")
 
     def finish(self) -> StoredFile:
-        assert self._handle is not None, "finish twice"
+        if self._handle is None:
+            raise RuntimeError("finish twice")
         self._handle.close()
         self._handle = None
         if self.header is None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
+from typing import NamedTuple
 
 from django.utils import timezone
 
@@ -25,8 +26,7 @@ MAX_ID_LENGTH = 256
 CHUNK_SIZE = 5_000
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One profile's update as sent: its line number (batch file) or index (JSON list)."""
 
     position: int
@@ -105,18 +105,6 @@ def check_value(name: str, value: str) -> None:
         )
 
 
-def to_update(kind: KeyKind, row: Row) -> Update | None:
-    """The row's non-empty values as an ``Update``; ``None`` when they are all empty."""
-    check_profile_id(kind, row.profile_id)
-    kept: dict[str, str] = {}
-    for name, value in row.attributes.items():
-        check_attribute_name(name)
-        check_value(name, value)
-        if value:
-            kept[name] = value
-    return Update(row.profile_id, kept) if kept else None
-
-
 def apply_chunk(
     client_id: int,
     kind: KeyKind,
@@ -124,30 +112,49 @@ def apply_chunk(
     *,
     create_missing: bool,
     now: datetime | None = None,
+    with_pc_ids: bool = True,
 ) -> Outcome:
-    """Validate and merge one chunk of rows; the caller owns the transaction."""
+    """Validate and merge one chunk of rows; the caller owns the transaction.
+
+    Without ``with_pc_ids`` the outcome's ``pc_ids`` may be left empty, which lets the
+    store take its fastest path (batches count rows; they do not report pcIds).
+    """
     outcome = Outcome()
     valid: list[tuple[Row, Update]] = []
+    checked_names: set[str] = set()
     for row in rows:
         try:
-            update = to_update(kind, row)
+            check_profile_id(kind, row.profile_id)
+            kept = {name: value for name, value in row.attributes.items() if value}
+            if not checked_names.issuperset(row.attributes):
+                for name in row.attributes:
+                    check_attribute_name(name)
+                checked_names.update(row.attributes)
+            if kept and max(map(len, kept.values())) > MAX_VALUE_LENGTH:
+                for name, value in kept.items():
+                    check_value(name, value)
         except RowError as error:
             outcome.failures.append(
                 RowFailure(row.position, row.profile_id, error.code, error.message)
             )
             continue
-        if update is None:
-            outcome.successful += 1  # empty values change nothing, and that is not an error
+        if kept:
+            valid.append((row, Update(row.profile_id, kept)))
         else:
-            valid.append((row, update))
+            outcome.successful += 1  # empty values change nothing, and that is not an error
     merged = store.merge(
         client_id,
         kind,
-        (update for _, update in valid),
+        [update for _, update in valid],
         create_missing=create_missing,
         now=now or timezone.now(),
+        with_pc_ids=with_pc_ids,
     )
-    outcome.pc_ids = merged.applied
+    if with_pc_ids:
+        outcome.pc_ids = merged.applied
+    if len(merged.applied) == len(valid):
+        outcome.successful += len(valid)
+        return outcome
     for row, _ in valid:
         if row.profile_id in merged.applied:
             outcome.successful += 1

@@ -352,4 +352,4 @@ class Profile(models.Model):
 
 
 # Bulk ingestion's models live in their own module; importing them here registers them.
-from profiles.batches import Batch, BatchFailure  # noqa: E402
+from profiles.batches import Batch, BatchFailure  # noqa: E402, F401

@@ -114,9 +114,9 @@ def apply(batch: Batch, chunk: Chunk) -> Outcome:
                 kind,
                 [row for _, row in run],
                 create_missing=batch.create_missing,
+                with_pc_ids=False,
             )
         )
-    outcome.pc_ids.clear()
     return outcome
 
 

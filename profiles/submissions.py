@@ -110,7 +110,11 @@ def submit_file(request: HttpRequest, client: Client, version: ApiVersion) -> Ba
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     if request.content_type != "application/json":
-        raise ApiError(415, "Send the profiles as Content-Type: application/json.")
+        raise ApiError(
+            415,
+            "Send the profiles as Content-Type: application/json.",
+            code="unsupported_media_type",
+        )
     limit = settings.JSON_BULK_MAX_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     body = request.read(limit + 1) if declared.isdigit() and int(declared) <= limit else b""

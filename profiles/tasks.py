@@ -29,9 +29,7 @@ def process_batch(batch_id: str) -> None:
 
 def enqueue(batch: Batch) -> None:
     """Hand the batch to a worker, counting the attempt first."""
-    Batch.objects.filter(pk=batch.pk).update(
-        attempts=F("attempts") + 1, updated_at=timezone.now()
-    )
+    Batch.objects.filter(pk=batch.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
     result = process_batch.enqueue(batch.pk)
     Batch.objects.filter(pk=batch.pk).update(task_id=result.id)
     batch.refresh_from_db()
@@ -58,9 +56,7 @@ def resume_if_stalled(batch: Batch, now: datetime | None = None) -> Batch:
     if _task_is_waiting(batch.task_id):
         return batch
     # Claim the rescue, so two readers of one stalled batch do not both enqueue it.
-    claimed = Batch.objects.filter(pk=batch.pk, updated_at=batch.updated_at).update(
-        updated_at=now
-    )
+    claimed = Batch.objects.filter(pk=batch.pk, updated_at=batch.updated_at).update(updated_at=now)
     if not claimed:
         batch.refresh_from_db()
         return batch

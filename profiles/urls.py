@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from profiles import api, views
+from profiles import api, batch_api, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Profile APIs (SPEC 6.1, 6.2)
@@ -20,4 +20,24 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.implementation,
         name="implementation",
     ),
+    # Bulk profile APIs (SPEC 6.3-6.5)
+    path("m2/<str:client>/profile/batchUpdate", batch_api.batch_update_v1, name="batch_update"),
+    path(
+        "m2/<str:client>/v2/profile/batchUpdate",
+        batch_api.batch_update_v2,
+        name="batch_update_v2",
+    ),
+    path("m2/<str:client>/profile/batchStatus", batch_api.batch_status, name="batch_status"),
+    path(
+        "m2/<str:client>/v2/profile/batchStatus",
+        batch_api.batch_status,
+        name="batch_status_v2",
+    ),
+    path("api/v1/clients/<str:client>/profiles/bulk", batch_api.bulk, name="bulk"),
+    path(
+        "api/v1/clients/<str:client>/batches/<str:batch_id>",
+        batch_api.bulk_batch,
+        name="bulk_batch",
+    ),
+    path("api/openapi.json", batch_api.openapi, name="openapi"),
 ]

@@ -12,7 +12,6 @@ for, so no attribute written by the other is lost.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -79,10 +78,6 @@ CREATE TEMPORARY TABLE IF NOT EXISTS profile_merge_rows
 """
 
 
-def _compact(attributes: object) -> str:
-    return json.dumps(attributes, ensure_ascii=False, separators=(",", ":"))
-
-
 class PostgreSQLEngine:
     def merge(
         self,
@@ -92,6 +87,7 @@ class PostgreSQLEngine:
         *,
         create_missing: bool,
         now: datetime,
+        with_pc_ids: bool = True,
     ) -> dict[str, str]:
         if not payload:
             return {}
@@ -117,7 +113,7 @@ class PostgreSQLEngine:
         if len(payload) < COPY_THRESHOLD:
             params["keys"] = [key for key, _, _ in payload]
             params["pc_ids"] = [pc_id for _, pc_id, _ in payload]
-            params["attributes"] = [_compact(stored) for _, _, stored in payload]
+            params["attributes"] = [attributes for _, _, attributes in payload]
             with connection.cursor() as cursor:
                 cursor.execute(statement(_ARRAY_ROWS), params)
                 return dict(cursor.fetchall())
@@ -127,8 +123,8 @@ class PostgreSQLEngine:
             with cursor.cursor.copy(
                 "COPY profile_merge_rows (key, pc_id, attributes) FROM STDIN"
             ) as copy:
-                for key, pc_id, stored in payload:
-                    copy.write_row((key, pc_id, _compact(stored)))
+                for row in payload:
+                    copy.write_row(row)
             cursor.execute(statement(_TABLE_ROWS), params)
             applied = dict(cursor.fetchall())
             cursor.execute("TRUNCATE profile_merge_rows")

@@ -1,13 +1,22 @@
-"""The profile store on SQLite: one ``json_each`` statement per chunk, ``json_patch`` merge."""
+"""The profile store on SQLite: ``json_patch`` merge, one statement per chunk.
+
+A chunk that may create profiles and whose caller needs no pcIds takes the fast path: one
+prepared upsert run over the rows with ``executemany`` inside a savepoint. When every row
+was applied (the usual case) that is the answer; when some were not (a merge past the size
+limit) the savepoint is rolled back and the chunk runs again through the ``json_each``
+statement, whose ``RETURNING`` says which rows were applied.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from profiles.store import MAX_PROFILE_ATTRIBUTES_BYTES, KeyKind, Row
+
+_encode = json.encoder.encode_basestring
 
 _INSERT = """
 INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
@@ -18,6 +27,15 @@ ON CONFLICT (client_id, {column}) DO UPDATE SET
     modified_at = excluded.modified_at
 WHERE length(CAST(json_patch(profiles_profile.attributes, excluded.attributes) AS BLOB)) <= %s
 RETURNING {column}, pc_id
+"""
+
+_UPSERT_EACH_ROW = """
+INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
+VALUES (%s, %s, {third_party_id}, %s, %s, %s)
+ON CONFLICT (client_id, {column}) DO UPDATE SET
+    attributes = json_patch(profiles_profile.attributes, excluded.attributes),
+    modified_at = excluded.modified_at
+WHERE length(CAST(json_patch(profiles_profile.attributes, excluded.attributes) AS BLOB)) <= {limit}
 """
 
 _UPDATE = """
@@ -45,11 +63,24 @@ class SQLiteEngine:
         *,
         create_missing: bool,
         now: datetime,
+        with_pc_ids: bool = True,
     ) -> dict[str, str]:
         if not payload:
             return {}
-        rows = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         stamp = connection.ops.adapt_datetimefield_value(now)
+        if create_missing and not with_pc_ids:
+            applied = self._upsert_each_row(client_id, kind, payload, stamp)
+            if applied is not None:
+                return applied
+        # Keys and pcIds are JSON-encoded here; the attributes are JSON text already.
+        rows = (
+            "["
+            + ",".join(
+                f"[{_encode(key)},{_encode(pc_id)},{attributes}]"
+                for key, pc_id, attributes in payload
+            )
+            + "]"
+        )
         if create_missing:
             third_party_id = "j.value ->> 0" if kind is KeyKind.THIRD_PARTY_ID else "NULL"
             sql = _INSERT.format(column=kind.column, third_party_id=third_party_id)
@@ -66,6 +97,30 @@ class SQLiteEngine:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return dict(cursor.fetchall())
+
+    def _upsert_each_row(
+        self, client_id: int, kind: KeyKind, payload: list[Row], stamp: str | None
+    ) -> dict[str, str] | None:
+        """Every key mapped to ``""`` when all rows applied; ``None`` (and no change) if not."""
+        if kind is KeyKind.THIRD_PARTY_ID:
+            sql = _UPSERT_EACH_ROW.format(
+                column=kind.column, third_party_id="%s", limit=MAX_PROFILE_ATTRIBUTES_BYTES
+            )
+            params: list[tuple[int | str | None, ...]] = [
+                (client_id, pc_id, key, attributes, stamp, stamp)
+                for key, pc_id, attributes in payload
+            ]
+        else:
+            sql = _UPSERT_EACH_ROW.format(
+                column=kind.column, third_party_id="NULL", limit=MAX_PROFILE_ATTRIBUTES_BYTES
+            )
+            params = [(client_id, key, attributes, stamp, stamp) for key, _, attributes in payload]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+            if cursor.rowcount == len(payload):
+                return dict.fromkeys((key for key, _, _ in payload), "")
+            transaction.set_rollback(True)
+        return None
 
     def existing_keys(self, client_id: int, kind: KeyKind, keys: list[str]) -> set[str]:
         with connection.cursor() as cursor:

@@ -1,0 +1,79 @@
+"""The raw limit: the same rows merged into a fresh SQLite file with plain ``sqlite3``.
+
+No Django, no validation beyond splitting and decoding cells, no progress tracking: one
+``executemany`` upsert per 10,000 rows with the product's merge semantics (``json_patch`` of
+``{"name": {"value", "modifiedAt"}}`` into the stored attributes) on the product's table
+shape and indexes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from urllib.parse import unquote_plus
+
+SCHEMA = """
+CREATE TABLE profiles_profile (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, client_id INTEGER NOT NULL, pc_id VARCHAR(64) NOT NULL,
+    third_party_id VARCHAR(256) NULL, attributes TEXT NOT NULL, created_at DATETIME NOT NULL,
+    modified_at DATETIME NOT NULL
+);
+CREATE UNIQUE INDEX unique_pc_id_per_client ON profiles_profile (client_id, pc_id);
+CREATE UNIQUE INDEX unique_third_party_id_per_client ON profiles_profile (client_id, third_party_id);
+CREATE INDEX profile_modified_at ON profiles_profile (modified_at);
+"""
+
+UPSERT = """
+INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
+VALUES (1, ?, ?, ?, ?, ?)
+ON CONFLICT (client_id, third_party_id) DO UPDATE SET
+    attributes = json_patch(profiles_profile.attributes, excluded.attributes),
+    modified_at = excluded.modified_at
+"""
+
+
+def rows(path: Path, stamp: str) -> Iterator[tuple[str, str, str, str, str]]:
+    with path.open("rb") as handle:
+        names = handle.readline().decode().rstrip("\r\n").removeprefix("batch=").split(",")[1:]
+        start = time.time_ns() // 1_000_000
+        for number, raw in enumerate(handle):
+            line = raw.decode().rstrip("\r\n")
+            if not line:
+                continue
+            cells = [unquote_plus(cell).strip() for cell in line.split(",")]
+            attributes = {
+                name: {"value": value, "modifiedAt": stamp}
+                for name, value in zip(names, cells[1:], strict=False)
+                if value
+            }
+            pc_id = f"{start:013d}-{number % 10**6:06d}.{number // 10**6:02d}_00"
+            yield pc_id, cells[0], json.dumps(attributes, separators=(",", ":")), stamp, stamp
+
+
+def run(batch_file: Path, database: Path) -> float:
+    """Merge the file into a fresh database; returns the seconds it took."""
+    database.unlink(missing_ok=True)
+    connection = sqlite3.connect(database, isolation_level=None)
+    connection.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + SCHEMA)
+    stamp = datetime.now(UTC).isoformat()
+    started = time.perf_counter()
+    source = rows(batch_file, stamp)
+    while chunk := list(islice(source, 10_000)):
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(UPSERT, chunk)
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+if __name__ == "__main__":
+    import sys
+
+    seconds = run(Path(sys.argv[1]), Path(sys.argv[2]))
+    print(f"raw: {seconds:.2f} s")

@@ -1,0 +1,212 @@
+"""Batches over time: idempotency, the rate limit, resuming after a dead worker, pruning."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client as HttpClient
+from django.utils import timezone
+
+from profiles import processing, tasks
+from profiles.batches import Batch, BatchFailure, Status
+from profiles.models import Client, Profile
+from tests.batches import batch_id_of, refusal, status, submit, values
+
+ROWS = "batch=pcId,a\n" + "".join(f"p{n},v{n}\n" for n in range(1, 8)) + "bad/,x,y\n"
+
+
+def test_it_returns_the_original_batch_for_a_repeated_idempotency_key(
+    demo: Client, other_client: Client, client: HttpClient
+) -> None:
+    first = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k-1"}))
+    again = batch_id_of(submit(client, "batch=pcId,a\nz,1\n", headers={"idempotency-key": "k-1"}))
+    assert again == first
+    assert not Profile.objects.filter(pc_id="z").exists()
+    elsewhere = batch_id_of(submit(client, ROWS, client="acme", headers={"idempotency-key": "k-1"}))
+    assert elsewhere != first
+    other_key = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k-2"}))
+    assert other_key != first
+
+
+def test_it_forgets_an_idempotency_key_after_24_hours(demo: Client, client: HttpClient) -> None:
+    first = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"}))
+    Batch.objects.filter(pk=first).update(
+        created_at=timezone.now() - timedelta(hours=24, seconds=1)
+    )
+    assert batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"})) != first
+
+
+def test_it_refuses_an_unprintable_or_overlong_idempotency_key(
+    demo: Client, client: HttpClient
+) -> None:
+    response = submit(client, ROWS, headers={"idempotency-key": "k" * 256})
+    assert response.status_code == 400
+    assert "Idempotency-Key" in refusal(response)
+
+
+def test_it_limits_bulk_submissions_per_client_per_minute(
+    demo: Client, other_client: Client, client: HttpClient, settings: Any
+) -> None:
+    settings.BULK_SUBMISSIONS_PER_MINUTE = 2
+    for _ in range(2):
+        assert submit(client, ROWS).status_code == 200
+    refused = submit(client, ROWS)
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 61
+    assert refusal(refused).startswith("Too many bulk submissions: at most 2 a minute")
+    assert submit(client, ROWS, client="acme").status_code == 200  # per client
+    json_refused = client.post(
+        "/api/v1/clients/demo/profiles/bulk",
+        data=b'{"profiles": []}',
+        content_type="application/json",
+    )
+    assert json_refused.status_code == 429
+    Batch.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+    assert submit(client, ROWS).status_code == 200
+
+
+def test_it_replays_an_idempotent_submission_even_past_the_rate_limit(
+    demo: Client, client: HttpClient, settings: Any
+) -> None:
+    settings.BULK_SUBMISSIONS_PER_MINUTE = 1
+    first = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"}))
+    assert batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"})) == first
+
+
+class WorkerKilled(BaseException):
+    """Stands for the worker process dying: nothing after it runs, nothing is caught."""
+
+
+def kill_worker_after(monkeypatch: pytest.MonkeyPatch, chunks: int) -> None:
+    real_apply = processing.apply
+    applied = 0
+
+    def apply(batch: Batch, chunk: processing.Chunk) -> Any:
+        nonlocal applied
+        if applied == chunks:
+            raise WorkerKilled
+        applied += 1
+        return real_apply(batch, chunk)
+
+    monkeypatch.setattr(processing, "apply", apply)
+
+
+def stall(batch_id: str, settings: Any) -> None:
+    past = timezone.now() - timedelta(seconds=settings.BATCH_STALL_SECONDS + 1)
+    Batch.objects.filter(pk=batch_id).update(updated_at=past)
+
+
+def test_it_resumes_a_batch_whose_worker_died_at_the_next_unapplied_chunk(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.BATCH_CHUNK_ROWS = 3
+    kill_worker_after(monkeypatch, chunks=2)
+    batch_id = batch_id_of(submit(client, ROWS))
+    halfway = status(client, batch_id)
+    assert (halfway["status"], halfway["consumedCount"]) == ("incomplete", "6")
+    assert Profile.objects.count() == 6
+    monkeypatch.undo()
+    Profile.objects.filter(pc_id="p1").update(attributes={})  # a re-applied chunk would show
+    stall(batch_id, settings)
+    done = status(client, batch_id)  # reading a stalled batch's status resumes it
+    assert done == {
+        "batchId": batch_id,
+        "status": "complete",
+        "batchSize": "8",
+        "consumedCount": "8",
+        "successfulUpdates": "7",
+        "profilesNotFound": "0",
+        "failedUpdates": "1",
+        "profiles": [
+            {
+                "id": "bad/",
+                "status": "failed",
+                "message": "Line 9: 3 cells where the header has 2 columns",
+            }
+        ],
+    }
+    assert values(demo, pc_id="p1") == {}
+    assert values(demo, pc_id="p7") == {"a": "v7"}
+    assert Batch.objects.get(pk=batch_id).attempts == 2
+
+
+def test_it_does_not_resume_a_batch_that_is_still_making_progress(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.BATCH_CHUNK_ROWS = 3
+    kill_worker_after(monkeypatch, chunks=1)
+    batch_id = batch_id_of(submit(client, ROWS))
+    monkeypatch.undo()
+    assert status(client, batch_id)["status"] == "incomplete"
+    assert tasks.resume_stalled() == []
+
+
+def test_it_marks_a_batch_stuck_once_its_attempts_are_used_up(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.BATCH_CHUNK_ROWS = 3
+    settings.BATCH_MAX_ATTEMPTS = 2
+    kill_worker_after(monkeypatch, chunks=0)
+    batch_id = batch_id_of(submit(client, ROWS))
+    for expected in ("incomplete", "stuck"):
+        stall(batch_id, settings)
+        out = StringIO()
+        call_command("resume_batches", stdout=out)
+        assert Batch.objects.get(pk=batch_id).status == expected
+    assert out.getvalue().strip() == "Resumed 0 batches; 1 stuck."
+    assert status(client, batch_id)["status"] == "stuck"
+
+
+def test_it_marks_a_batch_stuck_when_its_file_is_gone(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kill_worker_after(monkeypatch, chunks=0)
+    batch_id = batch_id_of(submit(client, ROWS))
+    monkeypatch.undo()
+    Batch.objects.get(pk=batch_id).path.unlink()
+    stall(batch_id, settings)
+    assert status(client, batch_id)["status"] == "stuck"
+
+
+def test_it_never_applies_a_chunk_twice_when_two_workers_race(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.BATCH_CHUNK_ROWS = 3
+    kill_worker_after(monkeypatch, chunks=1)
+    batch_id = batch_id_of(submit(client, ROWS))
+    monkeypatch.undo()
+    slow = Batch.objects.get(pk=batch_id)  # a worker that read the rows before the others
+    rows_read_by_slow = list(processing.stored_entries(slow))
+    tasks.process_batch.call(batch_id)  # another worker finishes the batch meanwhile
+    Profile.objects.filter(pc_id="p4").update(attributes={})
+    processing.process(slow, rows_read_by_slow)
+    assert values(demo, pc_id="p4") == {}  # the slow worker's chunk was rolled back
+    finished = Batch.objects.get(pk=batch_id)
+    assert (finished.status, finished.consumed_count, finished.failed_updates) == (
+        Status.COMPLETE,
+        8,
+        1,
+    )
+    assert BatchFailure.objects.count() == 1
+
+
+def test_it_prunes_batches_past_the_retention_period(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.BATCH_RETENTION_DAYS = 30
+    kill_worker_after(monkeypatch, chunks=0)
+    old = batch_id_of(submit(client, ROWS))
+    monkeypatch.undo()
+    recent = batch_id_of(submit(client, ROWS))
+    Batch.objects.filter(pk=old).update(created_at=timezone.now() - timedelta(days=31))
+    old_file = Batch.objects.get(pk=old).path
+    assert old_file.exists()
+    out = StringIO()
+    call_command("prune_batches", stdout=out)
+    assert out.getvalue().strip() == "Deleted 1 batches."
+    assert list(Batch.objects.values_list("pk", flat=True)) == [recent]
+    assert not old_file.exists()
