@@ -130,7 +130,9 @@ def apply_chunk(
                 for name in row.attributes:
                     check_attribute_name(name)
                 checked_names.update(row.attributes)
-            if kept and max(map(len, kept.values())) > MAX_VALUE_LENGTH:
+            if kept and (
+                max(map(len, kept.values())) > MAX_VALUE_LENGTH or "\x00" in "".join(kept.values())
+            ):
                 for name, value in kept.items():
                     check_value(name, value)
         except RowError as error:

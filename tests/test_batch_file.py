@@ -200,6 +200,7 @@ def test_it_merges_and_keeps_attributes_not_named(demo: Client, client: HttpClie
         ("u-3,50%", "Line 3: bad percent-encoding in '50%'"),
         ("u-3,%zz", "Line 3: bad percent-encoding in '%zz'"),
         ("u-3,%C3%28", "Line 3: '%C3%28' does not decode to UTF-8"),
+        ("u-3,a%00b", "Line 3: value of 'a' contains a NUL character"),
     ],
 )
 def test_it_fails_only_the_bad_row_with_its_line_number_and_reason(
