@@ -1,7 +1,8 @@
 """The profile APIs' response envelopes (SPEC section 6), built in one place.
 
 ``/m2/...`` endpoints answer XML ``<response>`` documents; ``/rest/v1/profiles/...`` answer
-``{"status", "message"}`` JSON; the JSON bulk endpoint answers ``{"error": {...}}``. Views
+``{"status", "message"}`` JSON; the JSON bulk endpoint answers ``{"error": {...}}``; the
+management API answers Adobe's ``{"httpStatus", "requestId", "requestTime", "errors"}``. Views
 raise ``ApiError`` and the decorator that owns the endpoint renders it in its envelope.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
 
@@ -78,4 +80,16 @@ def json_api_error(error: ApiError) -> HttpResponse:
     response = JsonResponse(
         {"error": {"code": error.code, "message": error.message}}, status=error.status
     )
+    return _with_headers(response, error)
+
+
+def adobe_error(error: ApiError, *, request_id: str, content_type: str) -> HttpResponse:
+    """Adobe's Admin API shape, used by the token and settings management API (SPEC 7)."""
+    body = {
+        "httpStatus": error.status,
+        "requestId": request_id,
+        "requestTime": timezone.now().isoformat(),
+        "errors": [{"errorCode": error.code, "message": error.message}],
+    }
+    response = JsonResponse(body, status=error.status, content_type=content_type)
     return _with_headers(response, error)

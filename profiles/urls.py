@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from profiles import api, batch_api, views
 
@@ -40,4 +40,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="bulk_batch",
     ),
     path("api/openapi.json", batch_api.openapi, name="openapi"),
+    # Token and settings management API (SPEC 7)
+    path("<slug:client_code>/target/", include("profiles.admin_api.urls")),
 ]

@@ -8,8 +8,15 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.http import HttpRequest
+from django.test import RequestFactory
 
 from profiles.models import AuditEvent, Client, Membership, Role
+
+
+def sign_in() -> HttpRequest:
+    """Sign-ins need a request: django-axes counts failures per username and address."""
+    return RequestFactory().post("/accounts/login/")
 
 
 def seed() -> str:
@@ -28,8 +35,8 @@ def test_it_creates_the_demo_client_and_its_users(
     demo = Client.objects.get(code="demo")
     roles = dict(Membership.objects.filter(client=demo).values_list("user__username", "role"))
     assert roles == {"approver": Role.APPROVER, "editor": Role.EDITOR}
-    assert authenticate(username="approver", password="a demo password") is not None
-    assert authenticate(username="editor", password="a demo password") is not None
+    assert authenticate(sign_in(), username="approver", password="a demo password") is not None
+    assert authenticate(sign_in(), username="editor", password="a demo password") is not None
 
 
 def test_it_generates_and_prints_passwords_once_without_demo_password(
@@ -42,9 +49,9 @@ def test_it_generates_and_prints_passwords_once_without_demo_password(
 
     printed = dict(re.findall(r"Created user (\w+) with password (\S+)", first))
     assert set(printed) == {"approver", "editor"}
-    assert authenticate(username="approver", password=printed["approver"]) is not None
+    assert authenticate(sign_in(), username="approver", password=printed["approver"]) is not None
     assert "password" not in second.replace("password unchanged", "")
-    assert authenticate(username="approver", password=printed["approver"]) is not None
+    assert authenticate(sign_in(), username="approver", password=printed["approver"]) is not None
 
 
 def test_it_is_idempotent(db: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,133 @@
+"""Who is calling the management API, and whether they may manage the client.
+
+Callers sign in with HTTP Basic or a logged-in session. Basic credentials go through
+``django.contrib.auth.authenticate(request=...)``, so each failure counts toward the same
+django-axes lockout as the login form, and a locked-out caller is refused even with the
+right password. Session callers are held to CSRF on unsafe methods; Basic callers send no
+cookies, so CSRF cannot apply to them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING
+
+from axes.helpers import get_cool_off
+from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
+
+from profiles.models import Client, Role
+from profiles.responses import ApiError
+from profiles.roles import role_of
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+BASIC_CHALLENGE = 'Basic realm="targetadmin", charset="UTF-8"'
+
+
+def _challenge(message: str, code: str) -> ApiError:
+    return ApiError(401, message, code=code, headers={"WWW-Authenticate": BASIC_CHALLENGE})
+
+
+def basic_credentials(header: str) -> tuple[str, str]:
+    """``(username, password)`` from the value of an ``Authorization: Basic`` header."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise _challenge(
+            f"The management API takes HTTP Basic credentials, not {scheme!r}.",
+            "Authentication.Unsupported",
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    username, colon, password = decoded.partition(":")
+    if not colon or not username:
+        raise _challenge(
+            "The Basic credentials are not base64 of 'username:password'.",
+            "Authentication.Malformed",
+        )
+    return username, password
+
+
+def locked_out(request: HttpRequest) -> ApiError:
+    cool_off = get_cool_off(request)
+    seconds = int(cool_off.total_seconds()) if cool_off else 0
+    minutes = max(seconds // 60, 1)
+    return ApiError(
+        429,
+        "Too many failed sign-ins for this username from this address. "
+        f"Sign-in is locked for {minutes} minutes; every further attempt starts the wait again.",
+        code="Authentication.LockedOut",
+        headers={"Retry-After": str(seconds)} if seconds else {},
+    )
+
+
+def _basic_user(request: HttpRequest, header: str) -> AbstractBaseUser:
+    username, password = basic_credentials(header)
+    user = authenticate(request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise locked_out(request)
+    if user is None:
+        raise _challenge("Invalid username or password.", "Authentication.Failed")
+    return user
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """The CSRF middleware's checks, reporting the reason instead of rendering a page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        return HttpResponseForbidden(reason)
+
+
+def _unused_response(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()  # pragma: no cover - the check never calls through
+
+
+def _enforce_csrf(request: HttpRequest) -> None:
+    check = _CsrfCheck(_unused_response)
+    check.process_request(request)
+    rejection = check.process_view(request, _unused_response, (), {})
+    if rejection is not None:
+        reason = rejection.content.decode()
+        raise ApiError(403, f"CSRF verification failed: {reason}", code="Csrf.Failed")
+
+
+def caller(request: HttpRequest) -> User:
+    """The authenticated caller, or ``ApiError`` 401 (no or bad credentials) / 429 (locked)."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        return _basic_user(request, header)
+    if request.user.is_authenticated:
+        _enforce_csrf(request)
+        return request.user
+    raise _challenge(
+        "Authentication required: sign in with HTTP Basic as an Approver of the client.",
+        "Authentication.Required",
+    )
+
+
+def managed_client(user: User, code: str) -> Client:
+    """The client named ``code`` if ``user`` is its Approver (or a superuser).
+
+    Unlike the settings screen, which answers 404 to non-members, the API answers 403 to
+    every signed-in caller who is not an Approver of the client, member or not, as Adobe's
+    Admin API does. A client that does not exist is 403 too, so client codes do not leak;
+    only a superuser, who may manage every client, is told 404.
+    """
+    client = Client.objects.filter(code=code).first()
+    role = role_of(user, client) if client is not None else None
+    if client is None and getattr(user, "is_superuser", False):
+        raise ApiError(404, f"No client with code {code!r}.", code="Client.NotFound")
+    if client is None or role is None or role < Role.APPROVER:
+        raise ApiError(
+            403,
+            f"Only Approvers of client {code!r} can manage its profile authentication.",
+            code="Access.Denied",
+        )
+    return client

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from profiles.management.operator import find_client
+from profiles.models import AuditEvent, ProfileApiSettings, ProfileToken
+
+
+def remaining(delta: timedelta) -> str:
+    """``62 days, 9 hours, 53 minutes``, as the settings screen words it."""
+    minutes = int(delta.total_seconds()) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    return ", ".join(f"{count} {unit}{'' if count == 1 else 's'}" for count, unit in parts)
+
+
+class Command(BaseCommand):
+    help = "Show a client's Require Authentication setting and token, never the secret."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("client", help="client code")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        client = find_client(options["client"])
+        now = timezone.now()
+        required = ProfileApiSettings.for_client(client).require_authentication
+        self.stdout.write(f"Client: {client.code} ({client.name})")
+        self.stdout.write(f"Require Authentication: {'on' if required else 'off'}")
+        token = ProfileToken.objects.filter(client=client).unrevoked().first()
+        if token is None:
+            self.stdout.write("Token: none")
+            return
+        generated = (
+            AuditEvent.objects.filter(client=client, token_last_four=token.last_four)
+            .filter(
+                action__in=[AuditEvent.Action.TOKEN_GENERATED, AuditEvent.Action.TOKEN_REGENERATED]
+            )
+            .first()
+        )
+        creator = generated.actor_label if generated else "unknown"
+        state = "expired" if token.is_expired(now) else "active"
+        self.stdout.write(f"Token: {token.masked} ({state})")
+        self.stdout.write(f"Generated: {token.created_at.isoformat()} by {creator}")
+        self.stdout.write(f"Expires: {token.expires_at.isoformat()}")
+        self.stdout.write(f"Expires in: {remaining(token.time_remaining(now))}")

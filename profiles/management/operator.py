@@ -1,0 +1,56 @@
+"""What every operator command shares: who the operator is, and finding the client."""
+
+from __future__ import annotations
+
+import getpass
+from argparse import ArgumentParser
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.management.base import BaseCommand, CommandError
+
+from profiles.models import Client
+
+
+def find_user(username: str) -> AbstractBaseUser:
+    user_model = get_user_model()
+    try:
+        return user_model._default_manager.get_by_natural_key(username)
+    except user_model.DoesNotExist:
+        raise CommandError(f"Unknown user {username!r}.") from None
+
+
+def find_client(code: str) -> Client:
+    client = Client.objects.filter(code=code).first()
+    if client is None:
+        raise CommandError(f"Unknown client {code!r}.")
+    return client
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class OperatorCommand(BaseCommand):
+    """A command whose changes are audited with the operator as the actor.
+
+    The actor is the Django user named by ``--actor``, or else ``cli:<OS user>``.
+    """
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--actor",
+            metavar="USERNAME",
+            help="record this Django user as the actor (default: cli:<your OS user>)",
+        )
+
+    def operator(self, options: dict[str, Any]) -> tuple[AbstractBaseUser | None, str]:
+        """``(actor, actor_label)`` for ``AuditEvent.record`` and the model methods."""
+        if options.get("actor"):
+            user = find_user(options["actor"])
+            return user, user.get_username()
+        return None, f"cli:{_os_user()}"
