@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client as HttpClient
 from django.utils import timezone
 
 from profiles import tokens
@@ -26,6 +27,7 @@ from profiles.models import (
     Role,
     TokenRejected,
 )
+from tests.profile_api import PC_ID, a_profile
 
 OPERATOR = f"cli:{getpass.getuser()}"
 
@@ -354,3 +356,15 @@ def test_commands_exit_non_zero_with_a_clear_message_from_a_shell(tmp_path: Path
     generated = manage("generate_token", "demo", **env)
     assert generated.returncode == 0
     assert tokens.check_format(generated.stdout.strip())
+
+
+def test_a_token_made_on_the_command_line_opens_the_profile_apis(
+    client: HttpClient, demo: Client
+) -> None:
+    a_profile(demo, city="Paris")
+    run("set_authentication", "demo", "on")
+    plaintext = run("generate_token", "demo")[0].strip()
+    fetch = f"/rest/v1/profiles/{PC_ID}?client=demo"
+    assert client.get(fetch, headers={"Authorization": f"Bearer {plaintext}"}).status_code == 200
+    run("revoke_token", "demo")
+    assert client.get(fetch, headers={"Authorization": f"Bearer {plaintext}"}).status_code == 401

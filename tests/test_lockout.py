@@ -10,7 +10,6 @@ import base64
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings

@@ -26,6 +26,7 @@ from profiles.models import (
     TokenRejected,
 )
 from tests.conftest import member
+from tests.profile_api import PC_ID, a_profile
 
 PASSWORD = "correct horse battery staple"
 VND = "application/vnd.adobe.target.v1+json"
@@ -554,3 +555,26 @@ def test_the_plaintext_token_is_never_stored_or_logged(
     call_command("dumpdata", stdout=dump)
     assert plaintext not in dump.getvalue()
     assert tokens.digest(plaintext) in dump.getvalue()
+
+
+# End to end: the API's token on the profile APIs
+
+
+def test_a_token_made_through_the_api_opens_the_profile_apis_and_its_predecessor_stops(
+    client: HttpClient, alice: User, demo: Client
+) -> None:
+    a_profile(demo, city="Paris")
+    fetch = f"/rest/v1/profiles/{PC_ID}?client=demo"
+    patch_settings(client, {"enableProfileApiAuthentication": True})
+    assert client.get(fetch).status_code == 401
+
+    first = issue(client).json()["accessToken"]
+    response = client.get(fetch, headers={"Authorization": f"Bearer {first}"})
+    assert response.status_code == 200
+    assert response.json()["profileAttributes"]["city"]["value"] == "Paris"
+
+    second = issue(client).json()["accessToken"]
+    refused = client.get(fetch, headers={"Authorization": f"Bearer {first}"})
+    assert refused.status_code == 401
+    assert "invalid" in refused["WWW-Authenticate"]
+    assert client.get(fetch, headers={"Authorization": f"Bearer {second}"}).status_code == 200

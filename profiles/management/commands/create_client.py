@@ -24,6 +24,8 @@ class Command(OperatorCommand):
         try:
             client = create_client(code, options["name"] or code, actor=actor, actor_label=label)
         except ValidationError as error:
-            problems = " ".join(message for messages in error.message_dict.values() for message in messages)
+            problems = " ".join(
+                message for messages in error.message_dict.values() for message in messages
+            )
             raise CommandError(f"Cannot create client {code!r}: {problems}") from None
         self.stdout.write(f"Created client {client.code} ({client.name}).")
