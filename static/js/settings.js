@@ -1,10 +1,12 @@
 // The Profile API Settings card: the Copy button, and the re-generate confirmation as a
-// dialog. Without JavaScript the token stays selectable and re-generating asks on a page.
+// dialog. Without JavaScript the token stays selectable (Copy stays hidden, as it could
+// not work) and re-generating asks on a page.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-copy-target]")) {
     const field = document.getElementById(button.dataset.copyTarget);
+    button.hidden = false;
     button.addEventListener("click", async () => {
       field.select();
       try {
@@ -14,6 +16,13 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       button.textContent = "Copied";
     });
+  }
+
+  // A new token arrives in the response to a POST. Turning that history entry into a
+  // plain one makes Reload fetch the card with GET: no resubmission prompt, no second
+  // request for a token, and the token is not shown again.
+  if (document.querySelector("[data-copy-target]") !== null) {
+    window.history.replaceState(null, "", window.location.href);
   }
 
   for (const button of document.querySelectorAll("[data-confirm]")) {
