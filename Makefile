@@ -12,8 +12,9 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# Playwright drives Debian's Chromium (.ci/ensure-chromium); it never downloads a browser.
 $(DEPS): $(VENV)/bin/python requirements.txt requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(RUN_DEPS): $(VENV)/bin/python requirements.txt
@@ -34,12 +35,17 @@ format: $(DEPS)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+.PHONY: chromium screenshots
+
+chromium:
+	.ci/ensure-chromium
+
+test: lint chromium
 	$(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage report
 
 # The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
-test-postgresql: $(DEPS)
+test-postgresql: $(DEPS) chromium
 	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage report
 
@@ -49,3 +55,7 @@ bench: bench-online
 # The online profile APIs under gunicorn and wrk; BENCH_ONLINE_ARGS=--help lists the knobs.
 bench-online: $(DEPS)
 	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)
+
+# The README's screenshots, taken by the browser journeys (tests/browser) at 1280 px wide.
+screenshots: $(DEPS) chromium
+	SCREENSHOT_DIR=docs/screenshots $(VENV)/bin/pytest -m browser

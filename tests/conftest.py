@@ -11,6 +11,8 @@ from django.test import override_settings
 
 from profiles.models import Client, Membership, Role
 
+PASSWORD = "correct horse battery staple"
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing() -> Iterator[None]:
@@ -30,7 +32,7 @@ def other_client(db: None) -> Client:
 
 
 def member(client: Client, username: str, role: Role) -> User:
-    user = User.objects.create_user(username, password="correct horse battery staple")
+    user = User.objects.create_user(username, password=PASSWORD)
     Membership.objects.create(user=user, client=client, role=role)
     return user
 
