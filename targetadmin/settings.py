@@ -149,6 +149,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "targetadmin_cache",
+        # Room for one failure count per address during an attack from many addresses.
+        "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 100_000, minimum=300)},
     }
 }
 
