@@ -40,6 +40,7 @@ process, so a re-generated (revoked) token fails on the very next call in every 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import time
@@ -120,6 +121,10 @@ def profile_api(
                 return envelope(ApiError(400, f"Malformed request: {error}"))
             except UnicodeDecodeError:
                 return envelope(ApiError(400, "The request is not valid UTF-8."))
+            except json.JSONDecodeError as error:
+                return envelope(ApiError(400, f"The body is not valid JSON: {error}"))
+            except RecursionError:
+                return envelope(ApiError(400, "The body is nested too deeply."))
 
         return guarded
 

@@ -343,3 +343,55 @@ def test_it_takes_the_client_from_the_host_on_the_placeholder_path(
     assert xml_fields(response)["pcId"] == PC_ID
     assert placeholder.call(http, HTTP_HOST="acme.localhost:8000").status_code == 404
     assert placeholder.call(http, HTTP_HOST="localhost").status_code == 404
+
+
+# The contract future endpoints rely on, shown with the JSON API envelope
+
+BULK = "/api/v1/clients/demo/profiles/bulk"
+
+
+@pytest.mark.urls("tests.api_auth_urls")
+def test_it_hands_the_view_its_client_and_renders_its_errors_in_the_chosen_envelope(
+    demo: Client,
+) -> None:
+    http = HttpClient()
+    ok = http.post(BULK, data='{"profiles": [1, 2]}', content_type="application/json")
+    assert ok.json() == {"client": "demo", "count": 2}
+    refused = http.post(BULK, data="{}", content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": {"code": "missing_profiles", "message": "profiles is required"}
+    }
+
+
+@pytest.mark.urls("tests.api_auth_urls")
+def test_it_answers_authentication_failures_in_the_chosen_envelope(demo: Client) -> None:
+    require_authentication(demo)
+    response = HttpClient().post(BULK, data="{}", content_type="application/json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert "required" in response.json()["error"]["message"]
+
+
+@pytest.mark.urls("tests.api_auth_urls")
+def test_it_turns_what_the_framework_cannot_decode_into_4xx_never_500(demo: Client) -> None:
+    http = HttpClient()
+    bad_json = http.post(BULK, data=b"\xff{", content_type="application/json")
+    assert bad_json.status_code == 400
+    assert bad_json.json()["error"]["code"] == "bad_request"
+    for body in ('{"profiles": ', "[" * 100_000):
+        response = http.post(BULK, data=body, content_type="application/json")
+        assert response.status_code == 400
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100):
+        too_big = http.post(BULK, data="x" * 101, content_type="application/json")
+    assert too_big.status_code == 413
+    many = "&".join(f"f{i}=1" for i in range(1001))
+    too_many = http.post(
+        "/api/v1/clients/demo/form", data=many, content_type="application/x-www-form-urlencoded"
+    )
+    assert too_many.status_code == 413
+    not_found = http.get("/api/v1/clients/demo/missing")
+    assert not_found.status_code == 404
+    assert not_found.json()["error"]["code"] == "not_found"
+    assert http.get(BULK).status_code == 405
