@@ -124,7 +124,7 @@ def test_it_links_only_to_client_pages_that_exist(alice: User) -> None:
     html = signed_in(alice).get("/setup/demo/implementation/").content.decode()
 
     assert 'href="/setup/demo/implementation/" aria-current="page"' in html
-    assert "/clients/demo/profiles/" not in html
+    assert 'href="/clients/demo/profiles/"' in html
     assert "/clients/demo/batches/" not in html
 
 

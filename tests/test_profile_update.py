@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 from urllib.parse import quote
 
 import pytest
+from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import Client as HttpClient
 from django.test.utils import override_settings
@@ -329,3 +331,11 @@ def test_it_refuses_a_nul_character_in_a_value(http: HttpClient, demo: Client) -
     assert_bad_request(response, 400, "NUL")
     assert http.get(f"{URL}?mboxPC={PC_ID}&profile.city=a%00b").status_code == 400
     assert stored(demo)["city"] == "Lyon"
+
+
+def test_the_demo_seed_holds_the_profile_the_readme_examples_update(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    response = HttpClient().get(
+        f"{URL}?mbox3rdPartyId=123-test&profile.city=New%20York%20City&profile.age=21"
+    )
+    assert xml_fields(response)["pcId"] == "1368007744041-575948.01_00"

@@ -10,16 +10,26 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, Role
+from profiles.models import (
+    AuditEvent,
+    Client,
+    Membership,
+    Profile,
+    ProfileApiSettings,
+    Role,
+)
 
 DEMO_CLIENT = ("demo", "Demo")
 DEMO_USERS = (("approver", Role.APPROVER), ("editor", Role.EDITOR))
+# The visitor profile the README's profile API examples update and fetch.
+DEMO_PROFILE = ("1368007744041-575948.01_00", "123-test")
 ACTOR_LABEL = "seed_demo"
 
 
 class Command(BaseCommand):
     help = (
-        "Create the client 'demo' with users 'approver' (Approver) and 'editor' (Editor). "
+        "Create the client 'demo' with users 'approver' (Approver) and 'editor' (Editor), "
+        "and the demo visitor profile (thirdPartyId 123-test). "
         "Passwords come from DEMO_PASSWORD, or are generated for new users and printed once."
     )
 
@@ -36,6 +46,9 @@ class Command(BaseCommand):
             ProfileApiSettings.for_client(client)
             for username, role in DEMO_USERS:
                 self._seed_user(client, username, role, password)
+            Profile.objects.get_or_create(
+                client=client, pc_id=DEMO_PROFILE[0], defaults={"third_party_id": DEMO_PROFILE[1]}
+            )
 
     def _seed_user(self, client: Client, username: str, role: Role, password: str | None) -> None:
         user, created = get_user_model().objects.get_or_create(username=username)
