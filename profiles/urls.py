@@ -40,15 +40,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="bulk_batch",
     ),
     path("api/openapi.json", batch_api.openapi, name="openapi"),
-<<<<<<< HEAD
     # Token and settings management API (SPEC 7)
     path("<slug:client_code>/target/", include("profiles.admin_api.urls")),
-=======
     # The read-only Profiles page
     path(
         "clients/<slug:client_code>/profiles/",
         profiles_page.profile_lookup,
         name="profile_lookup",
     ),
->>>>>>> 9788adb (Profiles page, README section on the profile APIs, database cache sized for many addresses)
 ]
