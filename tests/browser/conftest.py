@@ -1,5 +1,5 @@
 """Real-browser journeys: Debian's Chromium, driven by Playwright, against Django's live
-server. One browser serves the whole session; each test gets fresh contexts."""
+server. One browser serves them all; each test gets fresh contexts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import APIRequestContext, Page, Playwright, expect
+from playwright.sync_api import (
+    APIRequestContext,
+    Browser,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import Client
@@ -34,13 +41,33 @@ NARROW = {"width": 390, "height": 844}
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _django_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API runs an event loop in the test thread, so Django would take
-    every database call made by a test for one made from async code. They are not."""
+# Playwright's sync API runs an event loop in the test thread while it is started. So it
+# lives only as long as this package's tests (pytest-playwright's own fixtures would keep it
+# for the whole session, where other tests call asyncio.run), and meanwhile Django is told
+# that the database calls made by these tests do not come from async code.
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
+        with sync_playwright() as started:
+            yield started
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium, one for all the journeys: Playwright never downloads a browser."""
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="package")
+def browser_context_args() -> dict[str, Any]:
+    # Reduced motion: Bootstrap then shows and hides its dialog at once, so a click never
+    # lands on one still fading in.
+    return {"viewport": WIDE, "locale": "en-US", "reduced_motion": "reduce"}
 
 
 @pytest.fixture(autouse=True)
@@ -48,24 +75,6 @@ def _fast_password_hashing(settings: Any) -> None:
     """Signing in is part of every journey; the deliberately slow production hasher is not
     what these tests are about."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's Chromium: Playwright never downloads a browser of its own here."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    # Reduced motion: Bootstrap then shows and hides its dialog at once, so a click never
-    # lands on one still fading in.
-    return {
-        **browser_context_args,
-        "viewport": WIDE,
-        "locale": "en-US",
-        "reduced_motion": "reduce",
-    }
 
 
 @pytest.fixture(scope="session")
