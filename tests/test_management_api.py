@@ -178,6 +178,10 @@ def test_it_refuses_an_inactive_user(client: HttpClient, alice: User) -> None:
         "Basic " + base64.b64encode(b"no-colon-here").decode(),
         "Basic " + base64.b64encode(b":password-without-user").decode(),
         "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
+        "Basic " + base64.b64encode(b"alice\x00:x").decode(),
+        "Basic " + base64.b64encode(b"alice:x\x00").decode(),
+        "Basic " + base64.b64encode(b"a" * 151 + b":x").decode(),
+        "Basic",
     ],
 )
 def test_it_refuses_malformed_basic_credentials(
@@ -405,15 +409,28 @@ def test_it_refuses_a_bad_settings_body_and_changes_nothing(
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [("{not json", "The body is not valid JSON."), ("[true]", "The body must be a JSON object.")],
+    [
+        ("{not json", "The body is not valid JSON."),
+        ("[" * 100_000, "The body is not valid JSON."),
+        (b'{"enableProfileApiAuthentication": "\xff"}', "The body is not valid JSON."),
+        ("[true]", "The body must be a JSON object."),
+    ],
 )
 def test_it_refuses_a_body_that_is_not_a_json_object(
-    client: HttpClient, alice: User, raw: str, message: str
+    client: HttpClient, alice: User, raw: str | bytes, message: str
 ) -> None:
     response = client.patch(
         SETTINGS_URL, raw, content_type="application/json", headers=basic("alice")
     )
     assert assert_error(response, 400, "Body.Invalid")["message"] == message
+
+
+def test_it_refuses_a_body_too_large_to_read(
+    client: HttpClient, alice: User, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = {"enableProfileApiAuthentication": True, "padding": "x" * 200}
+    assert_error(patch_settings(client, body), 413, "Body.TooLarge")
 
 
 @pytest.mark.parametrize(

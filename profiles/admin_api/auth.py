@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     User = AbstractBaseUser | AnonymousUser
 
 BASIC_CHALLENGE = 'Basic realm="targetadmin", charset="UTF-8"'
+# Longer than any username (Django's is 150): refused before it reaches a query or the
+# lockout records, whose columns it would not fit on PostgreSQL.
+MAX_USERNAME_LENGTH = 150
 
 
 def _challenge(message: str, code: str) -> ApiError:
@@ -47,7 +50,12 @@ def basic_credentials(header: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         decoded = ""
     username, colon, password = decoded.partition(":")
-    if not colon or not username:
+    if (
+        not colon
+        or not username
+        or len(username) > MAX_USERNAME_LENGTH
+        or "\x00" in decoded  # PostgreSQL text cannot hold NUL
+    ):
         raise _challenge(
             "The Basic credentials are not base64 of 'username:password'.",
             "Authentication.Malformed",

@@ -54,7 +54,7 @@ def json_object(call: Call) -> dict[str, Any]:
         parsed = json.loads(call.request.body)
     except RequestDataTooBig:
         raise ApiError(413, "The body is too large.", code="Body.TooLarge") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "The body is not valid JSON.", code="Body.Invalid") from None
     if not isinstance(parsed, dict):
         raise ApiError(400, "The body must be a JSON object.", code="Body.Invalid")
