@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from profiles.batches import Batch
 from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, ProfileToken
 
 
@@ -125,5 +126,42 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "remote_addr",
         "token_last_four",
         "detail",
+    )
+    readonly_fields = fields
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "client",
+        "api_version",
+        "status",
+        "batch_size",
+        "consumed_count",
+        "failed_updates",
+        "created_at",
+    )
+    list_filter = ("status", "api_version", "client")
+    search_fields = ("id", "idempotency_key")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "client",
+        "api_version",
+        "key_kind",
+        "create_missing",
+        "status",
+        "batch_size",
+        "consumed_count",
+        "successful_updates",
+        "profiles_not_found",
+        "failed_updates",
+        "idempotency_key",
+        "attempts",
+        "chunks_done",
+        "created_at",
+        "updated_at",
+        "finished_at",
     )
     readonly_fields = fields

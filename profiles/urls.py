@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from profiles import api, batch_api, profiles_page, views
+from profiles import api, batch_api, batch_pages, profiles_page, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Profile APIs (SPEC 6.1, 6.2)
@@ -47,5 +47,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "clients/<slug:client_code>/profiles/",
         profiles_page.profile_lookup,
         name="profile_lookup",
+    ),
+    # Batches pages
+    path("clients/<slug:client_code>/batches/", batch_pages.batches, name="client_batches"),
+    path(
+        "clients/<slug:client_code>/batches/<str:batch_id>/",
+        batch_pages.batch,
+        name="client_batch",
+    ),
+    path(
+        "clients/<slug:client_code>/batches/<str:batch_id>/failures.csv",
+        batch_pages.failures_csv,
+        name="client_batch_failures",
     ),
 ]
