@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
 RUN_DEPS := $(VENV)/.run-deps-installed
 
-.PHONY: run test test-postgresql lint format bench bench-online
+.PHONY: run test test-postgresql lint format bench bench-online bench-batch
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ test-postgresql: $(DEPS) chromium
 	$(VENV)/bin/coverage report
 
 # Benchmarks (README, "Performance"); each part prints its own table.
-bench: bench-online
+bench: bench-online bench-batch
 
 # The online profile APIs under gunicorn and wrk; BENCH_ONLINE_ARGS=--help lists the knobs.
 bench-online: $(DEPS)
@@ -59,3 +59,7 @@ bench-online: $(DEPS)
 # The README's screenshots, taken by the browser journeys (tests/browser) at 1280 px wide.
 screenshots: $(DEPS) chromium
 	SCREENSHOT_DIR=docs/screenshots $(VENV)/bin/pytest -m browser
+
+# The batch file path end to end against plain sqlite3.
+bench-batch: $(DEPS)
+	$(PY) -m bench.batch

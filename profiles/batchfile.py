@@ -12,7 +12,7 @@ Two halves, both streaming:
   the whole-file rules on the way (``batch=`` prefix, header, size, row count), so a
   refused file is refused before anything changes and a 50 MB upload is never held in
   memory.
-- :func:`read_rows` reads a stored file from a byte offset and turns each line into a
+- :func:`read_chunks` reads a stored file from a byte offset and turns each line into a
   ``Row`` (or a ``RowFailure`` when the line itself is malformed), for the worker.
 
 Lines are split into cells on raw commas first and each cell is then form-decoded once, so
@@ -25,6 +25,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus
@@ -108,7 +109,10 @@ def parse_line(header: Header, position: int, line: str) -> Row:
             f"{len(cells)} cells where the header has {header.width} columns",
         )
     if "%" in line:
-        values = [decode_cell(cell) for cell in cells]
+        values = [
+            decode_cell(cell) if "%" in cell else cell.replace("+", " ").strip(_BLANKS)
+            for cell in cells
+        ]
     elif "+" in line:
         values = [cell.replace("+", " ").strip(_BLANKS) for cell in cells]
     elif " " in line or "\t" in line:
@@ -119,34 +123,82 @@ def parse_line(header: Header, position: int, line: str) -> Row:
     return Row(position, values[0], dict(zip(header.names, values[1:], strict=False)))
 
 
-def _failed_id(line: bytes) -> str:
-    return line.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)[:256]
+def _failed_id(line: str) -> str:
+    return line.split(",", 1)[0].strip(_BLANKS)[:256]
 
 
-Entry = Row | RowFailure
+@dataclass(slots=True)
+class ParsedChunk:
+    rows: list[Row]
+    failures: list[RowFailure]
+    end_offset: int  # byte offset just after the chunk's last line
+    next_position: int  # line number of the line after it
 
 
-def read_rows(
-    handle: IO[bytes], header: Header, *, offset: int, position: int
-) -> Iterator[tuple[Entry, int]]:
-    """Yield each data row from ``offset`` (line number ``position``) with its end offset.
+def _lines(raw_lines: list[bytes]) -> list[str | bytes]:
+    """The lines as text without their line ends; a line that is not UTF-8 stays bytes."""
+    try:
+        text = b"".join(raw_lines).decode()
+    except UnicodeDecodeError:
+        decoded: list[str | bytes] = []
+        for raw in raw_lines:
+            try:
+                decoded.append(raw.decode().removesuffix("\n").removesuffix("\r"))
+            except UnicodeDecodeError:
+                decoded.append(raw)
+        return decoded
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
-    Blank lines are skipped (they still count as lines).
+
+def read_chunks(
+    handle: IO[bytes], header: Header, *, offset: int, position: int, size: int
+) -> Iterator[ParsedChunk]:
+    """Parse the stored file from ``offset`` (line number ``position``), ``size`` lines a chunk.
+
+    Blank lines are skipped (they still count as lines). Lines are read and decoded a chunk
+    at a time, and the common line (no escapes, no blanks to trim) is split and zipped with
+    the header in one step, since this loop runs once per row of every batch.
     """
     handle.seek(offset)
-    for raw in handle:
-        offset += len(raw)
-        line = raw[:-1] if raw.endswith(b"\n") else raw
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if line:
-            try:
-                yield parse_line(header, position, line.decode()), offset
-            except UnicodeDecodeError:
-                yield RowFailure(position, _failed_id(line), "bad_encoding", "not UTF-8"), offset
-            except RowError as error:
-                yield RowFailure(position, _failed_id(line), error.code, error.message), offset
-        position += 1
+    names = header.names
+    width = header.width
+    while raw_lines := list(islice(handle, size)):
+        chunk = ParsedChunk([], [], offset + sum(map(len, raw_lines)), position)
+        rows, failures = chunk.rows, chunk.failures
+        for line in _lines(raw_lines):
+            if isinstance(line, bytes):
+                profile_id = line.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)
+                failures.append(RowFailure(position, profile_id, "bad_encoding", "not UTF-8"))
+            elif line:
+                if "%" in line or "+" in line or " " in line or "\t" in line:
+                    try:
+                        rows.append(parse_line(header, position, line))
+                    except RowError as error:
+                        failures.append(
+                            RowFailure(position, _failed_id(line), error.code, error.message)
+                        )
+                else:
+                    cells = line.split(",")
+                    if len(cells) > width:
+                        failures.append(
+                            RowFailure(
+                                position,
+                                cells[0][:256],
+                                "wrong_cell_count",
+                                f"{len(cells)} cells where the header has {width} columns",
+                            )
+                        )
+                    else:
+                        rows.append(
+                            Row(position, cells[0], dict(zip(names, cells[1:], strict=False)))
+                        )
+            position += 1
+        chunk.next_position = position
+        offset = chunk.end_offset
+        yield chunk
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,26 +122,33 @@ def apply_chunk(
     outcome = Outcome()
     valid: list[tuple[Row, Update]] = []
     checked_names: set[str] = set()
+    third_party = kind is KeyKind.THIRD_PARTY_ID
     for row in rows:
+        profile_id, attributes = row.profile_id, row.attributes
+        kept = {name: value for name, value in attributes.items() if value}
         try:
-            check_profile_id(kind, row.profile_id)
-            kept = {name: value for name, value in row.attributes.items() if value}
-            if not checked_names.issuperset(row.attributes):
-                for name in row.attributes:
+            # The cheap tests pass for almost every row; the checks say what is wrong.
+            if (
+                not profile_id
+                or len(profile_id) > MAX_ID_LENGTH
+                or (third_party and ("+" in profile_id or "/" in profile_id))
+                or not profile_id.isprintable()
+            ):
+                check_profile_id(kind, profile_id)
+            if not checked_names.issuperset(attributes):
+                for name in attributes:
                     check_attribute_name(name)
-                checked_names.update(row.attributes)
+                checked_names.update(attributes)
             if kept and (
                 max(map(len, kept.values())) > MAX_VALUE_LENGTH or "\x00" in "".join(kept.values())
             ):
                 for name, value in kept.items():
                     check_value(name, value)
         except RowError as error:
-            outcome.failures.append(
-                RowFailure(row.position, row.profile_id, error.code, error.message)
-            )
+            outcome.failures.append(RowFailure(row.position, profile_id, error.code, error.message))
             continue
         if kept:
-            valid.append((row, Update(row.profile_id, kept)))
+            valid.append((row, Update(profile_id, kept)))
         else:
             outcome.successful += 1  # empty values change nothing, and that is not an error
     merged = store.merge(

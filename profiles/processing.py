@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.db import transaction
 
 from profiles import ingest
 from profiles.batches import ApiVersion, Batch, Status
-from profiles.batchfile import Header, read_rows
+from profiles.batchfile import Header, read_chunks
 from profiles.ingest import Outcome, Row, RowFailure
 from profiles.store import KeyKind
 
@@ -60,59 +59,71 @@ def json_file_entries(path: Path, offset: int) -> Iterator[tuple[Entry, int]]:
             yield json_entry(index, item), offset
 
 
-def file_entries(batch: Batch) -> Iterator[tuple[Entry, int]]:
+def file_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
     header = Header(KeyKind(batch.key_kind), tuple(batch.attribute_names))
-    kind = header.kind
     with batch.path.open("rb") as handle:
-        for entry, offset in read_rows(
-            handle, header, offset=batch.resume_offset, position=batch.resume_position
+        for parsed in read_chunks(
+            handle,
+            header,
+            offset=batch.resume_offset,
+            position=batch.resume_position,
+            size=size,
         ):
-            yield (entry if isinstance(entry, RowFailure) else (kind, entry)), offset
-
-
-def stored_entries(batch: Batch) -> Iterator[tuple[Entry, int]]:
-    if batch.api_version == ApiVersion.JSON:
-        return json_file_entries(batch.path, batch.resume_offset)
-    return file_entries(batch)
+            yield Chunk(
+                [(header.kind, parsed.rows)],
+                parsed.failures,
+                parsed.end_offset,
+                parsed.next_position,
+            )
 
 
 @dataclass(slots=True)
 class Chunk:
-    rows: list[tuple[KeyKind, Row]] = field(default_factory=list)
+    """Rows to apply together: runs of rows of one key kind, in order, and failed lines."""
+
+    runs: list[tuple[KeyKind, list[Row]]] = field(default_factory=list)
     failures: list[RowFailure] = field(default_factory=list)
     end_offset: int = 0
     next_position: int = 0
 
-    def __len__(self) -> int:
-        return len(self.rows) + len(self.failures)
-
 
 def chunks(entries: Iterable[tuple[Entry, int]], size: int) -> Iterator[Chunk]:
-    chunk = Chunk()
+    """Group JSON entries (with the offset after each) into chunks of ``size``."""
+    chunk, count = Chunk(), 0
     for entry, offset in entries:
         if isinstance(entry, RowFailure):
             chunk.failures.append(entry)
             chunk.next_position = entry.position + 1
         else:
-            chunk.rows.append(entry)
-            chunk.next_position = entry[1].position + 1
+            kind, row = entry
+            if not chunk.runs or chunk.runs[-1][0] is not kind:
+                chunk.runs.append((kind, []))
+            chunk.runs[-1][1].append(row)
+            chunk.next_position = row.position + 1
         chunk.end_offset = offset
-        if len(chunk) >= size:
+        count += 1
+        if count >= size:
             yield chunk
-            chunk = Chunk()
-    if len(chunk):
+            chunk, count = Chunk(), 0
+    if count:
         yield chunk
+
+
+def stored_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+    if batch.api_version == ApiVersion.JSON:
+        return chunks(json_file_entries(batch.path, batch.resume_offset), size)
+    return file_chunks(batch, size)
 
 
 def apply(batch: Batch, chunk: Chunk) -> Outcome:
     """Apply the chunk's rows in order, one pipeline call per run of the same key kind."""
     outcome = Outcome(failures=list(chunk.failures))
-    for kind, run in groupby(chunk.rows, key=lambda keyed: keyed[0]):
+    for kind, rows in chunk.runs:
         outcome.add(
             ingest.apply_chunk(
                 batch.client_id,
                 kind,
-                [row for _, row in run],
+                rows,
                 create_missing=batch.create_missing,
                 with_pc_ids=False,
             )
@@ -124,10 +135,10 @@ class ChunkAlreadyApplied(Exception):
     pass
 
 
-def process(batch: Batch, entries: Iterable[tuple[Entry, int]]) -> None:
-    """Apply ``entries`` (those after the batch's resume point) and complete the batch."""
+def process(batch: Batch, chunks: Iterable[Chunk]) -> None:
+    """Apply ``chunks`` (those after the batch's resume point) and complete the batch."""
     try:
-        for chunk in chunks(entries, settings.BATCH_CHUNK_ROWS):
+        for chunk in chunks:
             with transaction.atomic():
                 outcome = apply(batch, chunk)
                 recorded = batch.record_chunk(
@@ -151,4 +162,4 @@ def run(batch_id: str) -> None:
     if not batch.path.is_file():
         batch.finish(Status.STUCK)
         return
-    process(batch, stored_entries(batch))
+    process(batch, stored_chunks(batch, settings.BATCH_CHUNK_ROWS))

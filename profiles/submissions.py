@@ -179,7 +179,7 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
     )
     if inline:
         entries = ((processing.json_entry(i, item), i + 1) for i, item in enumerate(profiles))
-        processing.process(batch, entries)
+        processing.process(batch, processing.chunks(entries, settings.BATCH_CHUNK_ROWS))
     else:
         tasks.enqueue(batch)
     batch.refresh_from_db()

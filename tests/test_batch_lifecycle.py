@@ -180,7 +180,7 @@ def test_it_never_applies_a_chunk_twice_when_two_workers_race(
     batch_id = batch_id_of(submit(client, ROWS))
     monkeypatch.undo()
     slow = Batch.objects.get(pk=batch_id)  # a worker that read the rows before the others
-    rows_read_by_slow = list(processing.stored_entries(slow))
+    rows_read_by_slow = list(processing.stored_chunks(slow, settings.BATCH_CHUNK_ROWS))
     tasks.process_batch.call(batch_id)  # another worker finishes the batch meanwhile
     Profile.objects.filter(pc_id="p4").update(attributes={})
     processing.process(slow, rows_read_by_slow)

@@ -154,3 +154,18 @@ def test_it_merges_a_chunk_of_thousands_like_a_chunk_of_one(demo: Client) -> Non
         keys[0]: {"a": "1", "b": "2", "c": "3"}
     }
     assert all(result.applied[p.third_party_id] == p.pc_id for p in Profile.objects.all())
+
+
+@pytest.mark.parametrize(
+    "tricky",
+    ['":"', '","', "ends with \\", '"}', 'é"\\', '\\":\\"', '{"value":"x"}', "\u2028", ""],
+)
+def test_it_stores_names_and_values_full_of_json_punctuation_exactly(
+    demo: Client, tricky: str
+) -> None:
+    attributes = {"a": tricky + "!", f"{tricky}name": "v", "plain": "p"}
+    merge(demo.pk, KeyKind.PC_ID, [Update("p", attributes)], create_missing=True, now=NOW)
+    stored = Profile.objects.get(pc_id="p").attributes
+    assert stored == {
+        name: {"value": value, "modifiedAt": NOW.isoformat()} for name, value in attributes.items()
+    }

@@ -107,17 +107,26 @@ def _engine() -> Engine:
     raise NotImplementedError(f"no profile store for the {connection.vendor} database")
 
 
-def _attributes_json(
-    attributes: dict[str, str], stamp_suffix: str, prefixes: dict[str, str]
-) -> str:
-    """The stored shape as compact JSON text: the same bytes ``encoded_size`` measures."""
-    parts = []
-    for name, value in attributes.items():
-        prefix = prefixes.get(name)
-        if prefix is None:
-            prefix = prefixes[name] = _encode_string(name) + ':{"value":'
-        parts.append(prefix + _encode_string(value) + stamp_suffix)
-    return "{" + ",".join(parts) + "}"
+_encode_values = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _attributes_json(attributes: dict[str, str], stamp_suffix: str) -> str:
+    """``{name: {"value": value, "modifiedAt": stamp}}`` as compact JSON text.
+
+    The same bytes ``encoded_size`` measures, made without building the nested dicts:
+    ``{"a":"1","b":"2"}`` is encoded in C, then each ``":"`` between a name and its value
+    opens the inner object and each ``","`` (and the final ``"}``) closes it. Inside an
+    encoded string every ``"`` is escaped, so those sequences occur only between items.
+    """
+    text = _encode_values(attributes)
+    return (
+        text.replace('":"', '":{"value":"')
+        .replace('","', '"' + stamp_suffix + ',"')
+        .removesuffix('"}')
+        + '"'
+        + stamp_suffix
+        + "}"
+    )
 
 
 def merge(
@@ -144,11 +153,10 @@ def merge(
     if not combined:
         return result
     stamp_suffix = ',"modifiedAt":' + _encode_string(now.isoformat()) + "}"
-    prefixes: dict[str, str] = {}
     pc_ids = new_pc_ids(len(combined)) if kind is KeyKind.THIRD_PARTY_ID else None
     payload: list[Row] = []
     for number, (key, attributes) in enumerate(combined.items()):
-        text = _attributes_json(attributes, stamp_suffix, prefixes)
+        text = _attributes_json(attributes, stamp_suffix)
         # UTF-8 takes at most 4 bytes a character: only long texts need the exact count.
         if len(text) * 4 > MAX_PROFILE_ATTRIBUTES_BYTES and (
             len(text.encode()) > MAX_PROFILE_ATTRIBUTES_BYTES

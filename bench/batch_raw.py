@@ -17,15 +17,19 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import unquote_plus
 
+# The product's tables as its migrations create them on SQLite (``sqlite3 .schema``).
 SCHEMA = """
-CREATE TABLE profiles_profile (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, client_id INTEGER NOT NULL, pc_id VARCHAR(64) NOT NULL,
-    third_party_id VARCHAR(256) NULL, attributes TEXT NOT NULL, created_at DATETIME NOT NULL,
-    modified_at DATETIME NOT NULL
-);
-CREATE UNIQUE INDEX unique_pc_id_per_client ON profiles_profile (client_id, pc_id);
-CREATE UNIQUE INDEX unique_third_party_id_per_client ON profiles_profile (client_id, third_party_id);
-CREATE INDEX profile_modified_at ON profiles_profile (modified_at);
+CREATE TABLE "profiles_client" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT);
+INSERT INTO "profiles_client" ("id") VALUES (1);
+CREATE TABLE "profiles_profile" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "pc_id" varchar(64) NOT NULL, "third_party_id" varchar(256) NULL,
+    "attributes" text NOT NULL CHECK ((JSON_VALID("attributes") OR "attributes" IS NULL)),
+    "created_at" datetime NOT NULL, "modified_at" datetime NOT NULL,
+    "client_id" bigint NOT NULL REFERENCES "profiles_client" ("id") DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT "unique_pc_id_per_client" UNIQUE ("client_id", "pc_id"),
+    CONSTRAINT "unique_third_party_id_per_client" UNIQUE ("client_id", "third_party_id"));
+CREATE INDEX "profiles_profile_modified_at_d1181786" ON "profiles_profile" ("modified_at");
+CREATE INDEX "profiles_profile_client_id_86bcf235" ON "profiles_profile" ("client_id");
 """
 
 UPSERT = """
@@ -45,21 +49,32 @@ def rows(path: Path, stamp: str) -> Iterator[tuple[str, str, str, str, str]]:
             line = raw.decode().rstrip("\r\n")
             if not line:
                 continue
-            cells = [unquote_plus(cell).strip() for cell in line.split(",")]
+            cells = [
+                (unquote_plus(cell) if "%" in cell or "+" in cell else cell).strip()
+                for cell in line.split(",")
+            ]
             attributes = {
                 name: {"value": value, "modifiedAt": stamp}
                 for name, value in zip(names, cells[1:], strict=False)
                 if value
             }
             pc_id = f"{start:013d}-{number % 10**6:06d}.{number // 10**6:02d}_00"
-            yield pc_id, cells[0], json.dumps(attributes, separators=(",", ":")), stamp, stamp
+            yield (
+                pc_id,
+                cells[0],
+                json.dumps(attributes, ensure_ascii=False, separators=(",", ":")),
+                stamp,
+                stamp,
+            )
 
 
 def run(batch_file: Path, database: Path) -> float:
     """Merge the file into a fresh database; returns the seconds it took."""
     database.unlink(missing_ok=True)
     connection = sqlite3.connect(database, isolation_level=None)
-    connection.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + SCHEMA)
+    connection.executescript(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;" + SCHEMA
+    )
     stamp = datetime.now(UTC).isoformat()
     started = time.perf_counter()
     source = rows(batch_file, stamp)
