@@ -2,14 +2,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
 
+from profiles import tokens
 from profiles.models import Client, Membership, Role
+from targetadmin.logging import JsonFormatter
 
 PASSWORD = "correct horse battery staple"
 
@@ -79,3 +84,51 @@ def immediate_tasks(settings: Any, tmp_path: Path) -> None:
     """Tasks run inside the call that enqueues them; batch files go to a per-test folder."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.BATCH_DIR = tmp_path / "batches"
+
+
+class _SecretWatch(logging.Handler):
+    """Keeps every log line as written (JSON) and as the raw message it was made from."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def no_secret_is_logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test also checks that no token plaintext or password it used reached a log.
+
+    Token plaintexts are collected where they are made, passwords where they are set; the
+    log is captured at DEBUG, before the formatter's own redaction and after it.
+    """
+    used: list[str] = []
+    generate, set_password = tokens.generate, AbstractBaseUser.set_password
+
+    def generate_and_note() -> str:
+        used.append(generate())
+        return used[-1]
+
+    def set_and_note(user: AbstractBaseUser, raw_password: str | None) -> None:
+        if raw_password:
+            used.append(raw_password)
+        set_password(user, raw_password)
+
+    monkeypatch.setattr(tokens, "generate", generate_and_note)
+    monkeypatch.setattr(AbstractBaseUser, "set_password", set_and_note)
+    watch = _SecretWatch()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(watch)
+        root.setLevel(level)
+    leaked = {secret for secret in used for line in watch.lines if secret in line}
+    assert not leaked, f"{len(leaked)} secret(s) written to the log"

@@ -1,0 +1,139 @@
+"""Logs as one JSON object per line, each tied to the request that caused it.
+
+:class:`RequestLogMiddleware` gives every request an id (the caller's ``X-Request-ID`` when
+it is a sane one, else a new one), echoes it in the response, and writes one line per
+request: method, path without the query string, client code when the URL names one,
+status and duration. :class:`JsonFormatter` adds the request id and client code to every
+other line written while the request runs.
+
+Secrets stay out: the query string (where a careless caller may put a token), headers and
+bodies are never logged, and as a last guard anything shaped like a profile token is
+replaced by its last four characters before a line is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from django.http import HttpRequest, HttpResponse
+
+from profiles import tokens
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+_META_REQUEST_ID = "targetadmin.request_id"
+_META_CLIENT = "targetadmin.client"
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_client_code: ContextVar[str | None] = ContextVar("client_code", default=None)
+
+# Ids from a load balancer or caller: letters, digits and a few separators, 128 at most,
+# so a hostile header cannot forge log structure or flood the line.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_TOKEN_SHAPED = re.compile(re.escape(tokens.PREFIX) + r"[0-9A-Za-z]{6,}")
+
+# Attributes a log call may pass in ``extra`` and the JSON keys they are written under.
+_FIELDS = {
+    "request_id": "requestId",
+    "client": "client",
+    "method": "method",
+    "path": "path",
+    "status": "status",
+    "duration_ms": "durationMs",
+    "remote_addr": "remoteAddr",
+}
+
+request_logger = logging.getLogger("targetadmin.request")
+
+
+def _redact(match: re.Match[str]) -> str:
+    return f"{tokens.PREFIX}…{match.group()[-4:]}"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "requestId": _request_id.get(),
+            "client": _client_code.get(),
+        }
+        # Django writes its "Not Found"-style lines after the middleware has returned; they
+        # carry the request itself, which remembers its id and client.
+        request = getattr(record, "request", None)
+        if isinstance(request, HttpRequest):
+            entry["requestId"] = entry["requestId"] or request.META.get(_META_REQUEST_ID)
+            entry["client"] = entry["client"] or request.META.get(_META_CLIENT)
+        for attribute, key in _FIELDS.items():
+            value = getattr(record, attribute, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        line = json.dumps(
+            {key: value for key, value in entry.items() if value is not None},
+            ensure_ascii=False,
+            default=str,
+        )
+        return _TOKEN_SHAPED.sub(_redact, line)
+
+
+def client_code_of(request: HttpRequest, view_kwargs: dict[str, object]) -> str | None:
+    """The client code the URL names: a ``client`` path segment or query parameter."""
+    code = view_kwargs.get("client")
+    if not isinstance(code, str):
+        code = request.GET.get("client")
+    return code[:64] if code else None
+
+
+class RequestLogMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request.META[_META_REQUEST_ID] = request_id
+        context = (_request_id.set(request_id), _client_code.set(None))
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            request_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "remote_addr": request.META.get("REMOTE_ADDR"),
+                },
+            )
+            return response
+        finally:
+            _request_id.reset(context[0])
+            _client_code.reset(context[1])
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponse],
+        view_args: tuple[object, ...],
+        view_kwargs: dict[str, object],
+    ) -> None:
+        # Known once the URL is resolved, so every line the view writes carries it too.
+        code = client_code_of(request, view_kwargs)
+        request.META[_META_CLIENT] = code
+        _client_code.set(code)
