@@ -8,11 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"
@@ -45,6 +42,7 @@ def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) 
         "GUNICORN_ACCESS_LOG": "-",
         "ALLOWED_HOSTS": "127.0.0.1",
         "STATIC_ROOT": str(tmp_path),
+        "TARGETADMIN_VAR_DIR": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
     }
     log_path = tmp_path / "gunicorn.log"
@@ -59,13 +57,12 @@ def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) 
         try:
             wait_until_listening(port, server)
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/no-such-page?access_token={SECRET_IN_QUERY}",
+                f"http://127.0.0.1:{port}/healthz?access_token={SECRET_IN_QUERY}",
                 headers={"Authorization": f"Bearer {SECRET_IN_HEADER}", "X-Request-ID": "probe-1"},
             )
-            with pytest.raises(urllib.error.HTTPError) as refused:
-                urllib.request.urlopen(request, timeout=30)  # noqa: S310 - fixed loopback URL
-            assert refused.value.code == 404
-            assert refused.value.headers["X-Request-ID"] == "probe-1"
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+                assert response.status == 200
+                assert response.headers["X-Request-ID"] == "probe-1"
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -76,8 +73,8 @@ def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) 
     lines = [json.loads(line) for line in written.splitlines()]
     (request_line,) = [line for line in lines if line["logger"] == "targetadmin.request"]
     assert request_line["requestId"] == "probe-1"
-    assert request_line["status"] == 404
+    assert request_line["status"] == 200
     (access_line,) = [line for line in lines if line["logger"] == "gunicorn.access"]
-    assert '"GET /no-such-page" 404' in access_line["message"]
+    assert '"GET /healthz" 200' in access_line["message"]
     assert access_line["message"].endswith(" probe-1")
     assert any(line["logger"] == "gunicorn.error" for line in lines)
