@@ -87,9 +87,14 @@ class JsonFormatter(logging.Formatter):
         return _TOKEN_SHAPED.sub(_redact, line)
 
 
+def current_request_id() -> str | None:
+    """The id of the request being served, as its log lines and ``X-Request-ID`` carry it."""
+    return _request_id.get()
+
+
 def client_code_of(request: HttpRequest, view_kwargs: dict[str, object]) -> str | None:
     """The client code the URL names: a ``client`` path segment or query parameter."""
-    code = view_kwargs.get("client")
+    code = view_kwargs.get("client", view_kwargs.get("client_code"))
     if not isinstance(code, str):
         code = request.GET.get("client")
     return code[:64] if code else None

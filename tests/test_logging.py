@@ -134,3 +134,14 @@ def test_it_writes_exceptions_inside_the_json_line(log: Log) -> None:
     (line,) = log.lines
     assert line["message"] == "failed"
     assert "ValueError: boom" in line["exception"]
+
+
+def test_it_gives_the_management_api_envelope_the_logged_request_id(
+    demo: Client, client: HttpClient, log: Log
+) -> None:
+    response = client.get("/demo/target/clients/settings", HTTP_X_REQUEST_ID="support-42")
+    assert response.status_code == 401
+    assert response.json()["requestId"] == "support-42"
+    (line,) = log.requests()
+    assert line["requestId"] == "support-42"
+    assert line["client"] == "demo"

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from profiles.admin_api import auth
 from profiles.models import Client
 from profiles.responses import ApiError, adobe_error
+from targetadmin.logging import current_request_id
 
 if TYPE_CHECKING:
     from profiles.admin_api.auth import User
@@ -69,7 +70,8 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
         @csrf_exempt
         @functools.wraps(handler)
         def view(request: HttpRequest, client_code: str) -> HttpResponse:
-            request_id = uuid.uuid4().hex
+            # The id the request's log lines carry, so a caller's report can be traced.
+            request_id = current_request_id() or uuid.uuid4().hex
             media_type = request.get_preferred_type(MEDIA_TYPES)
             try:
                 if request.method not in methods:
