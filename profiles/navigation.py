@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.urls import Resolver404, resolve, reverse
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from profiles.models import Client
 from profiles.roles import clients_of, role_of
@@ -50,7 +50,10 @@ def routed(path: str) -> str | None:
         match = resolve(path)
     except Resolver404:
         return None
-    return reverse(match.view_name, args=match.args, kwargs=match.kwargs)
+    try:
+        return reverse(match.view_name, args=match.args, kwargs=match.kwargs)
+    except NoReverseMatch:  # an unnamed route: its path is all there is
+        return path
 
 
 def sections_for(client: Client, current_path: str) -> list[NavSection]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.test import Client as HttpClient
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, path
 
+from profiles import views
 from profiles.models import Client, Membership, Role
 from tests.conftest import member
 
@@ -110,17 +113,20 @@ def test_it_answers_404_to_a_stranger_without_naming_the_client(
     assert "Demo" not in html
 
 
-def _placeholder_page(request: HttpRequest, client_code: str) -> HttpResponse:
-    return HttpResponse(client_code)
+def _placeholder_page(request: HttpRequest, **client: str) -> HttpResponse:
+    return render(request, "base.html")
 
 
+# Routes without the Profiles page, and with an unnamed Batches page.
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("clients/<slug:client_code>/profiles/", _placeholder_page, name="profiles_page"),
-    path("", include("targetadmin.urls")),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.home, name="home"),
+    path("setup/<slug:client_code>/implementation/", views.implementation, name="implementation"),
+    path("clients/<str:client>/batches/", _placeholder_page),
 ]
 
 
-def test_it_links_only_to_client_pages_that_exist(alice: User) -> None:
+def test_it_links_the_client_pages(alice: User) -> None:
     html = signed_in(alice).get("/setup/demo/implementation/").content.decode()
 
     assert 'href="/setup/demo/implementation/" aria-current="page"' in html
@@ -129,7 +135,16 @@ def test_it_links_only_to_client_pages_that_exist(alice: User) -> None:
 
 
 @pytest.mark.urls("tests.test_pages")
-def test_it_links_a_client_page_once_it_is_routed(alice: User) -> None:
+def test_it_links_only_to_client_pages_that_are_routed(alice: User) -> None:
     html = signed_in(alice).get("/setup/demo/implementation/").content.decode()
 
-    assert 'href="/clients/demo/profiles/"' in html
+    assert "/clients/demo/profiles/" not in html
+    assert 'href="/clients/demo/batches/"' in html
+
+
+@pytest.mark.urls("tests.test_pages")
+def test_it_shows_the_navigation_on_client_pages_to_members_only(
+    alice: User, charlie: User
+) -> None:
+    assert "Client pages" in signed_in(alice).get("/clients/demo/batches/").content.decode()
+    assert "Client pages" not in signed_in(charlie).get("/clients/demo/batches/").content.decode()
