@@ -4,6 +4,8 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from profiles.models import Client, Profile
 from profiles.store import (
@@ -169,3 +171,24 @@ def test_it_stores_names_and_values_full_of_json_punctuation_exactly(
     assert stored == {
         name: {"value": value, "modifiedAt": NOW.isoformat()} for name, value in attributes.items()
     }
+
+
+@pytest.mark.parametrize("kind", list(KeyKind))
+def test_an_update_finds_its_profiles_by_key_instead_of_walking_the_client(
+    demo: Client, kind: KeyKind
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("reads SQLite's query plan")
+    keys = [f"u-{i}" for i in range(20)]
+    merge(demo.pk, kind, [Update(key, {"a": "1"}) for key in keys], create_missing=True, now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        merge(demo.pk, kind, [Update("u-3", {"a": "2"})], create_missing=False, now=LATER)
+    (update,) = [
+        q["sql"] for q in queries.captured_queries if "UPDATE profiles_profile" in q["sql"]
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {update}")
+        steps = [str(row[-1]) for row in cursor.fetchall()]
+    # One unique-index search per key; no step walks the client's profiles.
+    assert any(f"(client_id=? AND {kind.column}=?)" in step for step in steps), steps
+    assert not any(step.startswith("SCAN p") for step in steps), steps

@@ -38,13 +38,21 @@ ON CONFLICT (client_id, {column}) DO UPDATE SET
 WHERE length(CAST(json_patch(profiles_profile.attributes, excluded.attributes) AS BLOB)) <= {limit}
 """
 
+# The keys are looked up first, one unique-index search each, in a materialized CTE: joined
+# directly in the UPDATE, SQLite's planner (without statistics) walks every profile of the
+# client instead, which turns one update into a scan of the whole client.
 _UPDATE = """
+WITH found AS MATERIALIZED (
+    SELECT p.id AS id, j.value -> 2 AS patch
+    FROM json_each(%s) AS j CROSS JOIN profiles_profile AS p
+    WHERE p.client_id = %s AND p.{column} = j.value ->> 0
+)
 UPDATE profiles_profile SET
-    attributes = json_patch(profiles_profile.attributes, j.value -> 2),
+    attributes = json_patch(profiles_profile.attributes, found.patch),
     modified_at = %s
-FROM json_each(%s) AS j
-WHERE profiles_profile.client_id = %s AND profiles_profile.{column} = j.value ->> 0
-  AND length(CAST(json_patch(profiles_profile.attributes, j.value -> 2) AS BLOB)) <= %s
+FROM found
+WHERE profiles_profile.id = found.id
+  AND length(CAST(json_patch(profiles_profile.attributes, found.patch) AS BLOB)) <= %s
 RETURNING profiles_profile.{column}, profiles_profile.pc_id
 """
 
@@ -93,7 +101,7 @@ class SQLiteEngine:
             ]
         else:
             sql = _UPDATE.format(column=kind.column)
-            params = [stamp, rows, client_id, MAX_PROFILE_ATTRIBUTES_BYTES]
+            params = [rows, client_id, stamp, MAX_PROFILE_ATTRIBUTES_BYTES]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return dict(cursor.fetchall())
