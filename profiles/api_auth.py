@@ -33,8 +33,10 @@ and runs only once the call is authenticated. The decorator:
 
 Cost of the check: the settings read is joined to the client look-up, and each well-formed
 presented token is one indexed query that also brings its client and settings, so an
-accepted call with a token spends one query before the view runs. Nothing is cached per
-process, so a re-generated (revoked) token fails on the very next call in every worker.
+accepted call with a token spends one query before the view runs. Both are plain SQL
+(``profiles.api_reads``), as the ORM's per-call query building costs more than the query.
+Nothing is cached per process, so a re-generated (revoked) token fails on the very next call
+in every worker.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from profiles import tokens
-from profiles.models import Client, ProfileApiSettings, ProfileToken, TokenRejected
+from profiles import api_reads, tokens
+from profiles.models import Client, TokenRejected
 from profiles.responses import ApiError
 
 logger = logging.getLogger(__name__)
@@ -150,34 +152,26 @@ def _client_code(request: HttpRequest, from_path: object, client_param: str | No
 def authenticate(request: HttpRequest, code: str) -> Client:
     """The client named ``code`` once the call passes SPEC section 5; else ``ApiError``."""
     candidates = presented_tokens(request)
-    stored = [ProfileToken.objects.matching(candidate) for candidate in candidates]
-    client = next((t.client for t in stored if t is not None and t.client.code == code), None)
-    if client is None:
-        client = Client.objects.select_related("profile_api_settings").filter(code=code).first()
-    if client is None:
+    stored = [api_reads.token(candidate) for candidate in candidates]
+    caller = next((s.owner for s in stored if s is not None and s.owner.client.code == code), None)
+    if caller is None:
+        caller = api_reads.client(code)
+    if caller is None:
         raise ApiError(404, f"Unknown client {code!r}.")
-    if not requires_authentication(client):
-        return client
+    if not caller.require_authentication:
+        return caller.client
     reasons: list[TokenRejected] = []
-    for candidate, token in zip(candidates, stored, strict=True):
-        if token is None:
+    for candidate, found in zip(candidates, stored, strict=True):
+        if found is None:
             reasons.append(TokenRejected("invalid", _hint(candidate)))
             continue
         try:
-            token.check_usable_by(client.pk)
+            found.token.check_usable_by(caller.client.pk)
         except TokenRejected as rejected:
             reasons.append(rejected)
         else:
-            return client
-    raise _refusal(request, client, reasons)
-
-
-def requires_authentication(client: Client) -> bool:
-    """The client's "Require Authentication" setting; off until an Approver turns it on."""
-    try:
-        return client.profile_api_settings.require_authentication
-    except ProfileApiSettings.DoesNotExist:
-        return False
+            return caller.client
+    raise _refusal(request, caller.client, reasons)
 
 
 def presented_tokens(request: HttpRequest) -> list[str]:

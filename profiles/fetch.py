@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiles import api_reads
 from profiles.ingest import RowError, check_profile_id
 from profiles.models import Client, Profile
 from profiles.responses import ApiError
@@ -18,7 +19,7 @@ def find(client: Client, kind: KeyKind, profile_id: str) -> Profile:
         check_profile_id(kind, profile_id)
     except RowError:
         raise ApiError(404, not_found_message(client, kind, profile_id)) from None
-    profile = Profile.objects.filter(client=client, **{kind.column: profile_id}).first()
+    profile = api_reads.profile(client.pk, kind, profile_id)
     if profile is None:
         raise ApiError(404, not_found_message(client, kind, profile_id))
     return profile
