@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import (
     APIRequestContext,
     Browser,
+    BrowserContext,
     Page,
     Playwright,
     expect,
@@ -89,6 +90,7 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 Screenshot = Callable[[Page, str], Path]
+CreateContext = Callable[..., BrowserContext]
 
 
 @pytest.fixture
