@@ -24,8 +24,8 @@ from profiles.models import Client
 from tests.conftest import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Playwright adds --headless itself unless pytest runs with --headed.
 CHROMIUM_ARGS = [
-    "--headless",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -57,9 +57,12 @@ def playwright() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="package")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's Chromium, one for all the journeys: Playwright never downloads a browser."""
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def browser(playwright: Playwright, browser_type_launch_args: dict[str, Any]) -> Iterator[Browser]:
+    """Debian's Chromium, one for all the journeys: Playwright never downloads a browser.
+    pytest-playwright's launch options (--headed, --slowmo) still apply."""
+    launched = playwright.chromium.launch(
+        **browser_type_launch_args, executable_path=CHROMIUM, args=CHROMIUM_ARGS
+    )
     yield launched
     launched.close()
 
