@@ -25,7 +25,7 @@ from profiles.models import Client, Profile, ProfileToken
 from profiles.store import KeyKind
 
 Converter = Callable[[Any, Any, Any], Any]
-ColumnConverters = tuple[Col, list[Converter]]
+ColumnConverters = tuple[int, Col, list[Converter]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +115,14 @@ def _fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
 
 def _instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
     database = connections[DEFAULT_DB_ALIAS]
-    converters = _converters(database, model)
-    converted = [
-        value if value is None else _convert(value, column, field_converters, database)
-        for value, (column, field_converters) in zip(values, converters, strict=True)
-    ]
+    converted = list(values)
+    for index, column, converters in _converters(database, model):
+        value = converted[index]
+        if value is not None:
+            for converter in converters:
+                value = converter(value, column, database)
+            converted[index] = value
     return model.from_db(database.alias, _attnames(model), converted)
-
-
-def _convert(value: Any, column: Col, converters: list[Converter], database: Any) -> Any:
-    for converter in converters:
-        value = converter(value, column, database)
-    return value
 
 
 @functools.cache
@@ -134,8 +130,9 @@ def _attnames(model: type[models.Model]) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 
 
-# Per database connection (each thread has its own) and model: each column's converters,
-# in the order the ORM's compiler applies them (the backend's, then the field's own).
+# Per database connection (each thread has its own) and model: the columns that need
+# converting, with their converters in the order the ORM's compiler applies them (the
+# backend's, then the field's own).
 _CONVERTERS: weakref.WeakKeyDictionary[Any, dict[type[models.Model], list[ColumnConverters]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -144,15 +141,14 @@ _CONVERTERS: weakref.WeakKeyDictionary[Any, dict[type[models.Model], list[Column
 def _converters(database: Any, model: type[models.Model]) -> list[ColumnConverters]:
     by_model = _CONVERTERS.setdefault(database, {})
     if model not in by_model:
-        columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
-        by_model[model] = [
-            (
-                column,
-                [
-                    *database.ops.get_db_converters(column),
-                    *column.get_db_converters(database),
-                ],
-            )
-            for column in columns
-        ]
+        found = []
+        for index, field in enumerate(model._meta.concrete_fields):
+            column = field.get_col(model._meta.db_table)
+            converters = [
+                *database.ops.get_db_converters(column),
+                *column.get_db_converters(database),
+            ]
+            if converters:
+                found.append((index, column, converters))
+        by_model[model] = found
     return by_model[model]
