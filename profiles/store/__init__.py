@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -107,7 +107,20 @@ def _engine() -> Engine:
     raise NotImplementedError(f"no profile store for the {connection.vendor} database")
 
 
-_encode_values = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _values_encoder() -> Callable[[dict[str, str]], str]:
+    """Compact, non-ASCII-preserving ``json.dumps`` for a flat dict of strings.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call; this runs once per row of
+    every batch, so the C encoder is built once here when the interpreter has one.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover (interpreters without the C accelerator)
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encoder = make(None, None, _encode_string, None, ":", ",", False, False, True)
+    return lambda values: "".join(encoder(values, 0))
+
+
+_encode_values = _values_encoder()
 
 
 def _attributes_json(attributes: dict[str, str], stamp_suffix: str) -> str:
