@@ -112,7 +112,7 @@ def run_batch(
         )
         if status.findtext("status") != "incomplete":
             break
-        time.sleep(0.05)
+        time.sleep(0.25)
     if status.findtext("status") != "complete" or status.findtext("successfulUpdates") != str(rows):
         raise RuntimeError(f"batch did not complete cleanly: {ElementTree.tostring(status)!r}")
     return uploaded
