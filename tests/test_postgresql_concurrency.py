@@ -13,14 +13,19 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, connections
+from django.test import Client as HttpClient
+from django_tasks_db.models import DBTaskResult
 
 from profiles import ingest
+from profiles.batches import Batch, Status
 from profiles.models import Client, Profile, ProfileToken
 from profiles.store import KeyKind
+from tests.batches import batch_id_of, submit
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -52,6 +57,11 @@ def all_at_once(jobs: list[Callable[[], object]]) -> None:
 
 def values(profile: Profile) -> dict[str, str]:
     return {name: entry["value"] for name, entry in profile.attributes.items()}
+
+
+def database_url_for_tests() -> str:
+    """A DATABASE_URL naming the test database, for processes started by a test."""
+    return "postgres://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
 
 
 def test_it_loses_no_attribute_when_single_updates_of_one_profile_race(demo: Client) -> None:
@@ -111,8 +121,7 @@ def test_it_refuses_a_regenerated_token_in_another_process_at_once(
     demo: Client, alice: User
 ) -> None:
     _, old_plaintext = ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
-    database = connection.settings_dict
-    url = "postgres://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(**database)
+    url = database_url_for_tests()
     checker = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", TOKEN_CHECKER],
         cwd=Path(__file__).resolve().parent.parent,
@@ -139,3 +148,58 @@ def test_it_refuses_a_regenerated_token_in_another_process_at_once(
     finally:
         checker.stdin.close()
         checker.wait(timeout=30)
+
+
+def test_two_workers_never_take_the_same_batch(
+    demo: Client, client: HttpClient, settings: Any, tmp_path: Path
+) -> None:
+    # Batches wait in django-tasks-db's queue; each worker claims one with
+    # SELECT … FOR UPDATE SKIP LOCKED and marks it running in the same transaction.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    ids = [f"p{i}" for i in range(300)]
+    batch_ids = []
+    for n in range(6):
+        body = "batch=pcId,batch" + str(n) + "\n" + "".join(f"{pc_id},{n}\n" for pc_id in ids)
+        batch_ids.append(batch_id_of(submit(client, body)))
+    assert DBTaskResult.objects.ready().count() == 6
+
+    env = os.environ | {
+        "DATABASE_URL": database_url_for_tests(),
+        "TARGETADMIN_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
+    }
+    workers = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--batch",
+                "--no-reload",
+                "--no-startup-delay",
+                "--interval",
+                "0",
+                "--worker-id",
+                f"worker-{n}",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0
+
+    tasks = list(DBTaskResult.objects.all())
+    assert len(tasks) == 6
+    for task in tasks:
+        assert task.status == "SUCCESSFUL"
+        assert len(task.worker_ids) == 1, f"task {task.id} was claimed by {task.worker_ids}"
+    for batch in Batch.objects.filter(pk__in=batch_ids):
+        assert batch.status == Status.COMPLETE
+        assert batch.successful_updates == len(ids)
+    every_batch = {f"batch{n}": str(n) for n in range(6)}
+    for profile in Profile.objects.filter(client=demo):
+        assert values(profile) == every_batch
