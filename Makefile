@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
 RUN_DEPS := $(VENV)/.run-deps-installed
 
-.PHONY: run test test-postgresql lint format bench bench-online bench-batch
+.PHONY: run test test-postgresql lint format bench bench-online bench-batch bench-postgresql
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ test-postgresql: $(DEPS) chromium
 	$(VENV)/bin/coverage report
 
 # Benchmarks (README, "Performance"); each part prints its own table.
-bench: bench-online bench-batch
+bench: bench-online bench-batch bench-postgresql
 
 # The online profile APIs under gunicorn and wrk; BENCH_ONLINE_ARGS=--help lists the knobs.
 bench-online: $(DEPS)
@@ -63,3 +63,8 @@ screenshots: $(DEPS) chromium
 # The batch file path end to end against plain sqlite3.
 bench-batch: $(DEPS)
 	$(PY) -m bench.batch
+
+# The batch file path on PostgreSQL against plain psycopg (COPY + one merge), on a throwaway
+# local server unless DATABASE_URL names one; BENCH_POSTGRESQL_ROWS=50000 for a quick run.
+bench-postgresql: $(DEPS)
+	.ci/with-postgresql $(PY) -m bench.batch_postgresql $(BENCH_POSTGRESQL_ROWS)

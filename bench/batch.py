@@ -118,12 +118,19 @@ def run_batch(
     return uploaded
 
 
-def product(batch_file: Path, rows: int, work: Path) -> tuple[float, float, int, int]:
-    """Seconds to complete, seconds to upload, worker and web peak RSS in KB."""
+def product(
+    batch_file: Path, rows: int, work: Path, database_url: str | None = None
+) -> tuple[float, float, int, int]:
+    """Seconds to complete, seconds to upload, worker and web peak RSS in KB.
+
+    On a fresh SQLite file in ``work``, or on the (fresh) database ``database_url`` names.
+    """
     var = work / "var"
     shutil.rmtree(var, ignore_errors=True)
     env = {**os.environ, "TARGETADMIN_VAR_DIR": str(var), "DEBUG": "false", "LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     manage = [PYTHON, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=True, env=env, cwd=ROOT)
     create = "from profiles.models import Client; Client.objects.create(code='bench', name='Bench')"

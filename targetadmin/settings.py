@@ -242,7 +242,9 @@ PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS = env_int(
 
 # Bulk ingestion (SPEC sections 6.3-6.5 and 8).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-BATCH_DIR = VAR_DIR / "batches"
+# Uploaded batch files wait here for a worker: with several hosts, a directory every web
+# host and worker mounts (README, "Running in production").
+BATCH_DIR = Path(env_str("BATCH_DIR", str(VAR_DIR / "batches")))
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 500_000, minimum=1)
 BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
