@@ -1,17 +1,21 @@
 """The answer to a locked-out sign-in (django-axes' ``AXES_LOCKOUT_CALLABLE``).
 
 The management API has already answered in Adobe's error shape (429 with ``Retry-After``),
-so that answer is kept; anything else, such as the login form, gets axes' message.
+so that answer is kept; the sign-in pages get a page saying how long the lock lasts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from axes.helpers import get_lockout_message
-from django.conf import settings
+from axes.helpers import get_cool_off
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+
+def cool_off_seconds(request: HttpRequest) -> int:
+    cool_off = get_cool_off(request)
+    return int(cool_off.total_seconds()) if cool_off else 0
 
 
 def lockout_response(
@@ -22,8 +26,9 @@ def lockout_response(
     match = request.resolver_match
     if original_response is not None and match is not None and match.app_name == "admin_api":
         return original_response
-    status = settings.AXES_HTTP_RESPONSE_CODE
-    template = getattr(settings, "AXES_LOCKOUT_TEMPLATE", None)
-    if template:
-        return render(request, template, status=status)
-    return HttpResponse(get_lockout_message(), status=status, content_type="text/plain")
+    seconds = cool_off_seconds(request)
+    response = render(
+        request, "registration/locked_out.html", {"minutes": max(seconds // 60, 1)}, status=429
+    )
+    response["Retry-After"] = str(seconds)
+    return response

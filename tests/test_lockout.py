@@ -67,7 +67,11 @@ def test_the_api_and_the_web_login_share_one_counter(client: HttpClient, alice: 
     assert_error(api_call(client, "wrong"), 429, "Authentication.LockedOut")
     locked_page = web_login(client, PASSWORD)
     assert locked_page.status_code == 429
-    assert b"too many login attempts" in locked_page.content
+    assert locked_page["Retry-After"] == str(15 * 60)
+    text = locked_page.content.decode()
+    assert "Too many failed sign-ins for this username from this address." in text
+    assert "Try again in 15 minutes" in text
+    assert "_auth_user_id" not in client.session
 
 
 def test_failures_on_the_admin_login_count_too(client: HttpClient, alice: User) -> None:

@@ -13,11 +13,11 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
-from axes.helpers import get_cool_off
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.middleware.csrf import CsrfViewMiddleware
 
+from profiles.lockout import cool_off_seconds
 from profiles.models import Client, Role
 from profiles.responses import ApiError
 from profiles.roles import role_of
@@ -64,8 +64,7 @@ def basic_credentials(header: str) -> tuple[str, str]:
 
 
 def locked_out(request: HttpRequest) -> ApiError:
-    cool_off = get_cool_off(request)
-    seconds = int(cool_off.total_seconds()) if cool_off else 0
+    seconds = cool_off_seconds(request)
     minutes = max(seconds // 60, 1)
     return ApiError(
         429,
