@@ -10,14 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from profiles.models import (
-    AuditEvent,
-    Client,
-    Membership,
-    Profile,
-    ProfileApiSettings,
-    Role,
-)
+from profiles.clients import create_client, grant_role
+from profiles.models import Client, Profile, ProfileApiSettings, Role
 
 DEMO_CLIENT = ("demo", "Demo")
 DEMO_USERS = (("approver", Role.APPROVER), ("editor", Role.EDITOR))
@@ -36,13 +30,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         password = os.environ.get("DEMO_PASSWORD") or None
         with transaction.atomic():
-            client, created = Client.objects.get_or_create(
-                code=DEMO_CLIENT[0], defaults={"name": DEMO_CLIENT[1]}
+            code, name = DEMO_CLIENT
+            client = Client.objects.filter(code=code).first() or create_client(
+                code, name, actor=None, actor_label=ACTOR_LABEL
             )
-            if created:
-                AuditEvent.record(
-                    client, AuditEvent.Action.CLIENT_CREATED, actor=None, actor_label=ACTOR_LABEL
-                )
             ProfileApiSettings.for_client(client)
             for username, role in DEMO_USERS:
                 self._seed_user(client, username, role, password)
@@ -62,16 +53,4 @@ class Command(BaseCommand):
                 self.stdout.write(f"User {username}: password set from DEMO_PASSWORD")
         else:
             self.stdout.write(f"User {username} exists; password unchanged")
-        membership, created = Membership.objects.get_or_create(
-            user=user, client=client, defaults={"role": role}
-        )
-        if created or membership.role != role:
-            membership.role = role
-            membership.save()
-            AuditEvent.record(
-                client,
-                AuditEvent.Action.ROLE_GRANTED,
-                actor=None,
-                actor_label=ACTOR_LABEL,
-                detail=f"{username} is {role.label}",
-            )
+        grant_role(user, client, role, actor=None, actor_label=ACTOR_LABEL)
