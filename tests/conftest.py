@@ -59,6 +59,24 @@ def charlie(other_client: Client) -> User:
     return member(other_client, "charlie", Role.APPROVER)
 
 
+@pytest.fixture
+def oscar(demo: Client) -> User:
+    """Observer of demo."""
+    return member(demo, "oscar", Role.OBSERVER)
+
+
+@pytest.fixture
+def peggy(demo: Client) -> User:
+    """Publisher of demo."""
+    return member(demo, "peggy", Role.PUBLISHER)
+
+
+@pytest.fixture
+def root(db: None) -> User:
+    """A superuser, a member of no client."""
+    return User.objects.create_superuser("root", password=PASSWORD)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if connection.vendor == "postgresql":
         return

@@ -12,8 +12,7 @@ from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, 
 
 
 @pytest.fixture
-def operator(db: None) -> HttpClient:
-    root = User.objects.create_superuser("root", password="correct horse battery staple")
+def operator(root: User) -> HttpClient:
     http = HttpClient(REMOTE_ADDR="198.51.100.4")
     http.force_login(root)
     return http

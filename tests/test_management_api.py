@@ -22,10 +22,8 @@ from profiles.models import (
     Client,
     ProfileApiSettings,
     ProfileToken,
-    Role,
     TokenRejected,
 )
-from tests.conftest import member
 from tests.profile_api import PC_ID, a_profile
 
 PASSWORD = "correct horse battery staple"
@@ -62,24 +60,6 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert set(body["errors"][0]) == {"errorCode", "message"}
     assert body["errors"][0]["errorCode"] == code
     return body["errors"][0]
-
-
-@pytest.fixture
-def oscar(demo: Client) -> User:
-    """Observer of demo."""
-    return member(demo, "oscar", Role.OBSERVER)
-
-
-@pytest.fixture
-def peggy(demo: Client) -> User:
-    """Publisher of demo."""
-    return member(demo, "peggy", Role.PUBLISHER)
-
-
-@pytest.fixture
-def root(db: None) -> User:
-    """A superuser, a member of no client."""
-    return User.objects.create_superuser("root", password=PASSWORD)
 
 
 @pytest.fixture

@@ -76,8 +76,7 @@ def test_it_offers_a_switcher_to_a_user_of_several_clients(
     assert "Switch client" in html
 
 
-def test_it_offers_a_superuser_every_client(demo: Client, other_client: Client) -> None:
-    root = User.objects.create_superuser("root", password="correct horse battery staple")
+def test_it_offers_a_superuser_every_client(demo: Client, other_client: Client, root: User) -> None:
 
     html = signed_in(root).get("/").content.decode()
 

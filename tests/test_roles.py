@@ -95,8 +95,9 @@ def test_it_re_checks_the_role_on_every_post(alice: User, demo: Client) -> None:
     assert ProfileApiSettings.for_client(demo).require_authentication is False
 
 
-def test_it_uses_the_highest_role_of_a_superuser_without_membership(demo: Client) -> None:
-    root = User.objects.create_superuser("root", password="correct horse battery staple")
+def test_it_uses_the_highest_role_of_a_superuser_without_membership(
+    demo: Client, root: User
+) -> None:
     http = HttpClient()
     http.force_login(root)
 

@@ -103,11 +103,10 @@ def test_it_never_shows_the_plaintext_again(
 
 
 def test_it_never_shows_the_plaintext_or_digest_in_the_admin(
-    generated: tuple[HttpClient, str, CaptureQueriesContext], demo: Client
+    generated: tuple[HttpClient, str, CaptureQueriesContext], demo: Client, root: User
 ) -> None:
     _, plaintext, _ = generated
     token = ProfileToken.objects.get()
-    root = User.objects.create_superuser("root", password="correct horse battery staple")
     admin = HttpClient()
     admin.force_login(root)
     pages = [
