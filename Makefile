@@ -44,6 +44,11 @@ test: lint chromium
 	$(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage report
 
+# The property-based tests with many examples each (``make test`` runs a few of each).
+.PHONY: fuzz
+fuzz: $(DEPS)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_parsers.py
+
 # The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
 test-postgresql: $(DEPS) chromium
 	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest

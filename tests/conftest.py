@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
@@ -16,6 +18,21 @@ from profiles.models import Client, Membership, Role
 from targetadmin.logging import JsonFormatter
 
 PASSWORD = "correct horse battery staple"
+
+# Property-based tests (hypothesis, schemathesis): a few examples in ``make test``, many in
+# ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz). Examples run inside one test's database
+# transaction, so function-scoped fixtures are shared by design.
+_SHARED_FIXTURES = [
+    hypothesis.HealthCheck.function_scoped_fixture,
+    hypothesis.HealthCheck.too_slow,
+]
+hypothesis.settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=_SHARED_FIXTURES
+)
+hypothesis.settings.register_profile(
+    "fuzz", max_examples=2_000, deadline=None, suppress_health_check=_SHARED_FIXTURES
+)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True, scope="session")
