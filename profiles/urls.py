@@ -41,7 +41,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("api/openapi.json", batch_api.openapi, name="openapi"),
     # Token and settings management API (SPEC 7)
-    path("<slug:client_code>/target/", include("profiles.admin_api.urls")),
+    # Any segment, not only a slug: a bad code gets the API's JSON answer, not an HTML 404.
+    path("<str:client_code>/target/", include("profiles.admin_api.urls")),
     # The read-only Profiles page
     path(
         "clients/<slug:client_code>/profiles/",

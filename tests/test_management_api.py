@@ -145,6 +145,16 @@ def test_it_tells_a_superuser_an_unknown_client_does_not_exist(
     assert error["message"] == "No client with code 'nope'."
 
 
+@pytest.mark.parametrize("code", ["Demo", "d%C3%A9mo", "a%00b", "x" * 65, "%3Cb%3E"])
+def test_it_answers_a_code_no_client_can_have_in_json_like_an_unknown_client(
+    client: HttpClient, alice: User, root: User, code: str
+) -> None:
+    response = client.get(f"/{code}/target/clients/settings", headers=basic("alice"))
+    assert_error(response, 403, "Access.Denied")
+    response = client.get(f"/{code}/target/clients/settings", headers=basic("root"))
+    assert_error(response, 404, "Client.NotFound")
+
+
 def test_it_refuses_an_inactive_user(client: HttpClient, alice: User) -> None:
     alice.is_active = False
     alice.save()

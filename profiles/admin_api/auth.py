@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import authenticate
@@ -31,6 +32,8 @@ BASIC_CHALLENGE = 'Basic realm="targetadmin", charset="UTF-8"'
 # Longer than any username (Django's is 150): refused before it reaches a query or the
 # lockout records, whose columns it would not fit on PostgreSQL.
 MAX_USERNAME_LENGTH = 150
+CLIENT_CODE = re.compile(r"[a-z0-9_-]+")  # as Client.code
+MAX_CLIENT_CODE_LENGTH = 64
 
 
 def _challenge(message: str, code: str) -> ApiError:
@@ -127,7 +130,9 @@ def managed_client(user: User, code: str) -> Client:
     Admin API does. A client that does not exist is 403 too, so client codes do not leak;
     only a superuser, who may manage every client, is told 404.
     """
-    client = Client.objects.filter(code=code).first()
+    # A code no client can have (PostgreSQL cannot even compare one holding NUL) is not looked up.
+    can_exist = len(code) <= MAX_CLIENT_CODE_LENGTH and CLIENT_CODE.fullmatch(code)
+    client = Client.objects.filter(code=code).first() if can_exist else None
     role = role_of(user, client) if client is not None else None
     if client is None and getattr(user, "is_superuser", False):
         raise ApiError(404, f"No client with code {code!r}.", code="Client.NotFound")
