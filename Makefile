@@ -47,7 +47,7 @@ test: lint chromium
 # The property-based tests with many examples each (``make test`` runs a few of each).
 .PHONY: fuzz
 fuzz: $(DEPS)
-	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_parsers.py
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_parsers.py tests/test_api_schema.py
 
 # The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
 test-postgresql: $(DEPS) chromium
