@@ -49,6 +49,11 @@ test: lint chromium
 fuzz: $(DEPS)
 	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_parsers.py tests/test_api_schema.py
 
+# docs/bad-input.md, from the cases tests/test_bad_input_catalogue.py sends.
+.PHONY: bad-input-catalogue
+bad-input-catalogue: $(DEPS)
+	$(PY) -m tests.bad_input_catalogue > docs/bad-input.md
+
 # The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
 test-postgresql: $(DEPS) chromium
 	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest

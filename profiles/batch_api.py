@@ -19,6 +19,7 @@ from profiles.batches import ApiVersion, Batch
 from profiles.models import Client
 from profiles.responses import ApiError, json_api_error, xml_error
 
+MAX_BATCH_ID_LENGTH = 100  # as Batch.id
 OPENAPI_DOCUMENT = Path(__file__).resolve().parent / "openapi.json"
 
 
@@ -33,7 +34,12 @@ def batch_update_v2(request: HttpRequest, client: Client) -> HttpResponse:
 
 
 def _batch(client: Client, batch_id: str) -> Batch:
-    batch = Batch.objects.filter(client=client, pk=batch_id).select_related("client").first()
+    # An id no batch can have (PostgreSQL cannot even compare one holding NUL) is not looked up.
+    can_exist = len(batch_id) <= MAX_BATCH_ID_LENGTH and batch_id.isprintable()
+    batches = (
+        Batch.objects.filter(client=client, pk=batch_id) if can_exist else Batch.objects.none()
+    )
+    batch = batches.select_related("client").first()
     if batch is None:
         raise ApiError(404, f"No batch {batch_id[:100]!r} for client {client.code}.")
     return tasks.resume_if_stalled(batch)

@@ -297,6 +297,16 @@ class BatchFileWriter:
 READ_CHUNK_BYTES = 256 * 1024
 
 
+def _read_upload(request: HttpRequest, received: int) -> bytes:
+    try:
+        return request.read(READ_CHUNK_BYTES)
+    except OSError:
+        # The server's socket timeout ran out (a later read says "timed out object").
+        raise FileRefused(
+            408, f"The upload was too slow: the server stopped waiting after {received:,} bytes."
+        ) from None
+
+
 def store_raw_body(request: HttpRequest, writer: BatchFileWriter) -> StoredFile:
     """Stream a raw request body (``curl --data-binary @file``) into ``writer``.
 
@@ -306,8 +316,14 @@ def store_raw_body(request: HttpRequest, writer: BatchFileWriter) -> StoredFile:
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) >= writer.max_bytes:
         raise FileRefused(413, f"The batch file must be smaller than {writer.max_bytes:,} bytes.")
-    while chunk := request.read(READ_CHUNK_BYTES):
+    while chunk := _read_upload(request, writer.size):
         writer.write(chunk)
+    # A client that hangs up mid-upload leaves a short body; storing it would apply a
+    # truncated file as if it were whole.
+    if declared.isdigit() and writer.size < int(declared):
+        raise FileRefused(
+            400, f"The upload ended after {writer.size:,} of {int(declared):,} bytes it announced."
+        )
     return writer.finish()
 
 
