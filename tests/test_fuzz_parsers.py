@@ -47,9 +47,10 @@ from tests.batches import FORM
 # Strategies --------------------------------------------------------------------------------
 
 # Characters that stress the format: separators, escapes, blanks, newlines, NUL, a BOM,
-# non-ASCII letters, and a lone surrogate's UTF-8 neighbours.
+# non-ASCII letters and an emoji.
 TRICKY = ",%+ \t\r\n\x00\ufeff=;/\\\"'<>&é漢\U0001f600"
-tricky_text = st.text(alphabet=st.sampled_from(TRICKY) | st.characters(), max_size=40)
+# Text that UTF-8 can encode: invalid UTF-8 comes from raw bytes and the odd escapes.
+tricky_text = st.text(alphabet=st.sampled_from(TRICKY) | st.characters(codec="utf-8"), max_size=40)
 odd_escapes = st.sampled_from(["%", "%2", "%zz", "%C3", "%C3%28", "%FF", "%00", "%2C", "%0A", "%%"])
 cell_text = st.lists(tricky_text | odd_escapes, max_size=4).map("".join)
 names = st.text(
@@ -72,7 +73,7 @@ def batch_files(draw: st.DrawFn) -> bytes:
     text = "batch=" + ",".join([kind, *(quote(name, safe="") for name in header)])
     for line in lines:
         text += draw(newline) + line
-    raw = text.encode("utf-8", errors="surrogatepass")
+    raw = text.encode()
     if draw(st.booleans()):
         raw = draw(st.sampled_from([b"\xef\xbb\xbf", b"", b"\xff\xfe"])) + raw
     if draw(st.booleans()):
@@ -203,7 +204,7 @@ def query_strings(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         return draw(st.binary(max_size=300))
     pairs = draw(st.lists(st.tuples(parameter_names | tricky_text, cell_text), max_size=5))
-    return "&".join(f"{name}={value}" for name, value in pairs).encode(errors="surrogatepass")
+    return "&".join(f"{name}={value}" for name, value in pairs).encode()
 
 
 def parse_single(query: bytes, body: bytes | None = None, content_type: str = FORM) -> Any:
