@@ -29,7 +29,9 @@ and runs only once the call is authenticated. The decorator:
   and the accepted path never touches the cache;
 - logs every refused call with, at most, the presented token's last four characters;
 - renders every ``ApiError`` the view raises, and every input the framework cannot decode,
-  in the endpoint's error envelope (``envelope``): no input ends in a 500.
+  in the endpoint's error envelope (``envelope``): no input ends in a 500;
+- answers 503 with ``Retry-After`` in that envelope when the database stays busy past its
+  busy timeout (``profiles.busy``); the refused change was not applied.
 
 Cost of the check: the settings read is joined to the client look-up, and each well-formed
 presented token is one indexed query that also brings its client and settings, so an
@@ -57,12 +59,13 @@ from django.core.exceptions import (
     SuspiciousOperation,
     TooManyFieldsSent,
 )
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from profiles import api_reads, tokens
+from profiles import api_reads, busy, tokens
 from profiles.models import Client, TokenRejected
 from profiles.responses import ApiError
 
@@ -127,6 +130,10 @@ def profile_api(
                 return envelope(ApiError(400, f"The body is not valid JSON: {error}"))
             except RecursionError:
                 return envelope(ApiError(400, "The body is nested too deeply."))
+            except OperationalError as error:
+                if not busy.is_database_busy(error):
+                    raise
+                return envelope(busy.busy_error())
 
         return guarded
 
