@@ -135,3 +135,44 @@ def test_an_anonymous_call_does_not_count_as_a_failure(client: HttpClient, alice
     for _ in range(LIMIT + 1):
         client.get(SETTINGS_URL)
     assert api_call(client, PASSWORD).status_code == 200
+
+
+def test_the_sign_in_page_says_that_signing_in_is_locked_and_for_how_long(
+    client: HttpClient, alice: User
+) -> None:
+    for _ in range(LIMIT - 1):
+        assert web_login(client, "wrong").status_code == 200
+    response = web_login(client, "wrong")
+
+    assert response.status_code == 429
+    assert response["Retry-After"] == str(15 * 60)
+    html = response.content.decode()
+    assert "Sign-in locked" in html
+    assert "Too many failed sign-ins for this username from this address." in html
+    assert "Try again in 15 minutes;" in html
+    assert response["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_the_locked_page_names_the_configured_cool_off(
+    client: HttpClient, alice: User, settings: Any
+) -> None:
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=1)
+    for _ in range(LIMIT):
+        web_login(client, "wrong")
+
+    response = web_login(client, PASSWORD)
+
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"
+    assert "Try again in 1 minute;" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_admin_sign_in_shows_the_same_locked_page(client: HttpClient, alice: User) -> None:
+    for _ in range(LIMIT):
+        web_login(client, "wrong", page="admin:login")
+
+    response = web_login(client, PASSWORD, page="admin:login")
+
+    assert response.status_code == 429
+    assert "Sign-in locked" in response.content.decode()
