@@ -31,7 +31,8 @@ and runs only once the call is authenticated. The decorator:
 - renders every ``ApiError`` the view raises, and every input the framework cannot decode,
   in the endpoint's error envelope (``envelope``): no input ends in a 500;
 - answers 503 with ``Retry-After`` in that envelope when the database stays busy past its
-  busy timeout (``profiles.busy``); the refused change was not applied.
+  busy timeout, and 507 when the disk is full (``profiles.faults``); the refused change was
+  not applied.
 
 Cost of the check: the settings read is joined to the client look-up, and each well-formed
 presented token is one indexed query that also brings its client and settings, so an
@@ -65,7 +66,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from profiles import api_reads, busy, tokens
+from profiles import api_reads, faults, tokens
 from profiles.models import Client, TokenRejected
 from profiles.responses import ApiError
 
@@ -130,10 +131,11 @@ def profile_api(
                 return envelope(ApiError(400, f"The body is not valid JSON: {error}"))
             except RecursionError:
                 return envelope(ApiError(400, "The body is nested too deeply."))
-            except OperationalError as error:
-                if not busy.is_database_busy(error):
+            except (OperationalError, OSError) as error:
+                fault = faults.api_error_for(error)
+                if fault is None:
                     raise
-                return envelope(busy.busy_error())
+                return envelope(fault)
 
         return guarded
 

@@ -86,21 +86,25 @@ def submit_file(request: HttpRequest, client: Client, version: ApiVersion) -> Ba
     except BaseException:
         writer.discard()
         raise
-    batch = Batch.objects.create(
-        id=batch_id,
-        client=client,
-        api_version=version,
-        key_kind=stored.header.kind,
-        attribute_names=list(stored.header.names),
-        create_missing=version == ApiVersion.V2,
-        batch_size=stored.rows,
-        idempotency_key=key,
-        file_name=stored.path.name,
-        resume_offset=stored.data_offset,
-        resume_position=2,  # line 1 is the header
-        created_at=now,
-        updated_at=now,
-    )
+    try:
+        batch = Batch.objects.create(
+            id=batch_id,
+            client=client,
+            api_version=version,
+            key_kind=stored.header.kind,
+            attribute_names=list(stored.header.names),
+            create_missing=version == ApiVersion.V2,
+            batch_size=stored.rows,
+            idempotency_key=key,
+            file_name=stored.path.name,
+            resume_offset=stored.data_offset,
+            resume_position=2,  # line 1 is the header
+            created_at=now,
+            updated_at=now,
+        )
+    except BaseException:
+        stored.path.unlink(missing_ok=True)  # no batch, no file: the upload left no trace
+        raise
     if batch.batch_size:
         tasks.enqueue(batch)
     else:
@@ -160,23 +164,28 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
     batch_id = new_batch_id(client, now)
     inline = len(profiles) <= settings.JSON_BULK_INLINE_PROFILES
     file_name = ""
-    if not inline:
-        file_name = f"{batch_id}.jsonl"
-        settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
-        with (settings.BATCH_DIR / file_name).open("w", encoding="utf-8") as handle:
-            for index, item in enumerate(profiles):
-                handle.write(json.dumps([index, item], ensure_ascii=False) + "\n")
-    batch = Batch.objects.create(
-        id=batch_id,
-        client=client,
-        api_version=ApiVersion.JSON,
-        create_missing=create_missing,
-        batch_size=len(profiles),
-        idempotency_key=key,
-        file_name=file_name,
-        created_at=now,
-        updated_at=now,
-    )
+    path = settings.BATCH_DIR / f"{batch_id}.jsonl"
+    try:
+        if not inline:
+            file_name = path.name
+            settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as handle:
+                for index, item in enumerate(profiles):
+                    handle.write(json.dumps([index, item], ensure_ascii=False) + "\n")
+        batch = Batch.objects.create(
+            id=batch_id,
+            client=client,
+            api_version=ApiVersion.JSON,
+            create_missing=create_missing,
+            batch_size=len(profiles),
+            idempotency_key=key,
+            file_name=file_name,
+            created_at=now,
+            updated_at=now,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)  # a half-written file or one no batch points to
+        raise
     if inline:
         entries = ((processing.json_entry(i, item), i + 1) for i, item in enumerate(profiles))
         processing.process(batch, processing.chunks(entries, settings.BATCH_CHUNK_ROWS))

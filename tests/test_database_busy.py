@@ -19,7 +19,8 @@ from django.contrib.auth.models import User
 from django.db import OperationalError, connection
 from django.test import Client as HttpClient
 
-from profiles import busy
+from profiles import faults
+from profiles.batches import Batch
 from profiles.models import AuditEvent, Client, Profile, ProfileApiSettings, ProfileToken, Role
 from tests.conftest import member
 
@@ -100,7 +101,7 @@ def test_it_answers_a_profile_update_503_with_retry_after_while_the_database_is_
         response = HttpClient().post(UPDATE)
 
     assert response.status_code == 503
-    assert response["Retry-After"] == str(busy.RETRY_AFTER_SECONDS)
+    assert response["Retry-After"] == str(faults.BUSY_RETRY_AFTER_SECONDS)
     assert response["Content-Type"].startswith("application/xml")
     body = response.content.decode()
     assert "<success>false</success>" in body
@@ -145,7 +146,7 @@ def test_it_answers_the_settings_screen_503_and_changes_nothing_while_locked(
         )
 
     assert response.status_code == 503
-    assert response["Retry-After"] == str(busy.RETRY_AFTER_SECONDS)
+    assert response["Retry-After"] == str(faults.BUSY_RETRY_AFTER_SECONDS)
     assert "Busy, please try again" in response.content.decode()
     assert not ProfileApiSettings.objects.filter(client=demo, require_authentication=True).exists()
     assert AuditEvent.objects.count() == events
@@ -186,5 +187,43 @@ def test_it_still_fails_loudly_on_database_errors_that_are_not_a_busy_lock(
     with pytest.raises(OperationalError) as raised, connection.cursor() as cursor:
         cursor.execute("SELECT * FROM no_such_table")
 
-    assert not busy.is_database_busy(raised.value)
-    assert not busy.is_database_busy(ValueError("database is locked"))
+    assert not faults.is_database_busy(raised.value)
+    assert not faults.is_database_busy(ValueError("database is locked"))
+
+
+def test_it_answers_a_batch_upload_503_and_keeps_no_file_while_locked(
+    demo: Client, file_database: Path, settings: Any
+) -> None:
+    body = b"batch=pcId,tier\n1368007744041-575948.01_00,gold\n"
+
+    with write_lock(file_database):
+        response = HttpClient().post(
+            "/m2/demo/v2/profile/batchUpdate",
+            data=body,
+            content_type="application/x-www-form-urlencoded",
+        )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(faults.BUSY_RETRY_AFTER_SECONDS)
+    assert "database is busy and nothing was changed" in response.content.decode()
+    assert list(settings.BATCH_DIR.iterdir()) == []
+    assert not Batch.objects.exists()
+    assert tier(demo) == "silver"
+
+
+def test_it_answers_a_json_bulk_request_503_while_locked(demo: Client, file_database: Path) -> None:
+    document = {
+        "profiles": [{"pcId": "1368007744041-575948.01_00", "attributes": {"tier": "gold"}}]
+    }
+
+    with write_lock(file_database):
+        response = HttpClient().post(
+            "/api/v1/clients/demo/profiles/bulk",
+            data=json.dumps(document),
+            content_type="application/json",
+        )
+
+    assert response.status_code == 503
+    assert json.loads(response.content)["error"]["code"] == "database_busy"
+    assert not Batch.objects.exists()
+    assert tier(demo) == "silver"
