@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
 from profiles.models import Client, Membership, ProfileToken, Role
+from tests.batches import batch_id_of, submit
 
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "targetadmin" / "settings.py"
 PASSWORD = "correct horse battery staple"
@@ -88,6 +89,7 @@ def pages(alice: User, root: User, demo: Client, other_client: Client) -> list[t
     """(name, response) of every kind of page: sign-in, people's pages, errors, the admin."""
     ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
     Membership.objects.create(user=alice, client=other_client, role=Role.OBSERVER)
+    batch_id = batch_id_of(submit(HttpClient(), "batch=pcId,a\np1,x\nbad/,x,y\n"))
     anonymous, people, operator = HttpClient(), signed_in(alice), signed_in(root)
     return [
         ("sign-in", anonymous.get("/accounts/login/")),
@@ -99,6 +101,9 @@ def pages(alice: User, root: User, demo: Client, other_client: Client) -> list[t
                 "/setup/demo/implementation/", {"regenerate": "ask", "expires_in_days": "90"}
             ),
         ),
+        ("profiles", people.get("/clients/demo/profiles/?by=pcId&profile_id=p1")),
+        ("batches", people.get("/clients/demo/batches/")),
+        ("batch", people.get(f"/clients/demo/batches/{batch_id}/")),
         ("403", people.get("/setup/acme/implementation/")),
         ("404", people.get("/setup/nowhere/implementation/")),
         ("admin sign-in", anonymous.get("/admin/login/")),
@@ -107,6 +112,7 @@ def pages(alice: User, root: User, demo: Client, other_client: Client) -> list[t
         ("admin client form", operator.get(f"/admin/profiles/client/{demo.pk}/change/")),
         ("admin audit list", operator.get("/admin/profiles/auditevent/")),
         ("admin user form", operator.get(f"/admin/auth/user/{alice.pk}/change/")),
+        ("admin batch form", operator.get(f"/admin/profiles/batch/{batch_id}/change/")),
     ]
 
 

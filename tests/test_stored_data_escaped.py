@@ -11,7 +11,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.batches import Batch, BatchFailure
 from profiles.models import AuditEvent, Client, Membership, Profile, Role
+from tests.batches import batch_id_of, submit
 
 HOSTILE_NAME = "<script>alert('name')</script>"
 HOSTILE_VALUE = '"><img src=x onerror=alert(1)>'
@@ -137,4 +139,43 @@ def test_the_admin_shows_hostile_audit_text_and_client_names_as_text(demo: Clien
     assert_shown_not_run(operator.get("/admin/profiles/auditevent/"), HOSTILE_ID)
     assert_shown_not_run(
         operator.get(f"/admin/profiles/auditevent/{event.pk}/change/"), HOSTILE_ID, HOSTILE_TEXT
+    )
+
+
+@pytest.fixture
+def hostile_batch(demo: Client) -> Batch:
+    """A batch whose failed rows carry HTML in their ids and in the messages that quote them,
+    sent with HTML in its idempotency key."""
+    body = (
+        "batch=pcId,a\n"
+        f"{HOSTILE_ID},x,{HOSTILE_VALUE}\n"  # one cell too many: the raw line is kept
+        f"{HOSTILE_NAME},x,y\n"
+    )
+    response = submit(HttpClient(), body, HTTP_IDEMPOTENCY_KEY=HOSTILE_TEXT)
+    batch = Batch.objects.get(pk=batch_id_of(response))
+    assert set(BatchFailure.objects.values_list("profile_id", flat=True)) == {
+        HOSTILE_ID,
+        HOSTILE_NAME,
+    }
+    return batch
+
+
+def test_the_batches_pages_show_hostile_failed_rows_as_text(
+    alice: User, hostile_batch: Batch
+) -> None:
+    http = signed_in(alice)
+
+    assert_shown_not_run(http.get("/clients/demo/batches/"))
+    assert_shown_not_run(
+        http.get(f"/clients/demo/batches/{hostile_batch.pk}/"), HOSTILE_ID, HOSTILE_NAME
+    )
+
+
+def test_the_admin_shows_a_hostile_batch_as_text(hostile_batch: Batch) -> None:
+    root = User.objects.create_superuser("root", password="correct horse battery staple")
+    operator = signed_in(root)
+
+    assert_shown_not_run(operator.get("/admin/profiles/batch/"))
+    assert_shown_not_run(
+        operator.get(f"/admin/profiles/batch/{hostile_batch.pk}/change/"), HOSTILE_TEXT
     )
