@@ -239,3 +239,38 @@ def test_it_escapes_a_hostile_next_parameter_on_the_sign_in_page(db: None) -> No
     html = response.content.decode()
     assert "<script>alert(1)</script>" not in html
     assert inline_code(response).inline_blocks == []
+
+
+def test_it_marks_the_cookies_secure_and_http_only_under_the_production_settings(
+    alice: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production = settings_from(monkeypatch, HTTPS_ONLY="true", DEBUG="false")
+    for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY"):
+        setattr(settings, name, production[name])
+    http = HttpClient(enforce_csrf_checks=True)
+
+    form = http.get("/accounts/login/", secure=True)
+    token = form.cookies["csrftoken"].value
+    response = http.post(
+        "/accounts/login/",
+        {"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token},
+        secure=True,
+        headers={"Referer": "https://testserver/accounts/login/"},
+    )
+
+    assert response.status_code == 302
+    session, csrf = response.cookies["sessionid"], response.cookies["csrftoken"]
+    assert session["secure"] is True
+    assert session["httponly"] is True
+    assert session["samesite"] == "Lax"
+    assert csrf["secure"] is True
+    assert form.cookies["csrftoken"]["secure"] is True
+
+
+def test_it_leaves_cookies_usable_over_plain_http_on_a_local_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    local = settings_from(monkeypatch)
+
+    assert local["SESSION_COOKIE_SECURE"] is False
+    assert local["CSRF_COOKIE_SECURE"] is False
