@@ -7,6 +7,7 @@ SQLite's write lock, the way another gunicorn worker or the task worker would.""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -227,3 +228,23 @@ def test_it_answers_a_json_bulk_request_503_while_locked(demo: Client, file_data
     assert json.loads(response.content)["error"]["code"] == "database_busy"
     assert not Batch.objects.exists()
     assert tier(demo) == "silver"
+
+
+def test_it_answers_the_management_api_503_in_its_envelope_and_issues_no_token_while_locked(
+    alice: User, demo: Client, file_database: Path
+) -> None:
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
+    credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+
+    with write_lock(file_database):
+        response = HttpClient().post(
+            "/demo/target/authentication/token?authorizationScope=profile_api",
+            headers={"Authorization": f"Basic {credentials}"},
+        )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(faults.BUSY_RETRY_AFTER_SECONDS)
+    body = json.loads(response.content)
+    assert body["httpStatus"] == 503
+    assert body["errors"][0]["errorCode"] == "database_busy"
+    assert not ProfileToken.objects.filter(client=demo).exists()

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
+from profiles import faults
 from profiles.admin_api import auth
 from profiles.models import Client
 from profiles.responses import ApiError, adobe_error
@@ -91,9 +93,14 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                     )
                 status, body = handler(Call(request, client, user))
                 response: HttpResponse = JsonResponse(body, status=status, content_type=media_type)
-            except ApiError as error:
+            except (ApiError, OperationalError) as error:
+                # A busy database is a 503 in this API's shape; other database errors are not
+                # the caller's to see.
+                fault = error if isinstance(error, ApiError) else faults.api_error_for(error)
+                if fault is None:
+                    raise
                 response = adobe_error(
-                    error, request_id=request_id, content_type=media_type or MEDIA_TYPES[1]
+                    fault, request_id=request_id, content_type=media_type or MEDIA_TYPES[1]
                 )
             response["X-Request-Id"] = request_id
             add_never_cache_headers(response)
