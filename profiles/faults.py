@@ -10,9 +10,10 @@ written nothing and may simply be sent again: 503 with ``Retry-After``.
 or disk is full") is removed as far as it got and no batch is created: 507 with
 ``Retry-After``.
 
-The profile APIs answer both in their own envelope (``profiles.api_auth``). Pages get the
-busy page from ``server_error``, the project's ``handler500``, which Django calls for any
-exception a view or a middleware left unhandled (a session save that meets the lock too).
+The profile APIs and the management API answer in their own envelopes
+(``profiles.api_auth``, ``profiles.admin_api.endpoint``). Pages get the busy page from
+``server_error``, the project's ``handler500``, which Django calls for any exception a view
+or a middleware left unhandled (a session save that meets the lock too).
 """
 
 from __future__ import annotations
