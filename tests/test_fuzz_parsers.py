@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import pytest
 from django.http import HttpResponse
 from django.test import Client as HttpClient
 from django.test import RequestFactory
@@ -342,6 +343,13 @@ def test_it_reads_any_authorization_headers_without_error(authorization: str, le
 # Refused whole, nothing changes ---------------------------------------------------------------
 
 
+@pytest.fixture
+def unlimited_bulk(settings: Any) -> Any:
+    """No bulk rate limit, set once: each override inside an example would nest another."""
+    settings.BULK_SUBMISSIONS_PER_MINUTE = 10**6
+    return settings
+
+
 def snapshot() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     profiles = list(
         Profile.objects.order_by("pk").values_list(
@@ -366,21 +374,19 @@ def assert_refusal_changed_nothing(
 
 @given(raw=bodies, version=st.sampled_from(["profile", "v2/profile"]))
 def test_it_changes_nothing_for_a_batch_file_refused_whole(
-    raw: bytes, version: str, demo: Client, client: HttpClient, settings: Any
+    raw: bytes, version: str, demo: Client, client: HttpClient, unlimited_bulk: Any
 ) -> None:
-    settings.BULK_SUBMISSIONS_PER_MINUTE = 10**6
     Profile.objects.get_or_create(client=demo, pc_id="p1", defaults={"attributes": {}})
     before = snapshot()
     response = client.post(f"/m2/demo/{version}/batchUpdate", data=raw, content_type=FORM)
     assert response.status_code in (200, 400, 413), response.content
-    assert_refusal_changed_nothing(response, before, settings.BATCH_DIR)
+    assert_refusal_changed_nothing(response, before, unlimited_bulk.BATCH_DIR)
 
 
 @given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_it_changes_nothing_for_a_json_bulk_body_refused_whole(
-    body: bytes, demo: Client, client: HttpClient, settings: Any
+    body: bytes, demo: Client, client: HttpClient, unlimited_bulk: Any
 ) -> None:
-    settings.BULK_SUBMISSIONS_PER_MINUTE = 10**6
     before = snapshot()
     response = client.post(
         "/api/v1/clients/demo/profiles/bulk", data=body, content_type="application/json"
