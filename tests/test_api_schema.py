@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import hypothesis
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
@@ -71,6 +74,22 @@ def cases(path: str, method: str) -> st.SearchStrategy[Case]:
             for fixed in (at_demo, {})
         ]
     )
+
+
+@pytest.fixture(autouse=True)
+def _connection_kept_open() -> Iterator[None]:
+    """Keep the test's database connection across the calls, as Django's test client does.
+
+    The calls go straight to the WSGI application, whose request signals close the database
+    connection after each request; the test's transaction lives on that connection.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
