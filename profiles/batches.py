@@ -160,9 +160,9 @@ class Batch(models.Model):
             BatchFailure(
                 batch_id=self.pk,
                 position=failure.position,
-                profile_id=failure.profile_id[: BatchFailure.ID_LENGTH],
+                profile_id=storable(failure.profile_id, BatchFailure.ID_LENGTH),
                 code=failure.code,
-                message=failure.message[: BatchFailure.MESSAGE_LENGTH],
+                message=storable(failure.message, BatchFailure.MESSAGE_LENGTH),
             )
             for failure in outcome.failures
         )
@@ -188,6 +188,14 @@ class Batch(models.Model):
     def delete_file(self) -> None:
         if self.file_name:
             self.path.unlink(missing_ok=True)
+
+
+def storable(text: str, length: int) -> str:
+    """``text`` cut to ``length``, with NUL (which PostgreSQL cannot store) shown as U+FFFD.
+
+    A failed row is recorded as it was sent, and a row can fail precisely for holding NUL.
+    """
+    return text.replace("\x00", "\ufffd")[:length]
 
 
 class BatchFailure(models.Model):

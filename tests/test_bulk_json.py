@@ -12,7 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import resolve
 
 from profiles import tasks
-from profiles.batches import Batch
+from profiles.batches import Batch, BatchFailure
 from profiles.models import Client, Profile
 from tests.batches import values
 from tests.profile_api import issue_token, require_authentication
@@ -100,6 +100,17 @@ def test_it_records_malformed_profiles_by_index(demo: Client, client: HttpClient
         (7, "bad_attribute_name"),
     ]
     assert not Profile.objects.exists()
+
+
+def test_it_records_a_failed_id_holding_nul_on_every_database(
+    demo: Client, client: HttpClient
+) -> None:
+    """PostgreSQL cannot store NUL: the failed row is kept with U+FFFD in its place."""
+    profiles = [{"pcId": "a\x00b", "attributes": {"a": "1"}}]
+    response = post(client, {"createMissing": True, "profiles": profiles})
+    assert response.status_code == 200
+    assert [(f["index"], f["code"]) for f in response.json()["failures"]] == [(0, "bad_id")]
+    assert BatchFailure.objects.get().profile_id == "a\ufffdb"
 
 
 def test_it_hands_a_large_batch_to_the_worker_and_answers_202(
