@@ -74,13 +74,6 @@ def browser_context_args() -> dict[str, Any]:
     return {"viewport": WIDE, "locale": "en-US", "reduced_motion": "reduce"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """Signing in is part of every journey; the deliberately slow production hasher is not
-    what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="session")
 def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary folder, or SCREENSHOT_DIR (``make screenshots`` points it at docs/)."""
