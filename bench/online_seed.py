@@ -19,14 +19,14 @@ def seed(profiles: int) -> dict[str, object]:
     from django.core.management import call_command
     from django.db import transaction
 
-    from profiles import ingest
+    from profiles.ingest import pipeline
     from profiles.models import Client, ProfileApiSettings, ProfileToken
     from profiles.store import KeyKind
 
     call_command("migrate", verbosity=0, interactive=False)
     third_party_ids = [f"visitor-{number:06d}" for number in range(profiles)]
     rows = [
-        ingest.Row(
+        pipeline.Row(
             position=number,
             profile_id=third_party_id,
             attributes={"tier": "silver", "visits": "1", "city": "Basel"},
@@ -37,7 +37,7 @@ def seed(profiles: int) -> dict[str, object]:
     for code, require_authentication in (("auth-off", False), ("auth-on", True)):
         client = Client.objects.create(code=code, name=code)
         with transaction.atomic():
-            outcome = ingest.apply(client.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
+            outcome = pipeline.apply(client.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
         if outcome.successful != profiles:
             raise SystemExit(f"seeding {code} stored {outcome.successful} of {profiles} profiles")
         if require_authentication:

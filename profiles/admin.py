@@ -11,8 +11,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from profiles.batches import Batch
-from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, ProfileToken
+from profiles.models import (
+    AuditEvent,
+    Batch,
+    Client,
+    Membership,
+    ProfileApiSettings,
+    ProfileToken,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):

@@ -1,5 +1,8 @@
 """Background work for batches, run by ``manage.py db_worker`` (django-tasks-db).
 
+This module stays at the top of the app because queued tasks name their function by its
+dotted path (``profiles.tasks.process_batch``): moving it would orphan queued work.
+
 A worker that dies mid-batch leaves its task marked running and the batch without
 progress. :func:`resume_stalled` finds such batches (no progress for
 ``BATCH_STALL_SECONDS`` and no task waiting in the queue) and enqueues them again, up to
@@ -18,8 +21,8 @@ from django.tasks import TaskResultStatus, default_task_backend, task
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from profiles import processing
-from profiles.batches import Batch, Status
+from profiles.ingest import processing
+from profiles.ingest.batches import Batch, Status
 
 
 @task

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from django.http import HttpRequest, HttpResponse
 
-from profiles import tokens
+from profiles.tokens import secret
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -37,7 +37,7 @@ _client_code: ContextVar[str | None] = ContextVar("client_code", default=None)
 # Ids from a load balancer or caller: letters, digits and a few separators, 128 at most,
 # so a hostile header cannot forge log structure or flood the line.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
-_TOKEN_SHAPED = re.compile(re.escape(tokens.PREFIX) + r"[0-9A-Za-z]{6,}")
+_TOKEN_SHAPED = re.compile(re.escape(secret.PREFIX) + r"[0-9A-Za-z]{6,}")
 
 # Attributes a log call may pass in ``extra`` and the JSON keys they are written under.
 _FIELDS = {
@@ -54,7 +54,7 @@ request_logger = logging.getLogger("targetadmin.request")
 
 
 def _redact(match: re.Match[str]) -> str:
-    return f"{tokens.PREFIX}…{match.group()[-4:]}"
+    return f"{secret.PREFIX}…{match.group()[-4:]}"
 
 
 class JsonFormatter(logging.Formatter):

@@ -138,7 +138,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "profiles.navigation.navigation",
+                "profiles.pages.navigation.navigation",
             ],
         },
     },
@@ -193,7 +193,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_CALLABLE = "profiles.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "profiles.access.lockout.lockout_response"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr
 
 LOGIN_URL = "login"

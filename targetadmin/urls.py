@@ -7,7 +7,7 @@ from django.urls import include, path
 from targetadmin import health
 
 # A busy database gets a 503 page with Retry-After instead of the 500 page.
-handler500 = "profiles.faults.server_error"
+handler500 = "profiles.pages.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -7,16 +7,17 @@ import json
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from profiles.api_auth import profile_api
+from profiles.api.envelopes import json_api_error
+from profiles.api.gate import profile_api
 from profiles.models import Client
-from profiles.responses import ApiError, json_api_error
+from profiles.rules.errors import ErrorCode, ProductError
 
 
 @profile_api(json_api_error, methods=("POST",))
 def bulk(request: HttpRequest, client: Client) -> HttpResponse:
     document = json.loads(request.body)
     if "profiles" not in document:
-        raise ApiError(400, "profiles is required", code="missing_profiles")
+        raise ProductError(ErrorCode.INVALID, "profiles is required")
     return JsonResponse({"client": client.code, "count": len(document["profiles"])})
 
 

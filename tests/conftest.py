@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
 
-from profiles import tokens
 from profiles.models import Client, Membership, Role
+from profiles.tokens import secret
 from targetadmin.logging import JsonFormatter
 
 PASSWORD = "correct horse battery staple"
@@ -150,7 +150,7 @@ def no_secret_is_logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     log is captured at DEBUG, before the formatter's own redaction and after it.
     """
     used: list[str] = []
-    generate, set_password = tokens.generate, AbstractBaseUser.set_password
+    generate, set_password = secret.generate, AbstractBaseUser.set_password
 
     def generate_and_note() -> str:
         used.append(generate())
@@ -163,7 +163,7 @@ def no_secret_is_logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             used.append(raw_password)
         set_password(user, raw_password)
 
-    monkeypatch.setattr(tokens, "generate", generate_and_note)
+    monkeypatch.setattr(secret, "generate", generate_and_note)
     monkeypatch.setattr(AbstractBaseUser, "set_password", set_and_note)
     watch = _SecretWatch()
     root = logging.getLogger()

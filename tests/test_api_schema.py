@@ -30,7 +30,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from profiles.batch_api import OPENAPI_DOCUMENT
+from profiles.api.batch_views import OPENAPI_DOCUMENT
 from profiles.models import Client, Role
 from targetadmin.wsgi import application
 from tests.conftest import PASSWORD, member

@@ -21,9 +21,9 @@ from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from profiles import tokens
-from profiles.batches import ApiVersion, Batch
+from profiles.ingest.batches import ApiVersion, Batch
 from profiles.models import Client, Profile, ProfileToken
+from profiles.tokens import secret
 from tests import bad_input_catalogue
 from tests.bad_input_catalogue import ACME_BATCH_ID, CASES, Case
 from tests.batches import xml_body
@@ -62,7 +62,7 @@ def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
         "revoked_token": revoked,
         "expired_token": expired,
         "acme_token": acme_token,
-        "unknown_token": tokens.generate(),
+        "unknown_token": secret.generate(),
         "acme_batch": ACME_BATCH_ID,
         "alice": basic("alice", PASSWORD),
         "alice_wrong": basic("alice", "wrong"),
@@ -83,7 +83,7 @@ def prepare(case: Case, world: dict[str, str], demo: Client, settings: Any) -> N
     if "{expired_token}" in str(case.headers):
         # The expired token must be demo's newest, unrevoked one to be reported as expired.
         ProfileToken.objects.filter(client=demo).exclude(
-            digest=tokens.digest(world["expired_token"])
+            digest=secret.digest(world["expired_token"])
         ).delete()
         ProfileToken.objects.filter(client=demo).update(revoked_at=None)
 

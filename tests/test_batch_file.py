@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 
-from profiles.batches import Batch
+from profiles.ingest.batches import Batch
 from profiles.models import Client, Profile
 from tests.batches import (
     batch_id_of,

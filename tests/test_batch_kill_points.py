@@ -16,8 +16,9 @@ import pytest
 from django.db import connection
 from django.test import Client as HttpClient
 
-from profiles import processing, tasks
-from profiles.batches import Batch, BatchFailure, Status
+from profiles import tasks
+from profiles.ingest import processing
+from profiles.ingest.batches import Batch, BatchFailure, Status
 from profiles.models import Client, Profile
 from tests.batches import batch_id_of, submit
 from tests.test_batch_lifecycle import WorkerKilled, stall

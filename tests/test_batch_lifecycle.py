@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from profiles import processing, tasks
-from profiles.batches import Batch, BatchFailure, Status
+from profiles import tasks
+from profiles.ingest import processing
+from profiles.ingest.batches import Batch, BatchFailure, Status
 from profiles.models import Client, Profile
 from tests.batches import batch_id_of, refusal, status, submit, values
 

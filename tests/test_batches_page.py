@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
-from profiles.batch_pages import spreadsheet_safe
-from profiles.batches import Batch
+from profiles.ingest.batches import Batch
 from profiles.models import Client, Role
+from profiles.pages.batches import spreadsheet_safe
 from tests.batches import batch_id_of, submit
 from tests.conftest import member
 

@@ -12,7 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import resolve
 
 from profiles import tasks
-from profiles.batches import Batch, BatchFailure
+from profiles.ingest.batches import Batch, BatchFailure
 from profiles.models import Client, Profile
 from tests.batches import values
 from tests.profile_api import issue_token, require_authentication

@@ -17,7 +17,6 @@ from django.core.management.base import CommandError
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from profiles import tokens
 from profiles.models import (
     AuditEvent,
     Client,
@@ -25,8 +24,9 @@ from profiles.models import (
     ProfileApiSettings,
     ProfileToken,
     Role,
-    TokenRejected,
 )
+from profiles.tokens import secret, verification
+from profiles.tokens.models import TokenRejected
 from tests.profile_api import PC_ID, a_profile
 
 OPERATOR = f"cli:{getpass.getuser()}"
@@ -183,7 +183,7 @@ def test_it_prints_the_new_token_alone_on_stdout(demo: Client) -> None:
     out, err = run("generate_token", "demo", "--expires-in-days", "30")
     plaintext = out.strip()
     assert out == plaintext + "\n"
-    token = ProfileToken.objects.verify(demo.pk, tokens.check_format(plaintext))
+    token = verification.verify(demo.pk, secret.check_format(plaintext))
     assert token.expires_at - token.created_at == timedelta(days=30)
     assert plaintext not in err
     assert f"Token tpa_…{plaintext[-4:]} for demo expires at " in err
@@ -203,8 +203,8 @@ def test_a_new_token_replaces_the_old_one(demo: Client) -> None:
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=None)
     new, err = run("generate_token", "demo")
     with pytest.raises(TokenRejected):
-        ProfileToken.objects.verify(demo.pk, old)
-    assert ProfileToken.objects.verify(demo.pk, new.strip())
+        verification.verify(demo.pk, old)
+    assert verification.verify(demo.pk, new.strip())
     assert latest_event().action == AuditEvent.Action.TOKEN_REGENERATED
     assert "Require Authentication is off" not in err
 
@@ -300,7 +300,7 @@ def test_it_revokes_the_active_token(demo: Client) -> None:
     out, _ = run("revoke_token", "demo")
     assert out == f"Revoked token tpa_…{plaintext[-4:]} of demo.\n"
     with pytest.raises(TokenRejected):
-        ProfileToken.objects.verify(demo.pk, plaintext)
+        verification.verify(demo.pk, plaintext)
     event = latest_event()
     assert (event.action, event.actor_label, event.token_last_four) == (
         AuditEvent.Action.TOKEN_REVOKED,
@@ -355,7 +355,7 @@ def test_commands_exit_non_zero_with_a_clear_message_from_a_shell(tmp_path: Path
     assert "invalid choice: 'sideways'" in bad_state.stderr
     generated = manage("generate_token", "demo", **env)
     assert generated.returncode == 0
-    assert tokens.check_format(generated.stdout.strip())
+    assert secret.check_format(generated.stdout.strip())
 
 
 def test_a_token_made_on_the_command_line_opens_the_profile_apis(

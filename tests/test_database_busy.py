@@ -20,9 +20,9 @@ from django.contrib.auth.models import User
 from django.db import OperationalError, connection
 from django.test import Client as HttpClient
 
-from profiles import faults
-from profiles.batches import Batch
+from profiles.ingest.batches import Batch
 from profiles.models import AuditEvent, Client, Profile, ProfileApiSettings, ProfileToken, Role
+from profiles.rules import faults
 from tests.conftest import member
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -22,9 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client as HttpClient
 
-from profiles import faults
-from profiles.batches import Batch
+from profiles.ingest.batches import Batch
 from profiles.models import Client, Profile
+from profiles.rules import faults
 from tests.batches import refusal, submit, values
 
 SMALL = "batch=pcId,a\np1,x\np2,y\n"  # stays in the write buffer until the file is closed

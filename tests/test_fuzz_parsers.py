@@ -28,10 +28,12 @@ from django.test import RequestFactory
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from profiles import processing, single_update, submissions, tokens
-from profiles.api_auth import presented_tokens
-from profiles.batches import Batch
-from profiles.batchfile import (
+from profiles.api import single_update, submissions
+from profiles.api.envelopes import status_of
+from profiles.api.gate import presented_tokens
+from profiles.ingest import processing
+from profiles.ingest.batches import Batch
+from profiles.ingest.batchfile import (
     BatchFileWriter,
     FileRefused,
     Header,
@@ -39,10 +41,12 @@ from profiles.batchfile import (
     parse_line,
     read_chunks,
 )
-from profiles.ingest import MAX_NAME_LENGTH, Row, RowError, RowFailure
+from profiles.ingest.pipeline import Row, RowError, RowFailure
 from profiles.models import Client, Profile
-from profiles.responses import ApiError
+from profiles.rules.errors import ProductError
+from profiles.rules.limits import MAX_NAME_LENGTH
 from profiles.store import KeyKind
+from profiles.tokens import secret
 from tests.batches import FORM
 
 # Strategies --------------------------------------------------------------------------------
@@ -101,7 +105,7 @@ def store(raw: bytes, cuts: list[int], directory: Path) -> tuple[Header, list[An
         writer.discard()
         stored = refusal
     if isinstance(stored, FileRefused):
-        assert stored.status in (400, 413)
+        assert status_of(stored) in (400, 413)
         assert stored.message.strip()
         return stored.message
     entries: list[Row | RowFailure] = []
@@ -216,9 +220,9 @@ def parse_single(query: bytes, body: bytes | None = None, content_type: str = FO
     else:
         request = factory.post(path, data=body, content_type=content_type)
     request.META["QUERY_STRING"] = query.decode("latin-1")
-    update = attempt(lambda: single_update.parse(request), ApiError)
-    if isinstance(update, ApiError):
-        assert update.status in (400, 413)
+    update = attempt(lambda: single_update.parse(request), ProductError)
+    if isinstance(update, ProductError):
+        assert status_of(update) in (400, 413)
         assert update.message
     return update
 
@@ -300,9 +304,9 @@ def test_it_turns_any_json_profile_into_a_row_or_a_named_failure(index: int, ite
 )
 def test_it_reads_any_json_bulk_body_or_names_the_reason(body: bytes, content_type: str) -> None:
     request = RequestFactory().post("/api/v1/clients/demo/profiles/bulk", body, content_type)
-    read = attempt(lambda: submissions._profiles(submissions._json_body(request)), ApiError)
-    if isinstance(read, ApiError):
-        assert read.status in (400, 413, 415)
+    read = attempt(lambda: submissions._profiles(submissions._json_body(request)), ProductError)
+    if isinstance(read, ProductError):
+        assert status_of(read) in (400, 413, 415)
         assert read.code
         assert read.message
     else:
@@ -312,24 +316,24 @@ def test_it_reads_any_json_bulk_body_or_names_the_reason(body: bytes, content_ty
 # The token format ---------------------------------------------------------------------------
 
 
-@given(candidate=st.text(max_size=80) | st.text(alphabet=tokens.ALPHABET + "_", max_size=60))
+@given(candidate=st.text(max_size=80) | st.text(alphabet=secret.ALPHABET + "_", max_size=60))
 def test_it_refuses_anything_not_shaped_like_a_token_with_a_reason(candidate: str) -> None:
-    checked = attempt(lambda: tokens.check_format(candidate), tokens.MalformedToken)
-    if isinstance(checked, tokens.MalformedToken):
+    checked = attempt(lambda: secret.check_format(candidate), secret.MalformedToken)
+    if isinstance(checked, secret.MalformedToken):
         assert str(checked)
     else:
-        assert candidate.startswith(tokens.PREFIX)
-        assert len(candidate) == tokens.TOKEN_LENGTH
+        assert candidate.startswith(secret.PREFIX)
+        assert len(candidate) == secret.TOKEN_LENGTH
 
 
-@given(position=st.integers(0, tokens.TOKEN_LENGTH - 1), replacement=st.characters())
+@given(position=st.integers(0, secret.TOKEN_LENGTH - 1), replacement=st.characters())
 def test_it_refuses_every_one_character_change_of_a_real_token(
     position: int, replacement: str
 ) -> None:
-    token = tokens.generate()
+    token = secret.generate()
     assume(token[position] != replacement)
     changed = token[:position] + replacement + token[position + 1 :]
-    assert not tokens.is_well_formed(changed)
+    assert not secret.is_well_formed(changed)
 
 
 @given(authorization=st.text(max_size=120), legacy=st.text(max_size=120))

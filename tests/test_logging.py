@@ -99,7 +99,7 @@ def test_it_ties_every_line_written_during_a_request_to_it(
     require_authentication(demo)
     response = client.get("/rest/v1/profiles/p-1?client=demo")
     assert response.status_code == 401
-    refusal = next(line for line in log.lines if line["logger"] == "profiles.api_auth")
+    refusal = next(line for line in log.lines if line["logger"] == "profiles.api.gate")
     assert refusal["requestId"] == response["X-Request-ID"]
     assert refusal["client"] == "demo"
     assert refusal["level"] == "WARNING"

@@ -16,14 +16,14 @@ from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from profiles import tokens
 from profiles.models import (
     AuditEvent,
     Client,
     ProfileApiSettings,
     ProfileToken,
-    TokenRejected,
 )
+from profiles.tokens import secret, verification
+from profiles.tokens.models import TokenRejected
 from tests.profile_api import PC_ID, a_profile
 
 PASSWORD = "correct horse battery staple"
@@ -197,7 +197,7 @@ def test_it_issues_a_token_in_adobes_shape(client: HttpClient, alice: User, demo
     assert response["Content-Type"] == VND
     body = response.json()
     assert set(body) == {"accessToken", "tokenType", "scope", "expiresIn"}
-    assert tokens.check_format(body["accessToken"])
+    assert secret.check_format(body["accessToken"])
     assert body["tokenType"] == "bearer"
     assert body["scope"] == "profile_api"
     assert body["expiresIn"] == 90 * DAY
@@ -206,7 +206,7 @@ def test_it_issues_a_token_in_adobes_shape(client: HttpClient, alice: User, demo
     assert stored.created_by == alice
     assert stored.last_four == body["accessToken"][-4:]
     assert stored.expires_at - stored.created_at == timedelta(days=90)
-    assert ProfileToken.objects.verify(demo.pk, body["accessToken"]) == stored
+    assert verification.verify(demo.pk, body["accessToken"]) == stored
 
 
 def test_it_accepts_scope_as_an_alias_and_the_expiry_choices(
@@ -237,9 +237,9 @@ def test_it_replaces_the_previous_token_which_stops_working_at_once(
     second = issue(client).json()["accessToken"]
     assert first != second
     with pytest.raises(TokenRejected) as rejected:
-        ProfileToken.objects.verify(demo.pk, first)
+        verification.verify(demo.pk, first)
     assert rejected.value.reason == "invalid"
-    assert ProfileToken.objects.verify(demo.pk, second).last_four == second[-4:]
+    assert verification.verify(demo.pk, second).last_four == second[-4:]
     assert ProfileToken.objects.active().count() == 1
     latest = AuditEvent.objects.first()
     assert latest is not None
@@ -251,7 +251,7 @@ def test_a_token_of_one_client_does_not_open_another(
 ) -> None:
     plaintext = issue(client).json()["accessToken"]
     with pytest.raises(TokenRejected):
-        ProfileToken.objects.verify(other_client.pk, plaintext)
+        verification.verify(other_client.pk, plaintext)
 
 
 @pytest.mark.parametrize(
@@ -561,7 +561,7 @@ def test_the_plaintext_token_is_never_stored_or_logged(
     dump = StringIO()
     call_command("dumpdata", stdout=dump)
     assert plaintext not in dump.getvalue()
-    assert tokens.digest(plaintext) in dump.getvalue()
+    assert secret.digest(plaintext) in dump.getvalue()
 
 
 # End to end: the API's token on the profile APIs

@@ -14,7 +14,7 @@ from django.urls import resolve
 
 from bench import fixed_rate, online
 from bench.online_views import BASELINE_PATH
-from profiles import api
+from profiles.api import profile_views
 from profiles.models import Client
 from tests.profile_api import a_profile, issue_token, require_authentication
 
@@ -48,8 +48,10 @@ def test_the_baseline_answers_small_json_through_the_product_middleware(
 
 
 def test_the_benchmark_urls_keep_every_product_url(bench_urls: None) -> None:
-    assert resolve("/rest/v1/profiles/thirdPartyId/u-1").func is api.fetch_by_third_party_id
-    assert resolve("/m2/demo/profile/update").func is api.update
+    assert (
+        resolve("/rest/v1/profiles/thirdPartyId/u-1").func is profile_views.fetch_by_third_party_id
+    )
+    assert resolve("/m2/demo/profile/update").func is profile_views.update
 
 
 def test_the_percentile_is_the_nearest_rank() -> None:

@@ -12,8 +12,8 @@ from django.shortcuts import render
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, path
 
-from profiles import views
 from profiles.models import Client, Membership, Role
+from profiles.pages import home, implementation
 from tests.conftest import member
 
 
@@ -119,8 +119,12 @@ def _placeholder_page(request: HttpRequest, **client: str) -> HttpResponse:
 # Routes without the Profiles page, and with an unnamed Batches page.
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.home, name="home"),
-    path("setup/<slug:client_code>/implementation/", views.implementation, name="implementation"),
+    path("", home.home, name="home"),
+    path(
+        "setup/<slug:client_code>/implementation/",
+        implementation.implementation,
+        name="implementation",
+    ),
     path("clients/<str:client>/batches/", _placeholder_page),
 ]
 

@@ -21,8 +21,8 @@ from django.db import connection, connections
 from django.test import Client as HttpClient
 from django_tasks_db.models import DBTaskResult
 
-from profiles import ingest
-from profiles.batches import Batch, Status
+from profiles.ingest import pipeline
+from profiles.ingest.batches import Batch, Status
 from profiles.models import Client, Profile, ProfileToken
 from profiles.store import KeyKind
 from tests.batches import batch_id_of, submit
@@ -65,15 +65,15 @@ def database_url_for_tests() -> str:
 
 
 def test_it_loses_no_attribute_when_single_updates_of_one_profile_race(demo: Client) -> None:
-    ingest.apply(
-        demo.pk, KeyKind.PC_ID, [ingest.Row(1, "p1", {"seed": "0"})], create_missing=True, now=NOW
+    pipeline.apply(
+        demo.pk, KeyKind.PC_ID, [pipeline.Row(1, "p1", {"seed": "0"})], create_missing=True, now=NOW
     )
 
     def single_update(worker: int) -> Callable[[], object]:
         def run() -> None:
             for round_ in range(10):
-                row = ingest.Row(1, "p1", {f"w{worker}r{round_}": "x"})
-                ingest.apply(demo.pk, KeyKind.PC_ID, [row], create_missing=False)
+                row = pipeline.Row(1, "p1", {f"w{worker}r{round_}": "x"})
+                pipeline.apply(demo.pk, KeyKind.PC_ID, [row], create_missing=False)
 
         return run
 
@@ -88,8 +88,8 @@ def test_it_loses_no_attribute_when_two_batches_merge_the_same_profiles(demo: Cl
     ids = [f"u-{i}" for i in range(1500)]
 
     def batch(attribute: str, order: list[str]) -> Callable[[], object]:
-        rows = [ingest.Row(n, key, {attribute: key}) for n, key in enumerate(order)]
-        return lambda: ingest.apply(demo.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
+        rows = [pipeline.Row(n, key, {attribute: key}) for n, key in enumerate(order)]
+        return lambda: pipeline.apply(demo.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
 
     # Opposite orders: taken naively, the two statements' row locks would deadlock.
     all_at_once([batch("colour", ids), batch("size", ids[::-1])])
@@ -105,12 +105,13 @@ import sys
 import django
 
 django.setup()
-from profiles.models import ProfileToken, TokenRejected
+from profiles.models import ProfileToken
+from profiles.tokens.models import TokenRejected
 
 for line in sys.stdin:
     client_id, candidate = line.split()
     try:
-        ProfileToken.objects.verify(int(client_id), candidate)
+        verification.verify(int(client_id), candidate)
         print("accepted", flush=True)
     except TokenRejected as rejected:
         print(rejected.reason, flush=True)

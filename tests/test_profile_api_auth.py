@@ -10,9 +10,9 @@ from django.http import HttpResponse
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from profiles import tokens
-from profiles.api_auth import count_failure
+from profiles.api.gate import count_failure
 from profiles.models import Client
+from profiles.tokens import secret
 from tests.profile_api import (
     ENDPOINTS,
     PC_ID,
@@ -54,7 +54,7 @@ def assert_refused(response: HttpResponse, challenge: str, says: str) -> None:
 
 def well_formed_unknown() -> str:
     """A token with a valid checksum that was never issued."""
-    return tokens.generate()
+    return secret.generate()
 
 
 # Authentication off
@@ -308,10 +308,10 @@ def test_it_logs_a_refused_call_with_the_tokens_last_four_at_most(
 ) -> None:
     require_authentication(demo)
     acme_token = issue_token(other_client)
-    with caplog.at_level(logging.WARNING, logger="profiles.api_auth"):
+    with caplog.at_level(logging.WARNING, logger="profiles.api.gate"):
         endpoint.call(http, **bearer(acme_token))
         endpoint.call(http, **bearer(ADOBE_IO_LOGIN))
-    refusals = [r.getMessage() for r in caplog.records if r.name == "profiles.api_auth"]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "profiles.api.gate"]
     assert len(refusals) == 2
     assert f"token=…{acme_token[-4:]}" in refusals[0]
     assert "token=-" in refusals[1]
@@ -359,9 +359,7 @@ def test_it_hands_the_view_its_client_and_renders_its_errors_in_the_chosen_envel
     assert ok.json() == {"client": "demo", "count": 2}
     refused = http.post(BULK, data="{}", content_type="application/json")
     assert refused.status_code == 400
-    assert refused.json() == {
-        "error": {"code": "missing_profiles", "message": "profiles is required"}
-    }
+    assert refused.json() == {"error": {"code": "invalid", "message": "profiles is required"}}
 
 
 @pytest.mark.urls("tests.api_auth_urls")

@@ -13,7 +13,8 @@ from django.test import Client as HttpClient
 from django.test.utils import override_settings
 
 from profiles.models import Client, Profile
-from profiles.store import MAX_PROFILE_ATTRIBUTES_BYTES, encoded_size
+from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
+from profiles.store import encoded_size
 from tests.profile_api import (
     PC_ID,
     THIRD_PARTY_ID,

@@ -11,8 +11,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from profiles.models import Client, Profile
-from profiles.retention import expiry_cutoff, purge_expired_profiles
 from profiles.store import KeyKind, Update, merge
+from profiles.store.retention import expiry_cutoff, purge_expired_profiles
 
 
 def profile_aged(client: Client, pc_id: str, age: timedelta) -> Profile:

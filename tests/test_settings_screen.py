@@ -11,8 +11,10 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
-from profiles.models import AuditEvent, Client, ProfileApiSettings, ProfileToken, TokenRejected
-from profiles.screen import describe_remaining
+from profiles.models import AuditEvent, Client, ProfileApiSettings, ProfileToken
+from profiles.tokens import verification
+from profiles.tokens.expiry import describe_remaining
+from profiles.tokens.models import TokenRejected
 
 TOKEN_PATTERN = re.compile(r"tpa_[0-9A-Za-z]{49}")
 ADDRESS = "203.0.113.7"
@@ -132,7 +134,7 @@ def test_it_generates_a_token_and_shows_it_once(
     assert "it will not be shown again" in html
     assert "data-copy-target" in html
     token = ProfileToken.objects.get(client=demo)
-    assert ProfileToken.objects.verify(demo.pk, plaintext) == token
+    assert verification.verify(demo.pk, plaintext) == token
     assert token.created_by == alice
     event = AuditEvent.objects.filter(client=demo).first()
     assert event is not None
@@ -218,8 +220,8 @@ def test_it_re_generates_once_confirmed_and_the_old_token_stops_working(
     assert old.revoked_at == new.created_at
     assert new.expires_at - new.created_at == timedelta(days=7)
     with pytest.raises(TokenRejected):
-        ProfileToken.objects.verify(demo.pk, old_plaintext)
-    assert ProfileToken.objects.verify(demo.pk, new_plaintext) == new
+        verification.verify(demo.pk, old_plaintext)
+    assert verification.verify(demo.pk, new_plaintext) == new
     event = AuditEvent.objects.filter(client=demo).first()
     assert event is not None
     assert (event.action, event.actor, event.remote_addr, event.token_last_four) == (

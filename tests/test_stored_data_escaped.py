@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
-from profiles.batches import Batch, BatchFailure
+from profiles.ingest.batches import Batch, BatchFailure
 from profiles.models import AuditEvent, Client, Membership, Profile, Role
 from tests.batches import batch_id_of, submit
 

@@ -12,22 +12,23 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from profiles import tokens
-from profiles.models import AuditEvent, Client, ProfileToken, TokenRejected
+from profiles.models import AuditEvent, Client, ProfileToken
+from profiles.tokens import secret, verification
+from profiles.tokens.models import TokenRejected
 
 
 def test_it_generates_prefixed_base62_tokens_with_a_valid_checksum() -> None:
-    token = tokens.generate()
+    token = secret.generate()
 
     assert token.startswith("tpa_")
-    assert len(token) == tokens.TOKEN_LENGTH == 4 + 43 + 6
+    assert len(token) == secret.TOKEN_LENGTH == 4 + 43 + 6
     assert set(token[4:]) <= set(string.digits + string.ascii_letters)
-    assert tokens.check_format(token) == token
+    assert secret.check_format(token) == token
 
 
 def test_it_draws_at_least_256_random_bits() -> None:
-    assert 62**tokens.RANDOM_LENGTH >= 2**256
-    assert len({tokens.generate() for _ in range(200)}) == 200
+    assert 62**secret.RANDOM_LENGTH >= 2**256
+    assert len({secret.generate() for _ in range(200)}) == 200
 
 
 def _flip(char: str) -> str:
@@ -50,17 +51,17 @@ def _flip(char: str) -> str:
     ],
 )
 def test_it_refuses_malformed_tokens(label: str, mangle: Callable[[str], str]) -> None:
-    with pytest.raises(tokens.MalformedToken):
-        tokens.check_format(mangle(tokens.generate()))
+    with pytest.raises(secret.MalformedToken):
+        secret.check_format(mangle(secret.generate()))
 
 
 def test_it_keeps_only_a_sha256_digest_and_the_last_four() -> None:
-    token = tokens.generate()
+    token = secret.generate()
 
-    assert len(tokens.digest(token)) == 64
-    assert tokens.digest(token) != tokens.digest(tokens.generate())
-    assert tokens.last_four(token) == token[-4:]
-    assert tokens.mask("wxyz") == "tpa_…wxyz"
+    assert len(secret.digest(token)) == 64
+    assert secret.digest(token) != secret.digest(secret.generate())
+    assert secret.last_four(token) == token[-4:]
+    assert secret.mask("wxyz") == "tpa_…wxyz"
 
 
 def issue(client: Client, **kwargs: Any) -> tuple[ProfileToken, str]:
@@ -71,7 +72,7 @@ def test_it_stores_the_digest_and_never_the_plaintext(demo: Client) -> None:
     token, plaintext = issue(demo)
 
     stored = ProfileToken.objects.filter(pk=token.pk).values().get()
-    assert stored["digest"] == tokens.digest(plaintext)
+    assert stored["digest"] == secret.digest(plaintext)
     assert stored["last_four"] == plaintext[-4:]
     assert plaintext not in str(stored)
 
@@ -79,7 +80,7 @@ def test_it_stores_the_digest_and_never_the_plaintext(demo: Client) -> None:
 def test_it_verifies_the_active_token(demo: Client) -> None:
     token, plaintext = issue(demo)
 
-    assert ProfileToken.objects.verify(demo.pk, plaintext) == token
+    assert verification.verify(demo.pk, plaintext) == token
 
 
 def test_it_refuses_a_malformed_token_without_a_query(
@@ -88,7 +89,7 @@ def test_it_refuses_a_malformed_token_without_a_query(
     issue(demo)
 
     with django_assert_num_queries(0), pytest.raises(TokenRejected) as refused:
-        ProfileToken.objects.verify(demo.pk, "tpa_not-a-token")
+        verification.verify(demo.pk, "tpa_not-a-token")
     assert refused.value.reason == "invalid"
 
 
@@ -98,16 +99,16 @@ def test_it_looks_a_well_formed_token_up_in_one_query(
     _, plaintext = issue(demo)
 
     with django_assert_num_queries(1):
-        ProfileToken.objects.verify(demo.pk, plaintext)
+        verification.verify(demo.pk, plaintext)
     with django_assert_num_queries(1), pytest.raises(TokenRejected):
-        ProfileToken.objects.verify(demo.pk, tokens.generate())
+        verification.verify(demo.pk, secret.generate())
 
 
 def test_it_refuses_another_clients_token(demo: Client, other_client: Client) -> None:
     _, plaintext = issue(other_client)
 
     with pytest.raises(TokenRejected) as refused:
-        ProfileToken.objects.verify(demo.pk, plaintext)
+        verification.verify(demo.pk, plaintext)
     assert refused.value.reason == "invalid"
 
 
@@ -116,7 +117,7 @@ def test_it_refuses_an_expired_token_saying_so(demo: Client) -> None:
     later = token.expires_at + timedelta(seconds=1)
 
     with pytest.raises(TokenRejected) as refused:
-        ProfileToken.objects.verify(demo.pk, plaintext, now=later)
+        verification.verify(demo.pk, plaintext, now=later)
     assert refused.value.reason == "expired"
     assert refused.value.last_four == token.last_four
 
@@ -130,7 +131,7 @@ def test_it_revokes_the_previous_token_in_the_same_transaction(demo: Client) -> 
     assert old.revoked_at == new.created_at
     assert list(ProfileToken.objects.unrevoked()) == [new]
     with pytest.raises(TokenRejected):
-        ProfileToken.objects.verify(demo.pk, old_plaintext)
+        verification.verify(demo.pk, old_plaintext)
     actions = list(AuditEvent.objects.values_list("action", flat=True))
     assert actions == [AuditEvent.Action.TOKEN_REGENERATED, AuditEvent.Action.TOKEN_GENERATED]
 
@@ -140,7 +141,7 @@ def test_it_keeps_the_old_token_when_the_new_one_cannot_be_stored(
 ) -> None:
     old, _ = issue(demo)
     # A digest collision makes the insert fail after the revocation ran.
-    monkeypatch.setattr(tokens, "digest", lambda token: old.digest)
+    monkeypatch.setattr(secret, "digest", lambda token: old.digest)
 
     with pytest.raises(IntegrityError):
         issue(demo)

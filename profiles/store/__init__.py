@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 from django.db import connection
 
-MAX_PROFILE_ATTRIBUTES_BYTES = 64 * 1024
+from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
 
 
 class KeyKind(StrEnum):

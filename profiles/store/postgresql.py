@@ -16,7 +16,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from profiles.store import MAX_PROFILE_ATTRIBUTES_BYTES, KeyKind, Row
+from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
+from profiles.store import KeyKind, Row
 
 # Chunks at least this long go through COPY and a temporary table (faster from about
 # 200 rows on; below that the bound arrays win).

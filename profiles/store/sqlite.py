@@ -14,7 +14,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from profiles.store import MAX_PROFILE_ATTRIBUTES_BYTES, KeyKind, Row
+from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
+from profiles.store import KeyKind, Row
 
 _encode = json.encoder.encode_basestring
 

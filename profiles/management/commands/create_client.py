@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from profiles.clients import create_client
+from profiles.access.clients import create_client
 from profiles.management.operator import OperatorCommand
 
 

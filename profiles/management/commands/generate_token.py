@@ -3,11 +3,11 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError
 
 from profiles.management.operator import OperatorCommand, find_client
 from profiles.models import ProfileApiSettings, ProfileToken
+from profiles.tokens import expiry
 
 
 class Command(OperatorCommand):
@@ -19,20 +19,20 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("client", help="client code")
-        choices = ", ".join(str(days) for days in settings.TOKEN_EXPIRY_CHOICES_DAYS)
         parser.add_argument(
             "--expires-in-days",
             type=int,
-            default=settings.TOKEN_DEFAULT_EXPIRY_DAYS,
+            default=expiry.default_days(),
             metavar="N",
-            help=f"one of {choices} (default {settings.TOKEN_DEFAULT_EXPIRY_DAYS})",
+            help=f"one of {expiry.choices_text()} (default {expiry.default_days()})",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["expires_in_days"]
-        if days not in settings.TOKEN_EXPIRY_CHOICES_DAYS:
-            choices = ", ".join(str(choice) for choice in settings.TOKEN_EXPIRY_CHOICES_DAYS)
-            raise CommandError(f"--expires-in-days must be one of {choices}, not {days}.")
+        if days not in expiry.choices():
+            raise CommandError(
+                f"--expires-in-days must be one of {expiry.choices_text()}, not {days}."
+            )
         client = find_client(options["client"])
         actor, label = self.operator(options)
         token, plaintext = ProfileToken.objects.issue(

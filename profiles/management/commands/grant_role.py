@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from profiles.clients import grant_role
+from profiles.access.clients import grant_role
 from profiles.management.operator import OperatorCommand, find_client, find_user
 from profiles.models import Role
 

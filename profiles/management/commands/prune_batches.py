@@ -1,4 +1,4 @@
-"""Delete batch records older than ``BATCH_RETENTION_DAYS`` (SPEC 8), with their files."""
+"""Delete batch records older than ``BATCH_RETENTION_DAYS`` (docs/operations.md#limits-and-retention), with their files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from profiles.batches import Batch
+from profiles.ingest.batches import Batch
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from profiles.retention import PURGE_BATCH_SIZE, expiry_cutoff, purge_expired_profiles
+from profiles.store.retention import PURGE_BATCH_SIZE, expiry_cutoff, purge_expired_profiles
 
 
 class Command(BaseCommand):

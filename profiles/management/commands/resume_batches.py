@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from profiles import tasks
-from profiles.batches import Status
+from profiles.ingest.batches import Status
 
 
 class Command(BaseCommand):

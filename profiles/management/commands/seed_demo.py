@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from profiles.clients import create_client, grant_role
+from profiles.access.clients import create_client, grant_role
 from profiles.models import Client, Profile, ProfileApiSettings, Role
 
 DEMO_CLIENT = ("demo", "Demo")

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -9,15 +8,7 @@ from django.utils import timezone
 
 from profiles.management.operator import find_client
 from profiles.models import AuditEvent, ProfileApiSettings, ProfileToken
-
-
-def remaining(delta: timedelta) -> str:
-    """``62 days, 9 hours, 53 minutes``, as the settings screen words it."""
-    minutes = int(delta.total_seconds()) // 60
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
-    return ", ".join(f"{count} {unit}{'' if count == 1 else 's'}" for count, unit in parts)
+from profiles.tokens import expiry
 
 
 class Command(BaseCommand):
@@ -48,4 +39,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Token: {token.masked} ({state})")
         self.stdout.write(f"Generated: {token.created_at.isoformat()} by {creator}")
         self.stdout.write(f"Expires: {token.expires_at.isoformat()}")
-        self.stdout.write(f"Expires in: {remaining(token.time_remaining(now))}")
+        self.stdout.write(f"Expires in: {expiry.describe_remaining(token.time_remaining(now))}")

@@ -1,0 +1,114 @@
+"""The wire envelopes of every API, and the one place a ``ProductError`` becomes a response.
+
+``/m2/...`` endpoints answer XML ``<response>`` documents; ``/rest/v1/profiles/...`` answer
+``{"status", "message"}`` JSON; the JSON bulk endpoint answers ``{"error": {...}}``; the
+management API answers Adobe's ``{"httpStatus", "requestId", "requestTime", "errors"}``
+(docs/api.md#error-envelopes, docs/management-api.md#error-shape). The HTTP status of each
+error code is :data:`STATUS`, listed in docs/api.md#error-codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from xml.sax.saxutils import escape
+
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+
+from profiles.rules.errors import ADOBE_SPELLING, ROW_CODES, ErrorCode, ProductError
+
+XML_CONTENT_TYPE = "application/xml; charset=utf-8"
+
+STATUS: Mapping[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.NOT_ACCEPTABLE: 406,
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.TOO_MANY_REQUESTS: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.BAD_IDEMPOTENCY_KEY: 400,
+    ErrorCode.BAD_JSON: 400,
+    ErrorCode.INVALID: 400,
+    ErrorCode.DATABASE_BUSY: 503,
+    ErrorCode.INSUFFICIENT_STORAGE: 507,
+    ErrorCode.AUTHENTICATION_REQUIRED: 401,
+    ErrorCode.AUTHENTICATION_FAILED: 401,
+    ErrorCode.AUTHENTICATION_MALFORMED: 401,
+    ErrorCode.AUTHENTICATION_UNSUPPORTED: 401,
+    ErrorCode.AUTHENTICATION_LOCKED_OUT: 429,
+    ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.CLIENT_NOT_FOUND: 404,
+    ErrorCode.TOKEN_NOT_FOUND: 404,
+    # A single update refused for its one row: the row's problem is the request's.
+    **dict.fromkeys(ROW_CODES, 400),
+    ErrorCode.PROFILE_TOO_LARGE: 413,
+}
+
+
+def status_of(error: ProductError) -> int:
+    return STATUS[error.code]
+
+
+def xml_elements(fields: Iterable[tuple[str, object]]) -> str:
+    """``<name>value</name>`` for each field, values escaped; nested lists are raw XML."""
+    return "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in fields)
+
+
+def xml_response(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<response>{body}</response>',
+        status=status,
+        content_type=XML_CONTENT_TYPE,
+    )
+
+
+def _with_headers(response: HttpResponse, error: ProductError) -> HttpResponse:
+    for name, value in error.headers.items():
+        response[name] = value
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def xml_error(error: ProductError) -> HttpResponse:
+    body = xml_elements([("success", "false"), ("message", error.message)])
+    return _with_headers(xml_response(body, status_of(error)), error)
+
+
+def rest_error(error: ProductError) -> HttpResponse:
+    """The ``/rest/v1/profiles`` shape: ``{"status": <code>, "message": "…"}``."""
+    status = status_of(error)
+    response = JsonResponse({"status": status, "message": error.message}, status=status)
+    return _with_headers(response, error)
+
+
+def json_api_error(error: ProductError) -> HttpResponse:
+    """This project's JSON API shape: ``{"error": {"code": "…", "message": "…"}}``."""
+    response = JsonResponse(
+        {"error": {"code": error.code.value, "message": error.message}},
+        status=status_of(error),
+    )
+    return _with_headers(response, error)
+
+
+def adobe_error(error: ProductError, *, request_id: str, content_type: str) -> HttpResponse:
+    """Adobe's Admin API shape, used by the management API (docs/management-api.md)."""
+    status = status_of(error)
+    body = {
+        "httpStatus": status,
+        "requestId": request_id,
+        "requestTime": timezone.now().isoformat(),
+        "errors": [
+            {
+                "errorCode": ADOBE_SPELLING.get(error.code, error.code.value),
+                "message": error.message,
+            }
+        ],
+    }
+    response = JsonResponse(body, status=status, content_type=content_type)
+    return _with_headers(response, error)

@@ -1,0 +1,139 @@
+"""Who is calling the management API, and whether they may manage the client.
+
+Callers sign in with HTTP Basic or a logged-in session. Basic credentials go through
+``django.contrib.auth.authenticate(request=...)``, so each failure counts toward the same
+django-axes lockout as the login form, and a locked-out caller is refused even with the
+right password. Session callers are held to CSRF on unsafe methods; Basic callers send no
+cookies, so CSRF cannot apply to them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
+
+from profiles.access.lockout import cool_off_seconds
+from profiles.access.models import Client, Role, is_client_code
+from profiles.access.roles import role_of
+from profiles.rules.errors import ErrorCode, ProductError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+BASIC_CHALLENGE = 'Basic realm="targetadmin", charset="UTF-8"'
+# Longer than any username (Django's is 150): refused before it reaches a query or the
+# lockout records, whose columns it would not fit on PostgreSQL.
+MAX_USERNAME_LENGTH = 150
+
+
+def _challenge(message: str, code: ErrorCode) -> ProductError:
+    return ProductError(code, message, headers={"WWW-Authenticate": BASIC_CHALLENGE})
+
+
+def basic_credentials(header: str) -> tuple[str, str]:
+    """``(username, password)`` from the value of an ``Authorization: Basic`` header."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise _challenge(
+            f"The management API takes HTTP Basic credentials, not {scheme!r}.",
+            ErrorCode.AUTHENTICATION_UNSUPPORTED,
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    username, colon, password = decoded.partition(":")
+    if (
+        not colon
+        or not username
+        or len(username) > MAX_USERNAME_LENGTH
+        or "\x00" in decoded  # PostgreSQL text cannot hold NUL
+    ):
+        raise _challenge(
+            "The Basic credentials are not base64 of 'username:password'.",
+            ErrorCode.AUTHENTICATION_MALFORMED,
+        )
+    return username, password
+
+
+def locked_out(request: HttpRequest) -> ProductError:
+    seconds = cool_off_seconds(request)
+    minutes = max(seconds // 60, 1)
+    return ProductError(
+        ErrorCode.AUTHENTICATION_LOCKED_OUT,
+        "Too many failed sign-ins for this username from this address. "
+        f"Sign-in is locked for {minutes} minutes; every further attempt starts the wait again.",
+        retry_after=seconds or None,
+    )
+
+
+def _basic_user(request: HttpRequest, header: str) -> AbstractBaseUser:
+    username, password = basic_credentials(header)
+    user = authenticate(request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise locked_out(request)
+    if user is None:
+        raise _challenge("Invalid username or password.", ErrorCode.AUTHENTICATION_FAILED)
+    return user
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """The CSRF middleware's checks, reporting the reason instead of rendering a page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        return HttpResponseForbidden(reason)
+
+
+def _unused_response(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()  # pragma: no cover - the check never calls through
+
+
+def _enforce_csrf(request: HttpRequest) -> None:
+    check = _CsrfCheck(_unused_response)
+    check.process_request(request)
+    rejection = check.process_view(request, _unused_response, (), {})
+    if rejection is not None:
+        reason = rejection.content.decode()
+        raise ProductError(ErrorCode.CSRF_FAILED, f"CSRF verification failed: {reason}")
+
+
+def caller(request: HttpRequest) -> User:
+    """The authenticated caller, or ``ProductError``: 401 (no or bad credentials) / 429 (locked)."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        return _basic_user(request, header)
+    if request.user.is_authenticated:
+        _enforce_csrf(request)
+        return request.user
+    raise _challenge(
+        "Authentication required: sign in with HTTP Basic as an Approver of the client.",
+        ErrorCode.AUTHENTICATION_REQUIRED,
+    )
+
+
+def managed_client(user: User, code: str) -> Client:
+    """The client named ``code`` if ``user`` is its Approver (or a superuser).
+
+    Unlike the settings screen, which answers 404 to non-members, the API answers 403 to
+    every signed-in caller who is not an Approver of the client, member or not, as Adobe's
+    Admin API does. A client that does not exist is 403 too, so client codes do not leak;
+    only a superuser, who may manage every client, is told 404.
+    """
+    # A code no client can have (PostgreSQL cannot even compare one holding NUL) is not looked up.
+    client = Client.objects.filter(code=code).first() if is_client_code(code) else None
+    role = role_of(user, client) if client is not None else None
+    if client is None and getattr(user, "is_superuser", False):
+        raise ProductError(ErrorCode.CLIENT_NOT_FOUND, f"No client with code {code!r}.")
+    if client is None or role is None or role < Role.APPROVER:
+        raise ProductError(
+            ErrorCode.FORBIDDEN,
+            f"Only Approvers of client {code!r} can manage its profile authentication.",
+        )
+    return client

@@ -1,0 +1,110 @@
+"""One decorator owns every management API answer: access, media types and errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.csrf import csrf_exempt
+
+from profiles.access.addresses import caller_address
+from profiles.access.models import Client
+from profiles.api.envelopes import adobe_error
+from profiles.api.management import auth
+from profiles.rules import faults
+from profiles.rules.errors import ErrorCode, ProductError
+from targetadmin.logging import current_request_id
+
+if TYPE_CHECKING:
+    from profiles.api.management.auth import User
+
+# Adobe's own type first: it is what a caller that accepts anything gets.
+MEDIA_TYPES = ("application/vnd.adobe.target.v1+json", "application/json")
+
+
+@dataclass(frozen=True)
+class Call:
+    """An authenticated, authorised call: who is asking, for which client."""
+
+    request: HttpRequest
+    client: Client
+    user: User
+
+    @property
+    def remote_addr(self) -> str | None:
+        return caller_address(self.request)
+
+
+Answer = tuple[int, dict[str, Any]]
+Handler = Callable[[Call], Answer]
+
+
+def json_object(call: Call) -> dict[str, Any]:
+    """The request's body as a JSON object; only the two JSON media types are accepted."""
+    if call.request.content_type not in MEDIA_TYPES:
+        raise ProductError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Send the body as {' or '.join(MEDIA_TYPES)}, not {call.request.content_type!r}.",
+        )
+    try:
+        parsed = json.loads(call.request.body)
+    except RequestDataTooBig:
+        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
+    except (ValueError, RecursionError):
+        raise ProductError(ErrorCode.BAD_JSON, "The body is not valid JSON.") from None
+    if not isinstance(parsed, dict):
+        raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
+    return parsed
+
+
+def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
+    """Turn ``handler(call) -> (status, body)`` into a view of ``<client_code>``."""
+
+    def decorate(handler: Handler) -> Callable[..., HttpResponse]:
+        # Session callers are held to CSRF inside auth.caller; Basic callers need none.
+        @csrf_exempt
+        @functools.wraps(handler)
+        def view(request: HttpRequest, client_code: str) -> HttpResponse:
+            # The id the request's log lines carry, so a caller's report can be traced.
+            request_id = current_request_id() or uuid.uuid4().hex
+            media_type = request.get_preferred_type(MEDIA_TYPES)
+            try:
+                if request.method not in methods:
+                    raise ProductError(
+                        ErrorCode.METHOD_NOT_ALLOWED,
+                        f"{request.method} is not allowed here; use {' or '.join(methods)}.",
+                        headers={"Allow": ", ".join(methods)},
+                    )
+                user = auth.caller(request)
+                client = auth.managed_client(user, client_code)
+                if media_type is None:
+                    raise ProductError(
+                        ErrorCode.NOT_ACCEPTABLE,
+                        f"This API answers {' or '.join(MEDIA_TYPES)}; the Accept header allows neither.",
+                    )
+                status, body = handler(Call(request, client, user))
+                response: HttpResponse = JsonResponse(body, status=status, content_type=media_type)
+            except (ProductError, OperationalError) as error:
+                # A busy database is a 503 in this API's shape; other database errors are not
+                # the caller's to see.
+                fault = error if isinstance(error, ProductError) else faults.fault_error(error)
+                if fault is None:
+                    raise
+                response = adobe_error(
+                    fault, request_id=request_id, content_type=media_type or MEDIA_TYPES[1]
+                )
+            response["X-Request-Id"] = request_id
+            add_never_cache_headers(response)
+            return response
+
+        return view
+
+    return decorate

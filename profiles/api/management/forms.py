@@ -1,0 +1,90 @@
+"""The management API's input, validated with ordinary Django forms.
+
+Errors become one ``ProductError`` (``INVALID``, Adobe's ``Parameter.Invalid``) naming each field's problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from profiles.rules.errors import ErrorCode, ProductError
+from profiles.tokens import expiry
+
+PROFILE_API_SCOPE = "profile_api"
+
+
+def _expiry_choices() -> list[tuple[int, str]]:
+    return [(days, str(days)) for days in expiry.choices()]
+
+
+def _expiry_message() -> str:
+    return f"must be one of {expiry.choices_text()} (days)."
+
+
+class ApiForm(forms.Form):
+    def validated(self) -> dict[str, Any]:
+        if not self.is_valid():
+            problems = [
+                f"{field}: {message}" if field != NON_FIELD_ERRORS else str(message)
+                for field, messages in self.errors.items()
+                for message in messages
+            ]
+            raise ProductError(ErrorCode.INVALID, " ".join(problems))
+        return self.cleaned_data
+
+
+class TokenRequestForm(ApiForm):
+    """The query of ``POST …/target/authentication/token``."""
+
+    authorizationScope = forms.CharField(required=False)  # Adobe's name
+    scope = forms.CharField(required=False)
+    expiresInDays = forms.TypedChoiceField(  # Adobe's name
+        choices=_expiry_choices,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        error_messages={"invalid_choice": _expiry_message()},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        given = {cleaned.get("authorizationScope"), cleaned.get("scope")} - {"", None}
+        if not given:
+            raise forms.ValidationError(f"authorizationScope={PROFILE_API_SCOPE} is required.")
+        if given != {PROFILE_API_SCOPE}:
+            raise forms.ValidationError(
+                f"The only scope a token can have is {PROFILE_API_SCOPE!r}, "
+                f"not {', '.join(sorted(repr(scope) for scope in given - {PROFILE_API_SCOPE}))}."
+            )
+        if cleaned.get("expiresInDays") is None:
+            cleaned["expiresInDays"] = expiry.default_days()
+        return cleaned
+
+
+class JsonBooleanField(forms.Field):
+    """A JSON ``true`` or ``false``; strings and numbers are refused, not guessed at."""
+
+    default_error_messages = {"invalid": "must be true or false."}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class SettingsPatchForm(ApiForm):
+    """The JSON body of ``PATCH …/target/clients/settings``."""
+
+    enableProfileApiAuthentication = JsonBooleanField(  # Adobe's name
+        error_messages={"required": "is required."}
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        unknown = sorted(set(self.data) - set(self.fields))
+        if unknown:
+            raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
+        return cleaned

@@ -1,0 +1,191 @@
+"""Taking in a bulk submission: idempotency, the per-client rate limit, storing, enqueueing.
+
+Every bulk way in (batch file v1/v2, JSON bulk) goes through :func:`admit` first, then
+stores its rows and creates the ``Batch``; the worker (or, for a small JSON batch, the
+request itself) applies them through ``profiles.processing``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from profiles import tasks
+from profiles.access.models import Client
+from profiles.ingest import processing
+from profiles.ingest.batches import ApiVersion, Batch, Status, new_batch_id
+from profiles.ingest.batchfile import BatchFileWriter, store_multipart, store_raw_body
+from profiles.rules.errors import ErrorCode, ProductError
+from profiles.rules.limits import MAX_IDEMPOTENCY_KEY_LENGTH
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request: HttpRequest) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise ProductError(
+            ErrorCode.BAD_IDEMPOTENCY_KEY,
+            f"The {IDEMPOTENCY_HEADER} header must be at most "
+            f"{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.",
+        )
+    return key
+
+
+def admit(client: Client, key: str, now: datetime) -> Batch | None:
+    """The original batch when ``key`` was already used; else check the rate limit.
+
+    Raises ``RATE_LIMITED`` with the seconds to wait when the client has used up its bulk
+    submissions for the minute. A replay of a known key is never limited.
+    """
+    if key:
+        original = Batch.objects.with_idempotency_key(client, key, now)
+        if original is not None:
+            return original
+    wait = Batch.objects.retry_after(client, now)
+    if wait is not None:
+        raise ProductError(
+            ErrorCode.RATE_LIMITED,
+            f"Too many bulk submissions: at most {settings.BULK_SUBMISSIONS_PER_MINUTE} "
+            f"a minute per client. Retry in {wait} seconds.",
+            retry_after=wait,
+        )
+    return None
+
+
+def _is_multipart(request: HttpRequest) -> bool:
+    return request.content_type == "multipart/form-data"
+
+
+def submit_file(request: HttpRequest, client: Client, version: ApiVersion) -> Batch:
+    """Store the request's batch file and enqueue it; whole-file problems raise ``FileRefused``."""
+    now = timezone.now()
+    key = idempotency_key(request)
+    original = admit(client, key, now)
+    if original is not None:
+        return original
+    batch_id = new_batch_id(client, now)
+    multipart = _is_multipart(request)
+    writer = BatchFileWriter(
+        settings.BATCH_DIR / f"{batch_id}.txt",
+        max_bytes=settings.BATCH_MAX_BYTES,
+        max_rows=settings.BATCH_MAX_ROWS,
+        prefix_required=not multipart,
+    )
+    try:
+        stored = store_multipart(request, writer) if multipart else store_raw_body(request, writer)
+    except BaseException:
+        writer.discard()
+        raise
+    try:
+        batch = Batch.objects.create(
+            id=batch_id,
+            client=client,
+            api_version=version,
+            key_kind=stored.header.kind,
+            attribute_names=list(stored.header.names),
+            create_missing=version == ApiVersion.V2,
+            batch_size=stored.rows,
+            idempotency_key=key,
+            file_name=stored.path.name,
+            resume_offset=stored.data_offset,
+            resume_position=2,  # line 1 is the header
+            created_at=now,
+            updated_at=now,
+        )
+    except BaseException:
+        stored.path.unlink(missing_ok=True)  # no batch, no file: the upload left no trace
+        raise
+    if batch.batch_size:
+        tasks.enqueue(batch)
+    else:
+        batch.finish(Status.COMPLETE)
+    return batch
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ProductError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the profiles as Content-Type: application/json."
+        )
+    limit = settings.JSON_BULK_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    body = request.read(limit + 1) if declared.isdigit() and int(declared) <= limit else b""
+    if len(body) > limit or (declared.isdigit() and int(declared) > limit):
+        raise ProductError(
+            ErrorCode.TOO_LARGE,
+            f"The request body must be at most {limit:,} bytes; send larger loads as a batch file.",
+        )
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProductError(ErrorCode.BAD_JSON, f"The body is not valid JSON: {error}.") from None
+    if not isinstance(payload, dict):
+        raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
+    return payload
+
+
+def _profiles(payload: dict[str, Any]) -> tuple[list[Any], bool]:
+    profiles = payload.get("profiles")
+    if not isinstance(profiles, list):
+        raise ProductError(ErrorCode.INVALID, "'profiles' must be a list of profiles.")
+    create_missing = payload.get("createMissing", False)
+    if not isinstance(create_missing, bool):
+        raise ProductError(ErrorCode.INVALID, "'createMissing' must be true or false.")
+    if len(profiles) > settings.BATCH_MAX_ROWS:
+        raise ProductError(
+            ErrorCode.TOO_LARGE, f"A batch holds at most {settings.BATCH_MAX_ROWS:,} profiles."
+        )
+    return profiles, create_missing
+
+
+def submit_json(request: HttpRequest, client: Client) -> Batch:
+    """Take a JSON bulk request (docs/api.md#json-bulk-update) and return its batch.
+
+    Up to ``JSON_BULK_INLINE_PROFILES`` profiles are applied inside the request; larger
+    batches are stored as one ``[index, profile]`` JSON line each and go to the worker.
+    """
+    now = timezone.now()
+    key = idempotency_key(request)
+    payload = _json_body(request)
+    profiles, create_missing = _profiles(payload)
+    original = admit(client, key, now)
+    if original is not None:
+        return original
+    batch_id = new_batch_id(client, now)
+    inline = len(profiles) <= settings.JSON_BULK_INLINE_PROFILES
+    file_name = ""
+    path = settings.BATCH_DIR / f"{batch_id}.jsonl"
+    try:
+        if not inline:
+            file_name = path.name
+            settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as handle:
+                for index, item in enumerate(profiles):
+                    handle.write(json.dumps([index, item], ensure_ascii=False) + "\n")
+        batch = Batch.objects.create(
+            id=batch_id,
+            client=client,
+            api_version=ApiVersion.JSON,
+            create_missing=create_missing,
+            batch_size=len(profiles),
+            idempotency_key=key,
+            file_name=file_name,
+            created_at=now,
+            updated_at=now,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)  # a half-written file or one no batch points to
+        raise
+    if inline:
+        entries = ((processing.json_entry(i, item), i + 1) for i, item in enumerate(profiles))
+        processing.process(batch, processing.chunks(entries, settings.BATCH_CHUNK_ROWS))
+    else:
+        tasks.enqueue(batch)
+    batch.refresh_from_db()
+    return batch

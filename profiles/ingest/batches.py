@@ -1,0 +1,223 @@
+"""Batches: one bulk submission each (docs/concepts.md#batches), its progress and its failed rows.
+
+A batch's rows live in a file under ``BATCH_DIR`` until the batch completes. The worker
+applies it chunk by chunk; each chunk's profile changes, failed rows and the batch's new
+counts and resume point commit in one transaction, so a worker killed mid-batch leaves the
+batch exactly at its last committed chunk and the next attempt carries on from there.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+from profiles.access.models import Client
+from profiles.ingest.pipeline import Outcome
+from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
+from profiles.store import KeyKind
+
+
+class ApiVersion(models.TextChoices):
+    V1 = "v1", "Batch file v1 (update only)"
+    V2 = "v2", "Batch file v2 (creates profiles)"
+    JSON = "json", "JSON bulk"
+
+
+class Status(models.TextChoices):
+    INCOMPLETE = "incomplete", "Incomplete"
+    COMPLETE = "complete", "Complete"
+    STUCK = "stuck", "Stuck"
+
+
+def new_batch_id(client: Client, now: datetime) -> str:
+    """``<client>-<epoch ms>-<8 digits>``, the shape of Adobe's batch ids."""
+    return f"{client.code}-{int(now.timestamp() * 1000)}-{secrets.randbelow(10**8):08d}"
+
+
+class BatchQuerySet(models.QuerySet["Batch"]):
+    def with_idempotency_key(self, client: Client, key: str, now: datetime) -> Batch | None:
+        """The client's batch submitted with ``key`` within the idempotency window."""
+        since = now - timedelta(hours=settings.BATCH_IDEMPOTENCY_HOURS)
+        return (
+            self.filter(client=client, idempotency_key=key, created_at__gte=since)
+            .order_by("created_at")
+            .first()
+        )
+
+    def retry_after(self, client: Client, now: datetime) -> int | None:
+        """Seconds until the client may submit again, or ``None`` when it may now."""
+        window = now - timedelta(minutes=1)
+        recent = list(
+            self.filter(client=client, created_at__gt=window)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[: settings.BULK_SUBMISSIONS_PER_MINUTE]
+        )
+        if len(recent) < settings.BULK_SUBMISSIONS_PER_MINUTE:
+            return None
+        oldest = recent[-1]
+        return max(1, int((oldest - window).total_seconds()) + 1)
+
+    def stalled(self, now: datetime) -> BatchQuerySet:
+        since = now - timedelta(seconds=settings.BATCH_STALL_SECONDS)
+        return self.filter(status=Status.INCOMPLETE, updated_at__lt=since)
+
+    def expired(self, now: datetime) -> BatchQuerySet:
+        return self.filter(created_at__lt=now - timedelta(days=settings.BATCH_RETENTION_DAYS))
+
+
+class Batch(models.Model):
+    id = models.CharField(primary_key=True, max_length=MAX_BATCH_ID_LENGTH)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="batches")
+    api_version = models.CharField(max_length=4, choices=ApiVersion.choices)
+    key_kind = models.CharField(
+        max_length=16,
+        choices=[(kind.value, kind.value) for kind in KeyKind],
+        blank=True,
+        help_text="The batch file's id column; blank for JSON batches (each row names its own).",
+    )
+    attribute_names = models.JSONField(default=list, blank=True)
+    create_missing = models.BooleanField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INCOMPLETE)
+    batch_size = models.PositiveIntegerField()
+    consumed_count = models.PositiveIntegerField(default=0)
+    successful_updates = models.PositiveIntegerField(default=0)
+    profiles_not_found = models.PositiveIntegerField(default=0)
+    failed_updates = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=MAX_IDEMPOTENCY_KEY_LENGTH, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    resume_offset = models.BigIntegerField(
+        default=0, help_text="Byte offset of the first row not yet applied."
+    )
+    resume_position = models.PositiveIntegerField(
+        default=0, help_text="Line number (or index) of the first row not yet applied."
+    )
+    chunks_done = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[BatchQuerySet] = BatchQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name_plural = "batches"
+        ordering = ("-created_at",)
+        indexes = (
+            models.Index(fields=("client", "-created_at"), name="batch_client_recent"),
+            models.Index(fields=("client", "idempotency_key"), name="batch_idempotency"),
+            models.Index(fields=("status", "updated_at"), name="batch_progress"),
+        )
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.BATCH_DIR) / self.file_name
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != Status.INCOMPLETE
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == Status.COMPLETE or not self.batch_size:
+            return 100
+        return min(100, self.consumed_count * 100 // self.batch_size)
+
+    def record_chunk(
+        self, outcome: Outcome, *, start_offset: int, end_offset: int, next_position: int
+    ) -> bool:
+        """Save one applied chunk's counts, failures and resume point; call in its transaction.
+
+        The update only matches while the batch still stands at ``start_offset``: when
+        another worker already recorded this chunk it returns ``False`` and the caller
+        must roll back.
+        """
+        now = timezone.now()
+        claimed = Batch.objects.filter(
+            pk=self.pk, status=Status.INCOMPLETE, resume_offset=start_offset
+        ).update(
+            resume_offset=end_offset,
+            resume_position=next_position,
+            chunks_done=F("chunks_done") + 1,
+            consumed_count=F("consumed_count") + outcome.consumed,
+            successful_updates=F("successful_updates") + outcome.successful,
+            profiles_not_found=F("profiles_not_found") + outcome.not_found,
+            failed_updates=F("failed_updates") + len(outcome.failures),
+            updated_at=now,
+        )
+        if not claimed:
+            return False
+        BatchFailure.objects.bulk_create(
+            BatchFailure(
+                batch_id=self.pk,
+                position=failure.position,
+                profile_id=storable(failure.profile_id, BatchFailure.ID_LENGTH),
+                code=failure.code,
+                message=storable(failure.message, BatchFailure.MESSAGE_LENGTH),
+            )
+            for failure in outcome.failures
+        )
+        self.resume_offset = end_offset
+        self.resume_position = next_position
+        return True
+
+    def finish(self, status: Status = Status.COMPLETE) -> None:
+        now = timezone.now()
+        Batch.objects.filter(pk=self.pk, status=Status.INCOMPLETE).update(
+            status=status, finished_at=now, updated_at=now
+        )
+        self.refresh_from_db()
+        if status == Status.COMPLETE and self.file_name:
+            self.path.unlink(missing_ok=True)
+
+    def start_attempt(self, task_id: str) -> None:
+        self.attempts += 1
+        self.task_id = task_id
+        self.updated_at = timezone.now()
+        self.save(update_fields=["attempts", "task_id", "updated_at"])
+
+    def delete_file(self) -> None:
+        if self.file_name:
+            self.path.unlink(missing_ok=True)
+
+
+def storable(text: str, length: int) -> str:
+    """``text`` cut to ``length``, with NUL (which PostgreSQL cannot store) shown as U+FFFD.
+
+    A failed row is recorded as it was sent, and a row can fail precisely for holding NUL.
+    """
+    return text.replace("\x00", "\ufffd")[:length]
+
+
+class BatchFailure(models.Model):
+    """One failed row: its line number (batch file) or index (JSON list) and the reason."""
+
+    ID_LENGTH = MAX_ID_LENGTH
+    MESSAGE_LENGTH = 500
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="failures")
+    position = models.PositiveIntegerField()
+    profile_id = models.CharField(max_length=ID_LENGTH, blank=True)
+    code = models.CharField(max_length=32)
+    message = models.CharField(max_length=MESSAGE_LENGTH)
+
+    class Meta:
+        ordering = ("batch", "position")
+        indexes = (models.Index(fields=("batch", "position"), name="batch_failure_position"),)
+
+    def __str__(self) -> str:
+        return f"{self.batch_id} {self.position}: {self.message}"
+
+    def describe(self, api_version: str) -> str:
+        where = "Profile" if api_version == ApiVersion.JSON else "Line"
+        return f"{where} {self.position}: {self.message}"

@@ -1,0 +1,387 @@
+"""The batch file format of Adobe Target's bulk profile update (docs/api.md#batch-file-update).
+
+::
+
+    batch=pcId,param1,param2
+    123,value1
+    124,,value2
+
+Two halves, both streaming:
+
+- :class:`BatchFileWriter` receives an upload chunk by chunk, stores it on disk and checks
+  the whole-file rules on the way (``batch=`` prefix, header, size, row count), so a
+  refused file is refused before anything changes and a 50 MB upload is never held in
+  memory.
+- :func:`read_chunks` reads a stored file from a byte offset and turns each line into a
+  ``Row`` (or a ``RowFailure`` when the line itself is malformed), for the worker.
+
+Lines are split into cells on raw commas first and each cell is then form-decoded once, so
+``%2C`` is a comma inside a value and ``+`` is a space.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote_plus
+
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpRequest
+
+from profiles.ingest.pipeline import Row, RowError, RowFailure, check_attribute_name
+from profiles.rules.errors import ErrorCode, ProductError
+from profiles.rules.limits import MAX_ID_LENGTH
+from profiles.store import KeyKind
+
+PREFIX = b"batch="
+MAX_HEADER_BYTES = 64 * 1024
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_BLANKS = " \t"
+
+
+class FileRefused(ProductError):
+    """A whole-file problem: the batch is refused and nothing changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    kind: KeyKind
+    names: tuple[str, ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.names) + 1
+
+
+def decode_cell(cell: str) -> str:
+    """Form-decode one cell (``%XX`` escapes, ``+`` is a space) and trim blanks."""
+    if "%" in cell:
+        if _BAD_ESCAPE.search(cell):
+            raise RowError(ErrorCode.BAD_ENCODING, f"bad percent-encoding in {cell[:40]!r}")
+        try:
+            cell = unquote_plus(cell, errors="strict")
+        except UnicodeDecodeError:
+            raise RowError(
+                ErrorCode.BAD_ENCODING, f"{cell[:40]!r} does not decode to UTF-8"
+            ) from None
+    elif "+" in cell:
+        cell = cell.replace("+", " ")
+    return cell.strip(_BLANKS)
+
+
+def parse_header(line: bytes) -> Header:
+    """The header row (without ``batch=``): the key column, then attribute names."""
+    try:
+        text = line.decode()
+        cells = [decode_cell(cell) for cell in text.split(",")]
+    except (UnicodeDecodeError, RowError):
+        raise FileRefused(
+            ErrorCode.BAD_REQUEST, "The batch header is not valid URL-encoded UTF-8."
+        ) from None
+    key, names = cells[0], cells[1:]
+    if key not in (KeyKind.PC_ID, KeyKind.THIRD_PARTY_ID):
+        raise FileRefused(
+            ErrorCode.BAD_REQUEST,
+            f"The batch header must start with pcId or thirdPartyId, not {key[:64]!r}.",
+        )
+    if not names:
+        raise FileRefused(ErrorCode.BAD_REQUEST, "The batch header names no attributes.")
+    for name in names:
+        try:
+            check_attribute_name(name)
+        except RowError as error:
+            raise FileRefused(
+                ErrorCode.BAD_REQUEST, f"Bad batch header: {error.message}."
+            ) from None
+    if len(set(names)) != len(names):
+        raise FileRefused(ErrorCode.BAD_REQUEST, "The batch header names an attribute twice.")
+    return Header(KeyKind(key), tuple(names))
+
+
+def parse_line(header: Header, position: int, line: str) -> Row:
+    """One data line as a ``Row``; raises ``RowError`` for a malformed line."""
+    cells = line.split(",")
+    if len(cells) > header.width:
+        raise RowError(
+            ErrorCode.WRONG_CELL_COUNT,
+            f"{len(cells)} cells where the header has {header.width} columns",
+        )
+    if "%" in line:
+        values = [
+            decode_cell(cell) if "%" in cell else cell.replace("+", " ").strip(_BLANKS)
+            for cell in cells
+        ]
+    elif "+" in line:
+        values = [cell.replace("+", " ").strip(_BLANKS) for cell in cells]
+    elif " " in line or "\t" in line:
+        values = [cell.strip(_BLANKS) for cell in cells]
+    else:
+        values = cells
+    # Missing trailing cells are empty values, as in the format's own sample ("123,value1").
+    return Row(position, values[0], dict(zip(header.names, values[1:], strict=False)))
+
+
+def _failed_id(line: str) -> str:
+    return line.split(",", 1)[0].strip(_BLANKS)[:MAX_ID_LENGTH]
+
+
+@dataclass(slots=True)
+class ParsedChunk:
+    rows: list[Row]
+    failures: list[RowFailure]
+    end_offset: int  # byte offset just after the chunk's last line
+    next_position: int  # line number of the line after it
+
+
+def _lines(raw_lines: list[bytes]) -> list[str | bytes]:
+    """The lines as text without their line ends; a line that is not UTF-8 stays bytes."""
+    try:
+        text = b"".join(raw_lines).decode()
+    except UnicodeDecodeError:
+        decoded: list[str | bytes] = []
+        for raw in raw_lines:
+            try:
+                decoded.append(raw.decode().removesuffix("\n").removesuffix("\r"))
+            except UnicodeDecodeError:
+                decoded.append(raw)
+        return decoded
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_chunks(
+    handle: IO[bytes], header: Header, *, offset: int, position: int, size: int
+) -> Iterator[ParsedChunk]:
+    """Parse the stored file from ``offset`` (line number ``position``), ``size`` lines a chunk.
+
+    Blank lines are skipped (they still count as lines). Lines are read and decoded a chunk
+    at a time, and the common line (no escapes, no blanks to trim) is split and zipped with
+    the header in one step, since this loop runs once per row of every batch.
+    """
+    handle.seek(offset)
+    names = header.names
+    width = header.width
+    while raw_lines := list(islice(handle, size)):
+        chunk = ParsedChunk([], [], offset + sum(map(len, raw_lines)), position)
+        rows, failures = chunk.rows, chunk.failures
+        for line in _lines(raw_lines):
+            if isinstance(line, bytes):
+                profile_id = line.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)
+                failures.append(
+                    RowFailure(position, profile_id, ErrorCode.BAD_ENCODING, "not UTF-8")
+                )
+            elif line:
+                if "%" in line or "+" in line or " " in line or "\t" in line:
+                    try:
+                        rows.append(parse_line(header, position, line))
+                    except RowError as error:
+                        failures.append(
+                            RowFailure(position, _failed_id(line), error.code, error.message)
+                        )
+                else:
+                    cells = line.split(",")
+                    if len(cells) > width:
+                        failures.append(
+                            RowFailure(
+                                position,
+                                cells[0][:MAX_ID_LENGTH],
+                                ErrorCode.WRONG_CELL_COUNT,
+                                f"{len(cells)} cells where the header has {width} columns",
+                            )
+                        )
+                    else:
+                        rows.append(
+                            Row(position, cells[0], dict(zip(names, cells[1:], strict=False)))
+                        )
+            position += 1
+        chunk.next_position = position
+        offset = chunk.end_offset
+        yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    path: Path
+    header: Header
+    rows: int
+    data_offset: int  # byte offset of the first data line
+
+
+class BatchFileWriter:
+    """Store an upload under ``path`` while checking the whole-file rules.
+
+    ``write`` raises ``FileRefused`` as soon as a rule is broken; the caller then calls
+    ``discard``. Only the header and the current line's last bytes are held in memory.
+    """
+
+    def __init__(
+        self, path: Path, *, max_bytes: int, max_rows: int, prefix_required: bool = True
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_rows = max_rows
+        self.prefix_required = prefix_required
+        self.size = 0
+        self.rows = 0
+        self.header: Header | None = None
+        self.data_offset = 0
+        self._head = b""
+        self._tail = b""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = path.with_suffix(".part")
+        self._handle: IO[bytes] | None = self._partial.open("wb")
+
+    def write(self, chunk: bytes) -> None:
+        if self._handle is None:
+            raise RuntimeError("write after finish")
+        self.size += len(chunk)
+        if self.size >= self.max_bytes:
+            raise FileRefused(
+                ErrorCode.TOO_LARGE,
+                f"The batch file must be smaller than {self.max_bytes:,} bytes.",
+            )
+        self._handle.write(chunk)
+        if self.header is None:
+            self._head += chunk
+            end = self._head.find(b"\n")
+            if end < 0:
+                if len(self._head) > MAX_HEADER_BYTES:
+                    raise FileRefused(ErrorCode.BAD_REQUEST, "The batch header line is too long.")
+                return
+            self.header = self._read_header(self._head[: end + 1])
+            self.data_offset = end + 1
+            chunk, self._head = self._head[end + 1 :], b""
+        self._count_rows(chunk)
+
+    def _read_header(self, line: bytes) -> Header:
+        prefixed = line.startswith(PREFIX)
+        if self.prefix_required and not prefixed:
+            raise FileRefused(ErrorCode.BAD_REQUEST, "The batch file must start with 'batch='.")
+        line = line.removeprefix(PREFIX) if prefixed else line
+        return parse_header(line.rstrip(b"\r\n"))
+
+    def _count_rows(self, chunk: bytes) -> None:
+        lines = (self._tail + chunk).split(b"\n")
+        last = lines.pop()
+        self.rows += len(lines) - lines.count(b"") - lines.count(b"\r")
+        # Only whether the unfinished line is blank matters; a long one is kept as two bytes.
+        self._tail = last if len(last) <= 2 else b"--"
+        if self.rows > self.max_rows:
+            raise FileRefused(
+                ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
+            )
+
+    def finish(self) -> StoredFile:
+        if self._handle is None:
+            raise RuntimeError("finish twice")
+        self._handle.close()
+        self._handle = None
+        if self.header is None:
+            if not self._head.strip():
+                self.discard()
+                raise FileRefused(
+                    ErrorCode.BAD_REQUEST, "The batch file is empty; it must start with 'batch='."
+                )
+            self.header = self._read_header(self._head)
+            self.data_offset = self.size
+        elif self._tail not in (b"", b"\r"):
+            self.rows += 1
+            if self.rows > self.max_rows:
+                raise FileRefused(
+                    ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
+                )
+        os.replace(self._partial, self.path)
+        return StoredFile(self.path, self.header, self.rows, self.data_offset)
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._partial.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+READ_CHUNK_BYTES = 256 * 1024
+
+
+def _read_upload(request: HttpRequest, received: int) -> bytes:
+    try:
+        return request.read(READ_CHUNK_BYTES)
+    except OSError:
+        # The server's socket timeout ran out (a later read says "timed out object").
+        raise FileRefused(
+            ErrorCode.REQUEST_TIMEOUT,
+            f"The upload was too slow: the server stopped waiting after {received:,} bytes.",
+        ) from None
+
+
+def store_raw_body(request: HttpRequest, writer: BatchFileWriter) -> StoredFile:
+    """Stream a raw request body (``curl --data-binary @file``) into ``writer``.
+
+    The body is read from the request stream, never through ``request.body`` or
+    ``request.POST``, so Django's in-memory limits do not apply and memory stays flat.
+    """
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) >= writer.max_bytes:
+        raise FileRefused(
+            ErrorCode.TOO_LARGE, f"The batch file must be smaller than {writer.max_bytes:,} bytes."
+        )
+    while chunk := _read_upload(request, writer.size):
+        writer.write(chunk)
+    # A client that hangs up mid-upload leaves a short body; storing it would apply a
+    # truncated file as if it were whole.
+    if declared.isdigit() and writer.size < int(declared):
+        raise FileRefused(
+            ErrorCode.BAD_REQUEST,
+            f"The upload ended after {writer.size:,} of {int(declared):,} bytes it announced.",
+        )
+    return writer.finish()
+
+
+class BatchUploadHandler(FileUploadHandler):
+    """Send the multipart field ``batch`` straight into a ``BatchFileWriter``."""
+
+    chunk_size = READ_CHUNK_BYTES
+
+    def __init__(self, writer: BatchFileWriter, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.writer = writer
+        self.receiving = False
+        self.received = False
+
+    def new_file(self, field_name: str, *args: Any, **kwargs: Any) -> None:
+        super().new_file(field_name, *args, **kwargs)
+        self.receiving = field_name == "batch" and not self.received
+        self.received = self.received or self.receiving
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        if self.receiving:
+            self.writer.write(raw_data)
+            return None
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        self.receiving = False
+
+
+def store_multipart(request: HttpRequest, writer: BatchFileWriter) -> StoredFile:
+    """Stream the multipart file field ``batch`` into ``writer``.
+
+    The field's content may start with ``batch=`` or directly with the header.
+    """
+    handler = BatchUploadHandler(writer, request)
+    request.upload_handlers = [handler]
+    request.FILES  # noqa: B018 (parsing the body drives the handler)
+    if not handler.received:
+        text = request.POST.get("batch")
+        if text is None:
+            raise FileRefused(ErrorCode.BAD_REQUEST, "The multipart upload has no 'batch' field.")
+        writer.write(text.encode())
+    return writer.finish()

@@ -1,0 +1,166 @@
+"""Applying a batch: its rows, chunk by chunk, through the one ingest pipeline.
+
+Each chunk commits its profile changes together with the batch's counts, failed rows and
+resume point. A chunk another worker has already recorded is rolled back whole, so running
+a batch twice (a resumed worker racing a slow one) never applies a chunk twice in effect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from profiles.ingest import pipeline
+from profiles.ingest.batches import ApiVersion, Batch, Status
+from profiles.ingest.batchfile import Header, read_chunks
+from profiles.ingest.pipeline import Outcome, Row, RowFailure
+from profiles.rules.errors import ErrorCode
+from profiles.store import KeyKind
+
+Entry = tuple[KeyKind, Row] | RowFailure
+
+
+def json_entry(index: int, item: Any) -> Entry:
+    """One profile of a JSON bulk request (docs/api.md#json-bulk-update) as a keyed ``Row``, or why not."""
+
+    def failed(code: ErrorCode, message: str, profile_id: object = "") -> RowFailure:
+        return RowFailure(index, profile_id if isinstance(profile_id, str) else "", code, message)
+
+    if not isinstance(item, dict):
+        return failed(ErrorCode.BAD_PROFILE, "each profile must be a JSON object")
+    named = [kind for kind in KeyKind if kind.value in item]
+    if len(named) != 1:
+        return failed(ErrorCode.BAD_PROFILE, "a profile needs exactly one of thirdPartyId or pcId")
+    kind = named[0]
+    profile_id = item[kind.value]
+    if not isinstance(profile_id, str):
+        return failed(ErrorCode.BAD_ID, f"{kind} must be a string")
+    attributes = item.get("attributes", {})
+    if not isinstance(attributes, dict):
+        return failed(ErrorCode.BAD_PROFILE, "attributes must be a JSON object", profile_id)
+    for name, value in attributes.items():
+        if not isinstance(value, str):
+            return failed(ErrorCode.BAD_VALUE, f"value of {name!r} must be a string", profile_id)
+    return kind, Row(index, profile_id, attributes)
+
+
+def json_file_entries(path: Path, offset: int) -> Iterator[tuple[Entry, int]]:
+    """Entries of a stored JSON batch: one ``[index, profile]`` line each."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        for line in handle:
+            offset += len(line)
+            index, item = json.loads(line)
+            yield json_entry(index, item), offset
+
+
+def file_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+    header = Header(KeyKind(batch.key_kind), tuple(batch.attribute_names))
+    with batch.path.open("rb") as handle:
+        for parsed in read_chunks(
+            handle,
+            header,
+            offset=batch.resume_offset,
+            position=batch.resume_position,
+            size=size,
+        ):
+            yield Chunk(
+                [(header.kind, parsed.rows)],
+                parsed.failures,
+                parsed.end_offset,
+                parsed.next_position,
+            )
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Rows to apply together: runs of rows of one key kind, in order, and failed lines."""
+
+    runs: list[tuple[KeyKind, list[Row]]] = field(default_factory=list)
+    failures: list[RowFailure] = field(default_factory=list)
+    end_offset: int = 0
+    next_position: int = 0
+
+
+def chunks(entries: Iterable[tuple[Entry, int]], size: int) -> Iterator[Chunk]:
+    """Group JSON entries (with the offset after each) into chunks of ``size``."""
+    chunk, count = Chunk(), 0
+    for entry, offset in entries:
+        if isinstance(entry, RowFailure):
+            chunk.failures.append(entry)
+            chunk.next_position = entry.position + 1
+        else:
+            kind, row = entry
+            if not chunk.runs or chunk.runs[-1][0] is not kind:
+                chunk.runs.append((kind, []))
+            chunk.runs[-1][1].append(row)
+            chunk.next_position = row.position + 1
+        chunk.end_offset = offset
+        count += 1
+        if count >= size:
+            yield chunk
+            chunk, count = Chunk(), 0
+    if count:
+        yield chunk
+
+
+def stored_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+    if batch.api_version == ApiVersion.JSON:
+        return chunks(json_file_entries(batch.path, batch.resume_offset), size)
+    return file_chunks(batch, size)
+
+
+def apply(batch: Batch, chunk: Chunk) -> Outcome:
+    """Apply the chunk's rows in order, one pipeline call per run of the same key kind."""
+    outcome = Outcome(failures=list(chunk.failures))
+    for kind, rows in chunk.runs:
+        outcome.add(
+            pipeline.apply_chunk(
+                batch.client_id,
+                kind,
+                rows,
+                create_missing=batch.create_missing,
+                with_pc_ids=False,
+            )
+        )
+    return outcome
+
+
+class ChunkAlreadyApplied(Exception):
+    pass
+
+
+def process(batch: Batch, chunks: Iterable[Chunk]) -> None:
+    """Apply ``chunks`` (those after the batch's resume point) and complete the batch."""
+    try:
+        for chunk in chunks:
+            with transaction.atomic():
+                outcome = apply(batch, chunk)
+                recorded = batch.record_chunk(
+                    outcome,
+                    start_offset=batch.resume_offset,
+                    end_offset=chunk.end_offset,
+                    next_position=chunk.next_position,
+                )
+                if not recorded:
+                    raise ChunkAlreadyApplied
+    except ChunkAlreadyApplied:
+        return  # another worker owns this batch now; it finishes it
+    batch.finish(Status.COMPLETE)
+
+
+def run(batch_id: str) -> None:
+    """The worker's entry point: carry the batch on from its last committed chunk."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.is_finished:
+        return
+    if not batch.path.is_file():
+        batch.finish(Status.STUCK)
+        return
+    process(batch, stored_chunks(batch, settings.BATCH_CHUNK_ROWS))

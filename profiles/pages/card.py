@@ -1,0 +1,109 @@
+"""What the Profile API Settings card shows for a client (docs/screen.md#the-card)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from profiles.access.models import AuditEvent, Client
+from profiles.tokens import expiry
+from profiles.tokens.models import ProfileApiSettings, ProfileToken
+
+RECENT_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class CardWarning:
+    level: str  # a Bootstrap alert colour: "danger" or "warning"
+    message: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """The state of one client's Profile API Settings, read once per page."""
+
+    client: Client
+    settings: ProfileApiSettings
+    token: ProfileToken | None  # the unrevoked token, active or expired
+    now: datetime
+    events: QuerySet[AuditEvent] = field(repr=False)
+
+    @classmethod
+    def load(cls, client: Client, now: datetime | None = None) -> Card:
+        return cls(
+            client=client,
+            settings=ProfileApiSettings.for_client(client),
+            token=(
+                ProfileToken.objects.filter(client=client)
+                .unrevoked()
+                .select_related("created_by")
+                .first()
+            ),
+            now=now or timezone.now(),
+            events=client.audit_events.select_related("actor")[:RECENT_EVENTS],
+        )
+
+    @property
+    def token_expired(self) -> bool:
+        return self.token is not None and self.token.is_expired(self.now)
+
+    @property
+    def active_token(self) -> ProfileToken | None:
+        return None if self.token is None or self.token_expired else self.token
+
+    @property
+    def time_remaining(self) -> str:
+        return expiry.describe_remaining(self.token.time_remaining(self.now)) if self.token else ""
+
+    @property
+    def may_regenerate(self) -> bool:
+        """Replacing a working token needs a confirmation, so it has its own form."""
+        return self.active_token is not None
+
+    @property
+    def may_generate(self) -> bool:
+        """Offered once authentication is on (or an expired token needs replacing) and no
+        active token exists."""
+        return self.active_token is None and (
+            self.settings.require_authentication or self.token is not None
+        )
+
+    @property
+    def expiring_soon(self) -> bool:
+        token = self.active_token
+        warning_window = timedelta(days=settings.TOKEN_EXPIRY_WARNING_DAYS)
+        return token is not None and token.time_remaining(self.now) <= warning_window
+
+    @property
+    def warnings(self) -> list[CardWarning]:
+        found = []
+        if self.settings.require_authentication and self.active_token is None:
+            found.append(
+                CardWarning(
+                    "danger",
+                    "Authentication is required but there is no valid token: "
+                    "every profile API call will fail until you generate one.",
+                )
+            )
+        if self.token is not None and self.token_expired:
+            found.append(
+                CardWarning(
+                    "danger",
+                    f"The token {self.token.masked} expired on "
+                    f"{timezone.localtime(self.token.expires_at):%Y-%m-%d %H:%M %Z}. "
+                    "API calls using it fail.",
+                )
+            )
+        elif self.expiring_soon:
+            found.append(
+                CardWarning(
+                    "warning",
+                    f"The token expires in {self.time_remaining}. Re-generate it and "
+                    "update your scripts before then.",
+                )
+            )
+        return found

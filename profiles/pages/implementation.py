@@ -1,0 +1,82 @@
+"""Setup, Implementation, Profile API Settings: the card and its forms (docs/screen.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from profiles.access.addresses import caller_address
+from profiles.access.models import Client, Role
+from profiles.access.roles import client_for
+from profiles.pages.card import Card
+from profiles.pages.forms import RequireAuthenticationForm, TokenForm
+from profiles.tokens.models import ProfileApiSettings, ProfileToken
+
+MANAGE_SETTINGS = "manage Profile API Settings"
+
+
+def _render_card(
+    request: HttpRequest, client: Client, status: int = 200, **extra: Any
+) -> HttpResponse:
+    card = Card.load(client)
+    context = {
+        "card": card,
+        "auth_form": RequireAuthenticationForm.showing(card.settings.require_authentication),
+        "token_form": TokenForm(),
+        **extra,
+    }
+    return render(request, "profiles/implementation.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
+    """The Profile API Settings card. A POST is dispatched on its submit button's name;
+    the role is checked again on every request."""
+    client, _ = client_for(request.user, client_code, Role.APPROVER, action=MANAGE_SETTINGS)
+    if request.method != "POST":
+        return _render_card(request, client)
+
+    if "save_authentication" in request.POST:
+        auth_form = RequireAuthenticationForm(request.POST)
+        if not auth_form.is_valid():
+            return _render_card(request, client, status=400, auth_form=auth_form)
+        changed = ProfileApiSettings.for_client(client).set_require_authentication(
+            auth_form.enabled, actor=request.user, remote_addr=caller_address(request)
+        )
+        if changed:
+            state = "enabled" if auth_form.enabled else "disabled"
+            messages.success(request, f"Require Authentication {state}.")
+        return redirect("implementation", client_code=client.code)
+
+    if "generate" in request.POST or "regenerate" in request.POST:
+        token_form = TokenForm(request.POST)
+        if not token_form.is_valid():
+            return _render_card(request, client, status=400, token_form=token_form)
+        expires_in_days = token_form.cleaned_data["expires_in_days"]
+        # Replacing a working token breaks its callers, so it is only done once confirmed,
+        # even when a stale page posts "generate".
+        replaces_active = ProfileToken.objects.filter(client=client).active().exists()
+        if replaces_active and request.POST.get("regenerate") != "confirmed":
+            return render(
+                request,
+                "profiles/confirm_regenerate.html",
+                {"client": client, "token_form": token_form, "expires_in_days": expires_in_days},
+            )
+        _, plaintext = ProfileToken.objects.issue(
+            client,
+            expires_in_days=expires_in_days,
+            actor=request.user,
+            remote_addr=caller_address(request),
+        )
+        # The plaintext goes into this response only: never a redirect, session or message.
+        return _render_card(request, client, new_token=plaintext)
+
+    return _render_card(request, client, status=400)

@@ -1,0 +1,109 @@
+"""Plain-SQL reads for the hot paths of the profile APIs, turned into model instances.
+
+Building and compiling a query through the ORM costs more CPU on every call than SQLite
+needs to answer it: on the 2-core machines of docs/performance.md, about half a
+millisecond a query, more than a whole minimal Django request. The look-ups the profile APIs
+make on every call are therefore written out once, in SQL that SQLite and PostgreSQL both
+accept, with table and column names taken from the models' ``_meta``; their rows become
+model instances through the same converters the ORM applies (aware datetimes, decoded
+JSON). Everything else keeps using the ORM.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.models.expressions import Col
+
+from profiles.store import KeyKind
+from profiles.store.models import Profile
+
+Converter = Callable[[Any, Any, Any], Any]
+ColumnConverters = tuple[int, Col, list[Converter]]
+
+
+def table(model: type[models.Model]) -> str:
+    return model._meta.db_table
+
+
+def column(model: type[models.Model], name: str) -> str:
+    """The database column of ``model``'s field ``name``."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return field.column
+
+
+def columns(model: type[models.Model], alias: str) -> str:
+    """Every concrete column of ``model``, in field order, qualified by ``alias``."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+def width(model: type[models.Model]) -> int:
+    return len(model._meta.concrete_fields)
+
+
+# Assembled once, at import; every value a caller supplies goes in as a query parameter.
+_PROFILE = f"""
+SELECT {columns(Profile, "p")} FROM {table(Profile)} p
+WHERE p.{column(Profile, "client")} = %s AND p.{{column}} = %s
+"""  # noqa: S608
+
+
+def profile(client_id: int, kind: KeyKind, key: str) -> Profile | None:
+    """The client's profile named ``key`` (a pcId or a thirdPartyId), in one indexed query."""
+    row = fetch_one(_PROFILE.format(column=kind.column), [client_id, key])
+    return None if row is None else instance(Profile, row)
+
+
+def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(sql, params)
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
+
+def instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
+    """``model`` built from a row of its concrete columns, as the ORM would build it."""
+    database = connections[DEFAULT_DB_ALIAS]
+    converted = list(values)
+    for index, field_column, converters in _converters(database, model):
+        value = converted[index]
+        if value is not None:
+            for converter in converters:
+                value = converter(value, field_column, database)
+            converted[index] = value
+    return model.from_db(database.alias, _attnames(model), converted)
+
+
+@functools.cache
+def _attnames(model: type[models.Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+# Per database connection (each thread has its own) and model: the columns that need
+# converting, with their converters in the order the ORM's compiler applies them (the
+# backend's, then the field's own).
+_CONVERTERS: weakref.WeakKeyDictionary[Any, dict[type[models.Model], list[ColumnConverters]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _converters(database: Any, model: type[models.Model]) -> list[ColumnConverters]:
+    by_model = _CONVERTERS.setdefault(database, {})
+    if model not in by_model:
+        found = []
+        for index, field in enumerate(model._meta.concrete_fields):
+            field_column = field.get_col(model._meta.db_table)
+            converters = [
+                *database.ops.get_db_converters(field_column),
+                *field_column.get_db_converters(database),
+            ]
+            if converters:
+                found.append((index, field_column, converters))
+        by_model[model] = found
+    return by_model[model]

@@ -1,0 +1,145 @@
+"""The one path that checks a presented profile token (docs/tokens.md#verification).
+
+A malformed candidate is refused before any query. A well-formed one is looked up by its
+SHA-256 digest in one indexed query that also brings its client and the client's "Require
+Authentication" setting, and the digests are compared in constant time. Nothing is cached
+per process, so a re-generated (revoked) token fails on the very next call in every worker.
+The profile API gate (``profiles.api.gate``) calls :func:`authenticate`; :func:`verify` is
+the same check for one client and one candidate.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+
+from profiles.access.models import Client
+from profiles.rules.errors import ErrorCode, ProductError
+from profiles.store import reads
+from profiles.tokens import secret
+from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenRejected
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    """A client as the gate needs it: with its "Require Authentication"."""
+
+    client: Client
+    require_authentication: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A stored token found by its digest, with the client it belongs to."""
+
+    token: ProfileToken
+    owner: ApiClient
+
+
+class Refused(Exception):
+    """The client requires authentication and no presented token opens it.
+
+    ``reasons`` has one entry per presented token; it is empty when none was presented.
+    """
+
+    def __init__(self, client: Client, reasons: list[TokenRejected]) -> None:
+        super().__init__(client.code)
+        self.client = client
+        self.reasons = reasons
+
+
+_SETTINGS_JOIN = (
+    f"LEFT JOIN {reads.table(ProfileApiSettings)} s "
+    f"ON s.{reads.column(ProfileApiSettings, 'client')} = c.{reads.column(Client, 'id')}"
+)
+_REQUIRE = f"s.{reads.column(ProfileApiSettings, 'require_authentication')}"
+
+_CLIENT = f"""
+SELECT {reads.columns(Client, "c")}, {_REQUIRE}
+FROM {reads.table(Client)} c {_SETTINGS_JOIN}
+WHERE c.{reads.column(Client, "code")} = %s
+"""  # noqa: S608
+
+_TOKEN = f"""
+SELECT {reads.columns(ProfileToken, "t")}, {reads.columns(Client, "c")}, {_REQUIRE}
+FROM {reads.table(ProfileToken)} t
+JOIN {reads.table(Client)} c ON c.{reads.column(Client, "id")} = t.{reads.column(ProfileToken, "client")}
+{_SETTINGS_JOIN}
+WHERE t.{reads.column(ProfileToken, "digest")} = %s
+"""  # noqa: S608
+
+
+def client(code: str) -> ApiClient | None:
+    """The client named ``code`` and its setting, in one query; ``None`` when unknown."""
+    row = reads.fetch_one(_CLIENT, [code])
+    if row is None:
+        return None
+    return ApiClient(reads.instance(Client, row[:-1]), bool(row[-1]))
+
+
+def stored_token(candidate: str) -> StoredToken | None:
+    """The stored token ``candidate`` is, with its client and setting, in one indexed query.
+
+    ``None`` for a malformed candidate (no query at all) or an unknown one.
+    """
+    try:
+        secret.check_format(candidate)
+    except secret.MalformedToken:
+        return None
+    presented = secret.digest(candidate)
+    row = reads.fetch_one(_TOKEN, [presented])
+    if row is None:
+        return None
+    width = reads.width(ProfileToken)
+    found = reads.instance(ProfileToken, row[:width])
+    if not hmac.compare_digest(found.digest, presented):
+        return None
+    owner = reads.instance(Client, row[width:-1])
+    found.client = owner
+    return StoredToken(found, ApiClient(owner, bool(row[-1])))
+
+
+def hint(candidate: str) -> str:
+    """The last four characters of a well-formed token, for logs; nothing of anything else."""
+    return secret.last_four(candidate) if secret.is_well_formed(candidate) else ""
+
+
+def _usable(
+    client_id: int, candidate: str, found: StoredToken | None, now: datetime | None
+) -> ProfileToken:
+    if found is None:
+        raise TokenRejected("invalid", hint(candidate))
+    found.token.check_usable_by(client_id, now)
+    return found.token
+
+
+def verify(client_id: int, candidate: str, now: datetime | None = None) -> ProfileToken:
+    """The client's active token ``candidate`` is, or ``TokenRejected`` saying why not."""
+    return _usable(client_id, candidate, stored_token(candidate), now)
+
+
+def authenticate(code: str, candidates: list[str], now: datetime | None = None) -> Client:
+    """The client named ``code`` once ``candidates`` satisfy its setting.
+
+    With "Require Authentication" off every call passes and tokens are ignored; with it on,
+    one of ``candidates`` must be the client's active token. Raises ``ProductError``
+    (``NOT_FOUND``) for an unknown client and :class:`Refused` otherwise.
+    """
+    stored = [stored_token(candidate) for candidate in candidates]
+    caller = next((s.owner for s in stored if s is not None and s.owner.client.code == code), None)
+    if caller is None:
+        caller = client(code)
+    if caller is None:
+        raise ProductError(ErrorCode.NOT_FOUND, f"Unknown client {code!r}.")
+    if not caller.require_authentication:
+        return caller.client
+    reasons: list[TokenRejected] = []
+    for candidate, found in zip(candidates, stored, strict=True):
+        try:
+            _usable(caller.client.pk, candidate, found, now)
+        except TokenRejected as rejected:
+            reasons.append(rejected)
+        else:
+            return caller.client
+    raise Refused(caller.client, reasons)
