@@ -26,10 +26,12 @@ $(RUN_DEPS): $(VENV)/bin/python requirements.txt
 run: $(RUN_DEPS)
 	bin/run
 
+# Style, types, and the import-linter contracts of pyproject.toml (the app's layers, no circles).
 lint: $(DEPS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(DEPS)
 	$(VENV)/bin/ruff format .
@@ -59,14 +61,14 @@ test-postgresql: $(DEPS) chromium
 	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest
 	$(VENV)/bin/coverage report
 
-# Benchmarks (README, "Performance"); each part prints its own table.
+# Benchmarks (docs/performance.md); each part prints its own table.
 bench: bench-online bench-batch bench-postgresql
 
 # The online profile APIs under gunicorn and wrk; BENCH_ONLINE_ARGS=--help lists the knobs.
 bench-online: $(DEPS)
 	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)
 
-# The README's screenshots, taken by the browser journeys (tests/browser) at 1280 px wide.
+# The screenshots of docs/screen.md, taken by the browser journeys (tests/browser) at 1280 px wide.
 screenshots: $(DEPS) chromium
 	SCREENSHOT_DIR=docs/screenshots $(VENV)/bin/pytest -m browser
 

@@ -2,7 +2,7 @@
 
 ``gunicorn -c gunicorn.conf.py targetadmin.wsgi``; the sizes can be overridden from the
 environment (see .env.example). The header and request-line settings follow from the
-profile APIs' contract (SPEC sections 5 and 6.1).
+profile APIs' contract (docs/api.md#authentication, docs/api.md#single-profile-update).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ SETTINGS_MODULE = "bench.online_settings"
 OPEN_CLIENT = "auth-off"
 GUARDED_CLIENT = "auth-on"
 
-# The targets (README, "Performance").
+# The targets (docs/performance.md).
 TARGET_RATIO_TO_BASELINE = 0.8
 TARGET_AUTH_COST = 0.05
 TARGET_P99_AT_HALF_RATE_MS = 25.0

@@ -253,23 +253,23 @@ LOGGING = {
     },
 }
 
-# Product settings (SPEC section 8).
+# Product settings (docs/operations.md#limits-and-retention).
 TOKEN_EXPIRY_CHOICES_DAYS = (1, 7, 30, 90, 180, 365)
 TOKEN_DEFAULT_EXPIRY_DAYS = 90
 TOKEN_EXPIRY_WARNING_DAYS = 7
 PROFILE_LIFETIME_DAYS = env_int("PROFILE_LIFETIME_DAYS", 14, minimum=1, maximum=90)
 
-# Profile APIs (SPEC sections 5 and 6): refused calls from one address past the limit within
+# Profile APIs (docs/api.md#authentication): refused calls from one address past the limit within
 # the window are answered 429 until the window ends.
 PROFILE_API_AUTH_FAILURE_LIMIT = env_int("PROFILE_API_AUTH_FAILURE_LIMIT", 20, minimum=1)
 PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS = env_int(
     "PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS", 300, minimum=1
 )
 
-# Bulk ingestion (SPEC sections 6.3-6.5 and 8).
+# Bulk ingestion (docs/api.md#batch-file-update, docs/operations.md#limits-and-retention).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Uploaded batch files wait here for a worker: with several hosts, a directory every web
-# host and worker mounts (README, "Running in production").
+# host and worker mounts (docs/operations.md#running-in-production).
 BATCH_DIR = Path(env_str("BATCH_DIR", str(VAR_DIR / "batches")))
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 500_000, minimum=1)

@@ -1,4 +1,4 @@
-"""Batch file uploads (SPEC 6.3) and batch status (SPEC 6.4)."""
+"""Batch file uploads (docs/api.md#batch-file-update) and batch status (docs/api.md#batch-status)."""
 
 from __future__ import annotations
 

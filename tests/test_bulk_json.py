@@ -1,4 +1,4 @@
-"""The JSON bulk endpoint (SPEC 6.5), its status endpoint, and the OpenAPI document."""
+"""The JSON bulk endpoint (docs/api.md#json-bulk-update), its status endpoint, and the OpenAPI document."""
 
 from __future__ import annotations
 

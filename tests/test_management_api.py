@@ -1,4 +1,4 @@
-"""The token and settings management API (SPEC section 7): who may call it, what it answers."""
+"""The token and settings management API (docs/management-api.md): who may call it, what it answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC section 5: who may call the profile APIs, for every profile API endpoint."""
+"""docs/api.md#authentication: who may call the profile APIs, for every profile API endpoint."""
 
 from __future__ import annotations
 

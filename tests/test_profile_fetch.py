@@ -1,4 +1,4 @@
-"""SPEC 6.2: fetching one profile by pcId or thirdPartyId."""
+"""docs/api.md#profile-fetch: fetching one profile by pcId or thirdPartyId."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC 6.1: the single profile update, update-only, through the one ingest pipeline."""
+"""docs/api.md#single-profile-update: the single profile update, update-only, through the one ingest pipeline."""
 
 from __future__ import annotations
 

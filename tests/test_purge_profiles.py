@@ -1,4 +1,4 @@
-"""SPEC section 8: profiles not updated for PROFILE_LIFETIME_DAYS are purged."""
+"""docs/operations.md#limits-and-retention: profiles not updated for PROFILE_LIFETIME_DAYS are purged."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may use the Profile API Settings screen: every person, every action (SPEC section 3).
+"""Who may use the Profile API Settings screen: every person, every action (docs/screen.md#who-may-use-it).
 
 Anonymous people are sent to sign in, strangers to the client get 404, members below
 Approver get 403, and a refused request changes nothing.

@@ -1,4 +1,4 @@
-"""The Profile API Settings screen, as an Approver uses it (SPEC section 3)."""
+"""The Profile API Settings screen, as an Approver uses it (docs/screen.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A new token's plaintext exists once, in the response to Generate, and nowhere else
-(SPEC section 4): not in any table, log line, query, session, message, later page or the
+(docs/tokens.md#at-rest): not in any table, log line, query, session, message, later page or the
 admin."""
 
 from __future__ import annotations

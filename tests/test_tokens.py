@@ -1,5 +1,5 @@
 """The profile authentication token: its format, how it is stored, verified and replaced
-(SPEC sections 2 and 4)."""
+(docs/concepts.md#profile-tokens, docs/tokens.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who reaches the Profile API Settings screen, in a real browser (SPEC 3, Access)."""
+"""Who reaches the Profile API Settings screen, in a real browser (docs/screen.md#who-may-use-it)."""
 
 from __future__ import annotations
 

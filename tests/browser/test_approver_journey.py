@@ -1,4 +1,4 @@
-"""The Approver's journey through Profile API Settings, in a real browser (SPEC 3, 5)."""
+"""The Approver's journey through Profile API Settings, in a real browser (docs/screen.md, docs/api.md#authentication)."""
 
 from __future__ import annotations
 

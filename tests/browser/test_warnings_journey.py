@@ -1,4 +1,4 @@
-"""The warnings on the Profile API Settings card, in a real browser (SPEC 3, Warnings)."""
+"""The warnings on the Profile API Settings card, in a real browser (docs/screen.md#warnings)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from profiles.models import Client, Profile, ProfileApiSettings, Role
 
 DEMO_CLIENT = ("demo", "Demo")
 DEMO_USERS = (("approver", Role.APPROVER), ("editor", Role.EDITOR))
-# The visitor profile the README's profile API examples update and fetch.
+# The visitor profile the examples of docs/api.md update and fetch.
 DEMO_PROFILE = ("1368007744041-575948.01_00", "123-test")
 ACTOR_LABEL = "seed_demo"
 
