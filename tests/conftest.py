@@ -13,11 +13,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
 
-from profiles.models import Client, Membership, Role
+from profiles.models import Client, Role
 from profiles.tokens import secret
 from targetadmin.logging import JsonFormatter
-
-PASSWORD = "correct horse battery staple"
+from tests.support import PASSWORD, member
 
 # Property-based tests (hypothesis, schemathesis): a few examples in ``make test``, many in
 # ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz). Examples run inside one test's database
@@ -50,12 +49,6 @@ def demo(db: None) -> Client:
 @pytest.fixture
 def other_client(db: None) -> Client:
     return Client.objects.create(code="acme", name="Acme")
-
-
-def member(client: Client, username: str, role: Role) -> User:
-    user = User.objects.create_user(username, password=PASSWORD)
-    Membership.objects.create(user=user, client=client, role=role)
-    return user
 
 
 @pytest.fixture
@@ -111,12 +104,6 @@ def _plain_static_files(settings: Any) -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_AUTOREFRESH = True
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """The production hasher's deliberate slowness only slows the suite down."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ describes. ``make test`` runs a few examples per operation (hypothesis profile `
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -33,8 +32,8 @@ from schemathesis.checks import (
 from profiles.api.batch_views import OPENAPI_DOCUMENT
 from profiles.models import Client, Role
 from targetadmin.wsgi import application
-from tests.conftest import PASSWORD, member
 from tests.profile_api import a_profile, issue_token, require_authentication
+from tests.support import basic_authorization, member
 
 CHECKS = [
     not_a_server_error,
@@ -126,8 +125,9 @@ def test_it_answers_every_operation_as_documented_with_authentication_on(
     member(profiles_open, "alice", Role.APPROVER)
     require_authentication(profiles_open)
     token = issue_token(profiles_open)
-    basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     management = "/target/" in path
     answers_as_documented(
-        path, method, {"Authorization": f"Basic {basic}" if management else f"Bearer {token}"}
+        path,
+        method,
+        {"Authorization": basic_authorization("alice") if management else f"Bearer {token}"},
     )

@@ -7,7 +7,6 @@ server, since a test client cannot send fewer bytes than it declares.
 
 from __future__ import annotations
 
-import base64
 import socket
 import time
 from datetime import timedelta
@@ -27,16 +26,12 @@ from profiles.tokens import secret
 from tests import bad_input_catalogue
 from tests.bad_input_catalogue import ACME_BATCH_ID, CASES, Case
 from tests.batches import xml_body
-from tests.conftest import PASSWORD
 from tests.profile_api import require_authentication
+from tests.support import PASSWORD, basic_authorization
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 IN_PROCESS = [pytest.param(case, id=case.what) for case in CASES if case.transport == "test client"]
 OVER_SOCKET = {case.what: case for case in CASES if case.transport == "socket"}
-
-
-def basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 @pytest.fixture
@@ -64,8 +59,8 @@ def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
         "acme_token": acme_token,
         "unknown_token": secret.generate(),
         "acme_batch": ACME_BATCH_ID,
-        "alice": basic("alice", PASSWORD),
-        "alice_wrong": basic("alice", "wrong"),
+        "alice": basic_authorization("alice", PASSWORD),
+        "alice_wrong": basic_authorization("alice", "wrong"),
     }
 
 

@@ -15,6 +15,7 @@ from profiles.models import Client, Role
 from profiles.pages.batches import spreadsheet_safe
 from tests.batches import batch_id_of, submit
 from tests.conftest import member
+from tests.support import signed_in
 
 BODY = 'batch=pcId,a\np1,ok\n=HYPERLINK("http://evil"),x,y\n+p3,1,2\n'
 
@@ -22,12 +23,6 @@ BODY = 'batch=pcId,a\np1,ok\n=HYPERLINK("http://evil"),x,y\n+p3,1,2\n'
 @pytest.fixture
 def batch_id(demo: Client, client: HttpClient) -> str:
     return batch_id_of(submit(client, BODY))
-
-
-def signed_in(user: User) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def test_it_lists_recent_batches_with_status_progress_and_counts(

@@ -7,7 +7,6 @@ SQLite's write lock, the way another gunicorn worker or the task worker would.""
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -24,11 +23,11 @@ from profiles.ingest.batches import Batch
 from profiles.models import AuditEvent, Client, Profile, ProfileApiSettings, ProfileToken, Role
 from profiles.rules import faults
 from tests.conftest import member
+from tests.support import PASSWORD, basic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BUSY_TIMEOUT_SECONDS = 0.2
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -234,12 +233,11 @@ def test_it_answers_the_management_api_503_in_its_envelope_and_issues_no_token_w
     alice: User, demo: Client, file_database: Path
 ) -> None:
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
-    credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
 
     with write_lock(file_database):
         response = HttpClient().post(
             "/demo/target/authentication/token?authorizationScope=profile_api",
-            headers={"Authorization": f"Basic {credentials}"},
+            headers=basic("alice"),
         )
 
     assert response.status_code == 503

@@ -18,7 +18,8 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from profiles.models import Client
-from tests.test_management_api import PASSWORD, SETTINGS_URL, assert_error, basic
+from tests.support import PASSWORD, basic
+from tests.test_management_api import SETTINGS_URL, assert_error
 
 LIMIT = settings.AXES_FAILURE_LIMIT
 

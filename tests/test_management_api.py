@@ -25,18 +25,13 @@ from profiles.models import (
 from profiles.tokens import secret, verification
 from profiles.tokens.models import TokenRejected
 from tests.profile_api import PC_ID, a_profile
+from tests.support import basic
 
-PASSWORD = "correct horse battery staple"
 VND = "application/vnd.adobe.target.v1+json"
 TOKEN_URL = "/demo/target/authentication/token"
 ISSUE_URL = f"{TOKEN_URL}?authorizationScope=profile_api"
 SETTINGS_URL = "/demo/target/clients/settings"
 DAY = 24 * 60 * 60
-
-
-def basic(username: str, password: str = PASSWORD) -> dict[str, str]:
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
 
 
 def issue(client: HttpClient, url: str = ISSUE_URL, username: str = "alice", **kwargs: Any) -> Any:

@@ -15,15 +15,9 @@ from django.test import Client as HttpClient
 
 from profiles.models import Client, Membership, ProfileToken, Role
 from tests.batches import batch_id_of, submit
+from tests.support import PASSWORD, signed_in
 
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "targetadmin" / "settings.py"
-PASSWORD = "correct horse battery staple"
-
-
-def signed_in(user: User) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def policy(response: Any) -> dict[str, list[str]]:

@@ -15,12 +15,7 @@ from django.urls import URLPattern, URLResolver, path
 from profiles.models import Client, Membership, Role
 from profiles.pages import home, implementation
 from tests.conftest import member
-
-
-def signed_in(user: User) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
+from tests.support import signed_in
 
 
 def test_it_sends_anonymous_people_to_the_sign_in_page(db: None) -> None:

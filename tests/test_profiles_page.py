@@ -9,6 +9,7 @@ from django.test import Client as HttpClient
 from profiles.models import Client, Profile, Role
 from tests.conftest import member
 from tests.profile_api import PC_ID, THIRD_PARTY_ID, a_profile
+from tests.support import signed_in
 
 PAGE = "/clients/demo/profiles/"
 
@@ -16,12 +17,6 @@ PAGE = "/clients/demo/profiles/"
 @pytest.fixture
 def profile(demo: Client) -> Profile:
     return a_profile(demo, city="Lyon", note="<script>alert(1)</script>")
-
-
-def signed_in(user: User) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def test_it_sends_anonymous_visitors_to_the_login_page(client: HttpClient, demo: Client) -> None:

@@ -14,6 +14,7 @@ from django.test import Client as HttpClient
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.models import AuditEvent, Client, Membership, Profile, Role
 from tests.batches import batch_id_of, submit
+from tests.support import signed_in
 
 HOSTILE_NAME = "<script>alert('name')</script>"
 HOSTILE_VALUE = '"><img src=x onerror=alert(1)>'
@@ -64,12 +65,6 @@ def hostile_profile(demo: Client) -> Profile:
     )
     assert HttpClient().post(f"/m2/demo/profile/update?{query}").status_code == 200
     return Profile.objects.get(client=demo, third_party_id="t-1")
-
-
-def signed_in(user: User) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
 
 
 def test_the_profiles_page_shows_hostile_names_and_values_as_text(

@@ -21,7 +21,7 @@ from playwright.sync_api import (
 from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import Client
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Playwright adds --headless itself unless pytest runs with --headed.

@@ -12,7 +12,7 @@ from pytest_django.live_server_helper import LiveServer
 from profiles.models import Client, Profile
 from tests.batches import batch_id_of, submit
 from tests.browser.conftest import settings_path, sign_in
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 
