@@ -105,7 +105,7 @@ import sys
 import django
 
 django.setup()
-from profiles.models import ProfileToken
+from profiles.tokens import verification
 from profiles.tokens.models import TokenRejected
 
 for line in sys.stdin:

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
 from profiles.store import KeyKind, Row
+from profiles.store.reads import profile_sql
 
 # Chunks at least this long go through COPY and a temporary table (faster from about
 # 200 rows on; below that the bound arrays win).
@@ -40,38 +41,44 @@ _ARRAY_ROWS = (
 )
 _TABLE_ROWS = "SELECT key, pc_id, attributes FROM profile_merge_rows"
 
-_INSERT = """
-INSERT INTO profiles_profile AS p
-    (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
-SELECT %(client_id)s, r.pc_id, {third_party_id}, r.attributes, %(now)s, %(now)s
+_INSERT = profile_sql(
+    """
+INSERT INTO {profile} AS p
+    ({client}, {pc_id}, {third_party_id}, {attributes}, {created_at}, {modified_at})
+SELECT %(client_id)s, r.pc_id, {third_party_value}, r.attributes, %(now)s, %(now)s
 FROM ({rows}) AS r ORDER BY r.key
-ON CONFLICT (client_id, {column}) DO UPDATE SET
-    attributes = p.attributes || excluded.attributes,
-    modified_at = excluded.modified_at
+ON CONFLICT ({client}, {column}) DO UPDATE SET
+    {attributes} = p.{attributes} || excluded.{attributes},
+    {modified_at} = excluded.{modified_at}
 WHERE {within_limit}
-RETURNING p.{column}, p.pc_id
+RETURNING p.{column}, p.{pc_id}
 """
+)
 
-_UPDATE = """
+_UPDATE = profile_sql(
+    """
 WITH target AS (
-    SELECT p.id, r.attributes FROM profiles_profile AS p
+    SELECT p.{id} AS id, r.attributes FROM {profile} AS p
     JOIN ({rows}) AS r ON p.{column} = r.key
-    WHERE p.client_id = %(client_id)s
+    WHERE p.{client} = %(client_id)s
     ORDER BY r.key
     FOR UPDATE OF p
 )
-UPDATE profiles_profile AS p SET
-    attributes = p.attributes || target.attributes,
-    modified_at = %(now)s
+UPDATE {profile} AS p SET
+    {attributes} = p.{attributes} || target.attributes,
+    {modified_at} = %(now)s
 FROM target
-WHERE p.id = target.id AND {within_limit}
-RETURNING p.{column}, p.pc_id
+WHERE p.{id} = target.id AND {within_limit}
+RETURNING p.{column}, p.{pc_id}
 """
+)
 
-_EXISTING = """
-SELECT {column} FROM profiles_profile
-WHERE client_id = %s AND {column} = ANY(%s::text[])
+_EXISTING = profile_sql(
+    """
+SELECT {column} FROM {profile}
+WHERE {client} = %s AND {column} = ANY(%s::text[])
 """
+)
 
 _CREATE_ROWS_TABLE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS profile_merge_rows
@@ -107,7 +114,7 @@ class PostgreSQLEngine:
             return template.format(
                 rows=rows,
                 column=kind.column,
-                third_party_id=third_party_id,
+                third_party_value=third_party_id,
                 within_limit=_SIZE_WITHIN_LIMIT.format(merged=merged),
             )
 

@@ -47,6 +47,18 @@ def width(model: type[models.Model]) -> int:
     return len(model._meta.concrete_fields)
 
 
+class _KeptForLater(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def profile_sql(template: str) -> str:
+    """``template`` with ``{profile}`` and each ``{<field>}`` of ``Profile`` made the names
+    ``_meta`` gives them; any other ``{placeholder}`` is kept for the caller to fill."""
+    names = {field.name: str(field.column) for field in Profile._meta.concrete_fields}
+    return template.format_map(_KeptForLater(names, profile=table(Profile)))
+
+
 # Assembled once, at import; every value a caller supplies goes in as a query parameter.
 _PROFILE = f"""
 SELECT {columns(Profile, "p")} FROM {table(Profile)} p

@@ -16,51 +16,60 @@ from django.db import connection, transaction
 
 from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
 from profiles.store import KeyKind, Row
+from profiles.store.reads import profile_sql
 
 _encode = json.encoder.encode_basestring
 
-_INSERT = """
-INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
-SELECT %s, j.value ->> 1, {third_party_id}, j.value -> 2, %s, %s
+_INSERT = profile_sql(
+    """
+INSERT INTO {profile} ({client}, {pc_id}, {third_party_id}, {attributes}, {created_at}, {modified_at})
+SELECT %s, j.value ->> 1, {third_party_value}, j.value -> 2, %s, %s
 FROM json_each(%s) AS j WHERE true
-ON CONFLICT (client_id, {column}) DO UPDATE SET
-    attributes = json_patch(profiles_profile.attributes, excluded.attributes),
-    modified_at = excluded.modified_at
-WHERE length(CAST(json_patch(profiles_profile.attributes, excluded.attributes) AS BLOB)) <= %s
-RETURNING {column}, pc_id
+ON CONFLICT ({client}, {column}) DO UPDATE SET
+    {attributes} = json_patch({profile}.{attributes}, excluded.{attributes}),
+    {modified_at} = excluded.{modified_at}
+WHERE length(CAST(json_patch({profile}.{attributes}, excluded.{attributes}) AS BLOB)) <= %s
+RETURNING {column}, {pc_id}
 """
+)
 
-_UPSERT_EACH_ROW = """
-INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
-VALUES (%s, %s, {third_party_id}, %s, %s, %s)
-ON CONFLICT (client_id, {column}) DO UPDATE SET
-    attributes = json_patch(profiles_profile.attributes, excluded.attributes),
-    modified_at = excluded.modified_at
-WHERE length(CAST(json_patch(profiles_profile.attributes, excluded.attributes) AS BLOB)) <= {limit}
+_UPSERT_EACH_ROW = profile_sql(
+    """
+INSERT INTO {profile} ({client}, {pc_id}, {third_party_id}, {attributes}, {created_at}, {modified_at})
+VALUES (%s, %s, {third_party_value}, %s, %s, %s)
+ON CONFLICT ({client}, {column}) DO UPDATE SET
+    {attributes} = json_patch({profile}.{attributes}, excluded.{attributes}),
+    {modified_at} = excluded.{modified_at}
+WHERE length(CAST(json_patch({profile}.{attributes}, excluded.{attributes}) AS BLOB)) <= {limit}
 """
+)
 
 # The keys are looked up first, one unique-index search each, in a materialized CTE: joined
 # directly in the UPDATE, SQLite's planner (without statistics) walks every profile of the
 # client instead, which turns one update into a scan of the whole client.
-_UPDATE = """
+_UPDATE = profile_sql(
+    """
 WITH found AS MATERIALIZED (
-    SELECT p.id AS id, j.value -> 2 AS patch
-    FROM json_each(%s) AS j CROSS JOIN profiles_profile AS p
-    WHERE p.client_id = %s AND p.{column} = j.value ->> 0
+    SELECT p.{id} AS id, j.value -> 2 AS patch
+    FROM json_each(%s) AS j CROSS JOIN {profile} AS p
+    WHERE p.{client} = %s AND p.{column} = j.value ->> 0
 )
-UPDATE profiles_profile SET
-    attributes = json_patch(profiles_profile.attributes, found.patch),
-    modified_at = %s
+UPDATE {profile} SET
+    {attributes} = json_patch({profile}.{attributes}, found.patch),
+    {modified_at} = %s
 FROM found
-WHERE profiles_profile.id = found.id
-  AND length(CAST(json_patch(profiles_profile.attributes, found.patch) AS BLOB)) <= %s
-RETURNING profiles_profile.{column}, profiles_profile.pc_id
+WHERE {profile}.{id} = found.id
+  AND length(CAST(json_patch({profile}.{attributes}, found.patch) AS BLOB)) <= %s
+RETURNING {profile}.{column}, {profile}.{pc_id}
 """
+)
 
-_EXISTING = """
-SELECT {column} FROM profiles_profile
-WHERE client_id = %s AND {column} IN (SELECT value FROM json_each(%s))
+_EXISTING = profile_sql(
+    """
+SELECT {column} FROM {profile}
+WHERE {client} = %s AND {column} IN (SELECT value FROM json_each(%s))
 """
+)
 
 
 class SQLiteEngine:
@@ -92,7 +101,7 @@ class SQLiteEngine:
         )
         if create_missing:
             third_party_id = "j.value ->> 0" if kind is KeyKind.THIRD_PARTY_ID else "NULL"
-            sql = _INSERT.format(column=kind.column, third_party_id=third_party_id)
+            sql = _INSERT.format(column=kind.column, third_party_value=third_party_id)
             params: list[int | str | None] = [
                 client_id,
                 stamp,
@@ -113,7 +122,7 @@ class SQLiteEngine:
         """Every key mapped to ``""`` when all rows applied; ``None`` (and no change) if not."""
         if kind is KeyKind.THIRD_PARTY_ID:
             sql = _UPSERT_EACH_ROW.format(
-                column=kind.column, third_party_id="%s", limit=MAX_PROFILE_ATTRIBUTES_BYTES
+                column=kind.column, third_party_value="%s", limit=MAX_PROFILE_ATTRIBUTES_BYTES
             )
             params: list[tuple[int | str | None, ...]] = [
                 (client_id, pc_id, key, attributes, stamp, stamp)
@@ -121,7 +130,7 @@ class SQLiteEngine:
             ]
         else:
             sql = _UPSERT_EACH_ROW.format(
-                column=kind.column, third_party_id="NULL", limit=MAX_PROFILE_ATTRIBUTES_BYTES
+                column=kind.column, third_party_value="NULL", limit=MAX_PROFILE_ATTRIBUTES_BYTES
             )
             params = [(client_id, key, attributes, stamp, stamp) for key, _, attributes in payload]
         with transaction.atomic(), connection.cursor() as cursor:
