@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from profiles.access.addresses import caller_address
 from profiles.models import (
     AuditEvent,
     Batch,
@@ -69,7 +70,7 @@ class ClientAdmin(admin.ModelAdmin[Client]):
                 obj,
                 AuditEvent.Action.CLIENT_CREATED,
                 actor=request.user,
-                remote_addr=request.META.get("REMOTE_ADDR"),
+                remote_addr=caller_address(request),
             )
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
@@ -84,7 +85,7 @@ def _record_role(request: HttpRequest, membership: Membership) -> None:
         membership.client,
         AuditEvent.Action.ROLE_GRANTED,
         actor=request.user,
-        remote_addr=request.META.get("REMOTE_ADDR"),
+        remote_addr=caller_address(request),
         detail=f"{membership.user.get_username()} is {membership.get_role_display()}",
     )
 

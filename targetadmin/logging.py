@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from django.http import HttpRequest, HttpResponse
 
+from profiles.access.addresses import caller_address
 from profiles.tokens import secret
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -123,7 +124,7 @@ class RequestLogMiddleware:
                     "path": request.path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "remote_addr": request.META.get("REMOTE_ADDR"),
+                    "remote_addr": caller_address(request),
                 },
             )
             return response
