@@ -322,6 +322,49 @@ def test_it_refuses_a_multipart_upload_without_a_batch_field(
     assert refusal(response) == "The multipart upload has no 'batch' field."
 
 
+def _multipart(part: bytes, *, closing: bytes = b"\r\n--b--\r\n") -> bytes:
+    return b"--b\r\n" + part + closing
+
+
+BATCH_FIELD = b'Content-Disposition: form-data; name="batch"\r\n\r\npcId,a\np1,x\np2,y'
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        BATCH_FIELD,
+        b'Content-Disposition: form-data; name="batch"; filename="b.txt"\r\n\r\npcId,a\np1,x',
+    ],
+    ids=["field", "file"],
+)
+def test_it_refuses_a_multipart_body_without_its_closing_boundary_and_changes_nothing(
+    demo: Client, client: HttpClient, part: bytes
+) -> None:
+    # Django's parser alone takes the end of the body for the end of the last part, so a
+    # body cut short by anything between client and server would be applied as if whole.
+    for closing in (b"", b"\r\n--b", b"\r\n--b-"):
+        body = _multipart(part, closing=closing)
+        response = client.post(
+            "/m2/demo/v2/profile/batchUpdate", body, content_type="multipart/form-data; boundary=b"
+        )
+        assert response.status_code == 400, closing
+        assert refusal(response) == "The multipart upload ended before its closing boundary."
+        assert _nothing_changed(settings.BATCH_DIR)
+
+
+def test_it_ignores_what_follows_a_multipart_closing_boundary(
+    demo: Client, client: HttpClient
+) -> None:
+    # RFC 2046: the epilogue after the closing boundary is to be ignored, parts and all.
+    epilogue = b'--b\r\nContent-Disposition: form-data; name="batch"\r\n\r\npcId,a\np3,z\r\n--b--'
+    body = _multipart(BATCH_FIELD, closing=b"\r\n--b--\r\n" + epilogue)
+    response = client.post(
+        "/m2/demo/v2/profile/batchUpdate", body, content_type="multipart/form-data; boundary=b"
+    )
+    assert status(client, batch_id_of(response))["successfulUpdates"] == "2"
+    assert sorted(Profile.objects.values_list("pc_id", flat=True)) == ["p1", "p2"]
+
+
 def test_it_takes_the_client_from_the_host_on_the_placeholder_path(
     demo: Client, client: HttpClient
 ) -> None:
