@@ -215,6 +215,20 @@ def test_it_fails_only_the_bad_row_with_its_line_number_and_reason(
     assert fields["profiles"][0]["status"] == "failed"
 
 
+def test_it_echoes_a_failed_id_with_control_characters_in_status_xml_that_parses(
+    demo: Client, client: HttpClient
+) -> None:
+    # XML 1.0 cannot carry U+0001 even escaped: it is shown as U+FFFD, and the document parses.
+    batch_id = batch_id_of(submit(client, "batch=pcId,a\nctl%01id,x\np2,ok\n", version="v1"))
+    assert status(client, batch_id)["profiles"] == [
+        {
+            "id": "ctl\ufffdid",
+            "status": "failed",
+            "message": "Line 2: pcId contains control characters",
+        }
+    ]
+
+
 def test_it_fails_a_row_that_is_not_utf8(demo: Client, client: HttpClient) -> None:
     batch_id = batch_id_of(submit(client, b"batch=pcId,a\np1,\xff\np2,ok\n"))
     fields = status(client, batch_id)
