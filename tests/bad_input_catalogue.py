@@ -542,6 +542,26 @@ CASES: list[Case] = [
         400,
         "contains a NUL character",
     ),
+    Case(
+        "attribute",
+        "JSON single update whose value is a lone surrogate escape",
+        "POST",
+        UPDATE,
+        400,
+        "value of 'a' contains a lone surrogate",
+        b'{"mboxPC": "p1", "profile.a": "\\ud800"}',
+        JSON,
+    ),
+    Case(
+        "attribute",
+        "JSON bulk profile whose value is a lone surrogate escape fails that profile only",
+        "POST",
+        BULK,
+        200,
+        "value of 'a' contains a lone surrogate",
+        b'{"profiles": [{"pcId": "p1", "attributes": {"a": "x\\udfffy"}}]}',
+        JSON,
+    ),
     # Path traversal in ids ----------------------------------------------------------------
     Case(
         "traversal",

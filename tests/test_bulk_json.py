@@ -113,6 +113,36 @@ def test_it_records_a_failed_id_holding_nul_on_every_database(
     assert BatchFailure.objects.get().profile_id == "a\ufffdb"
 
 
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker"])
+def test_it_fails_only_the_profiles_holding_lone_surrogates_on_every_database(
+    demo: Client, client: HttpClient, settings: Any, inline: bool
+) -> None:
+    """A JSON "\\ud800" escape makes text that is not UTF-8, which no database stores."""
+    settings.TASKS = DUMMY_TASKS
+    settings.JSON_BULK_INLINE_PROFILES = 10 if inline else 1
+    profiles = [
+        {"pcId": "id\ud800", "attributes": {"a": "1"}},
+        {"pcId": "p1", "attributes": {"a\udc00": "1"}},
+        {"pcId": "p2", "attributes": {"a": "x\ud800y"}},
+        {"pcId": "p3", "attributes": {"a": "\U0001f600"}},  # a surrogate pair: one character
+    ]
+    body = json.dumps({"createMissing": True, "profiles": profiles})
+    assert "\\ud800" in body
+    response = client.post(BULK, data=body, content_type="application/json")
+    assert response.status_code == (200 if inline else 202), response.content
+    if not inline:
+        tasks.process_batch.call(response.json()["batchId"])
+    document = client.get(response.json()["statusUrl"]).json()
+    assert [(f["index"], f["id"], f["code"]) for f in document["failures"]] == [
+        (0, "id\ufffd", "bad_id"),
+        (1, "p1", "bad_attribute_name"),
+        (2, "p2", "bad_value"),
+    ]
+    assert document["failures"][2]["message"] == "value of 'a' contains a lone surrogate"
+    assert list(Profile.objects.values_list("pc_id", flat=True)) == ["p3"]
+    assert values(demo, pc_id="p3") == {"a": "\U0001f600"}
+
+
 def test_it_hands_a_large_batch_to_the_worker_and_answers_202(
     demo: Client, client: HttpClient, settings: Any
 ) -> None:

@@ -9,6 +9,7 @@ statement per chunk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from profiles.rules.limits import (
 from profiles.store import KeyKind, Update
 
 CHUNK_SIZE = 5_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Row(NamedTuple):
@@ -106,6 +108,9 @@ def check_value(name: str, value: str) -> None:
     if "\x00" in value:
         # PostgreSQL cannot store a NUL character, so no database accepts one.
         raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} contains a NUL character")
+    if _SURROGATE.search(value):
+        # Not UTF-8, so no database stores it; a JSON "\ud800" escape makes one.
+        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} contains a lone surrogate")
     if len(value) > MAX_VALUE_LENGTH:
         raise RowError(
             ErrorCode.VALUE_TOO_LONG,
@@ -147,11 +152,15 @@ def apply_chunk(
                 for name in attributes:
                     check_attribute_name(name)
                 checked_names.update(attributes)
-            if kept and (
-                max(map(len, kept.values())) > MAX_VALUE_LENGTH or "\x00" in "".join(kept.values())
-            ):
-                for name, value in kept.items():
-                    check_value(name, value)
+            if kept:
+                joined = "".join(kept.values())
+                if (
+                    max(map(len, kept.values())) > MAX_VALUE_LENGTH
+                    or "\x00" in joined
+                    or (not joined.isascii() and _SURROGATE.search(joined))
+                ):
+                    for name, value in kept.items():
+                        check_value(name, value)
         except RowError as error:
             outcome.failures.append(RowFailure(row.position, profile_id, error.code, error.message))
             continue
