@@ -164,6 +164,20 @@ def test_it_updates_only_existing_profiles_in_v1_and_counts_the_rest_not_found(
     assert (fields["successfulUpdates"], fields["profilesNotFound"]) == ("1", "1")
 
 
+def test_it_counts_a_row_of_only_empty_values_not_found_in_v1_when_its_profile_is_missing(
+    demo: Client, client: HttpClient
+) -> None:
+    # As the single update answers 404: v1 updates existing profiles only.
+    Profile.objects.create(client=demo, pc_id="known", attributes={})
+    body = "batch=pcId,tier\nknown,\nno-such-profile,\nno-such-profile\n"
+    fields = status(client, batch_id_of(submit(client, body, version="v1")))
+    assert (fields["successfulUpdates"], fields["profilesNotFound"]) == ("1", "2")
+    # v2 creates missing profiles, but a row of only empty values creates nothing.
+    fields = status(client, batch_id_of(submit(client, body, version="v2")))
+    assert (fields["successfulUpdates"], fields["profilesNotFound"]) == ("3", "0")
+    assert list(Profile.objects.values_list("pc_id", "attributes")) == [("known", {})]
+
+
 def test_it_creates_missing_profiles_in_v2_with_target_shaped_pc_ids(
     demo: Client, client: HttpClient
 ) -> None:

@@ -7,13 +7,17 @@ import re
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 
 from profiles import tasks
 from profiles.ingest.batches import Batch, BatchFailure
+from profiles.ingest.pipeline import Row, apply_chunk
 from profiles.models import Client, Profile
+from profiles.store import KeyKind
 from tests.batches import values
 from tests.profile_api import issue_token, require_authentication
 
@@ -75,6 +79,32 @@ def test_it_updates_only_existing_profiles_unless_asked_to_create(
     document = post(client, {"profiles": [{"thirdPartyId": "nobody", "attributes": {"a": "1"}}]})
     assert document.json()["profilesNotFound"] == 1
     assert not Profile.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("create_missing", "counts"), [(False, (1, 2)), (True, (3, 0))], ids=["update", "create"]
+)
+def test_it_counts_a_profile_of_only_empty_values_not_found_unless_asked_to_create(
+    demo: Client, client: HttpClient, create_missing: bool, counts: tuple[int, int]
+) -> None:
+    Profile.objects.create(client=demo, third_party_id="known", pc_id="k", attributes={})
+    profiles = [
+        {"thirdPartyId": "known", "attributes": {"a": ""}},
+        {"thirdPartyId": "nobody", "attributes": {"a": ""}},
+        {"thirdPartyId": "nobody-else"},
+    ]
+    document = post(client, {"createMissing": create_missing, "profiles": profiles}).json()
+    assert (document["successfulUpdates"], document["profilesNotFound"]) == counts
+    assert list(Profile.objects.values_list("third_party_id", "attributes")) == [("known", {})]
+
+
+def test_it_looks_up_a_chunks_rows_of_only_empty_values_in_one_query(demo: Client) -> None:
+    Profile.objects.create(client=demo, pc_id="p0", attributes={})
+    rows = [Row(n, f"p{n}", {"a": ""}) for n in range(50)]
+    with CaptureQueriesContext(connection) as queries:
+        outcome = apply_chunk(demo.pk, KeyKind.PC_ID, rows, create_missing=False)
+    assert (outcome.successful, outcome.not_found) == (1, 49)
+    assert len(queries) == 1
 
 
 def test_it_records_malformed_profiles_by_index(demo: Client, client: HttpClient) -> None:

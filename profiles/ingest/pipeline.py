@@ -134,6 +134,7 @@ def apply_chunk(
     """
     outcome = Outcome()
     valid: list[tuple[Row, Update]] = []
+    empty: list[str] = []  # ids of the rows whose values are all empty
     checked_names: set[str] = set()
     third_party = kind is KeyKind.THIRD_PARTY_ID
     for row in rows:
@@ -167,7 +168,9 @@ def apply_chunk(
         if kept:
             valid.append((row, Update(profile_id, kept)))
         else:
-            outcome.successful += 1  # empty values change nothing, and that is not an error
+            empty.append(profile_id)
+    if empty:
+        _count_empty_rows(client_id, kind, empty, create_missing, outcome)
     merged = store.merge(
         client_id,
         kind,
@@ -196,6 +199,24 @@ def apply_chunk(
                 )
             )
     return outcome
+
+
+def _count_empty_rows(
+    client_id: int, kind: KeyKind, ids: list[str], create_missing: bool, outcome: Outcome
+) -> None:
+    """Rows whose values are all empty change nothing, and that is not an error.
+
+    Creating profiles, such a row creates none and succeeds. Updating only, it succeeds when
+    its profile exists and counts as not found otherwise, as the single update answers 404
+    (docs/api.md#batch-file-update): one query for the chunk's empty rows.
+    """
+    if create_missing:
+        outcome.successful += len(ids)
+        return
+    existing = store.existing_keys(client_id, kind, ids)
+    found = sum(1 for profile_id in ids if profile_id in existing)
+    outcome.successful += found
+    outcome.not_found += len(ids) - found
 
 
 def chunked(rows: Iterable[Row], size: int = CHUNK_SIZE) -> Iterator[list[Row]]:
