@@ -49,7 +49,7 @@ test: lint chromium
 # The property-based tests with many examples each (``make test`` runs a few of each).
 .PHONY: fuzz
 fuzz: $(DEPS)
-	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_parsers.py tests/test_api_schema.py
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_parsers.py tests/test_fuzz_envelopes.py tests/test_api_schema.py
 
 # docs/bad-input.md, from the cases tests/test_bad_input_catalogue.py sends.
 .PHONY: bad-input-catalogue

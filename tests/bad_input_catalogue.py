@@ -26,6 +26,14 @@ TOKEN = "/demo/target/authentication/token"
 ACME_BATCH_ID = "acme-1700000000000-00000001"
 MALFORMED_BASIC = "Basic " + base64.b64encode(b"no colon here").decode()
 
+# A multipart batch file as a client sends it, and the same body cut off after "cut-2,plat".
+WHOLE_MULTIPART = (
+    b'--b\r\nContent-Disposition: form-data; name="batch"; filename="b.txt"\r\n'
+    b"Content-Type: text/plain\r\n\r\nbatch=pcId,tier\ncut-1,gold\ncut-2,platinum\n"
+    b"\r\n--b--\r\n"
+)
+CUT_MULTIPART = WHOLE_MULTIPART[: WHOLE_MULTIPART.index(b"inum")]
+
 
 @dataclass(frozen=True)
 class Case:
@@ -286,6 +294,40 @@ CASES: list[Case] = [
         {"Content-Length": "1000"},
         transport="socket",
     ),
+    Case(
+        "size",
+        "multipart upload cut off mid-file (Content-Length of the whole), then the connection ends",
+        "POST",
+        BATCH_V2,
+        400,
+        f"The upload ended after {len(CUT_MULTIPART)} of {len(WHOLE_MULTIPART)} bytes",
+        CUT_MULTIPART,
+        "multipart/form-data; boundary=b",
+        {"Content-Length": str(len(WHOLE_MULTIPART))},
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "multipart upload whose body ends without its closing boundary",
+        "POST",
+        BATCH_V2,
+        400,
+        "The multipart upload ended before its closing boundary.",
+        CUT_MULTIPART,
+        "multipart/form-data; boundary=b",
+    ),
+    Case(
+        "size",
+        "Transfer-Encoding: chunked to a server that does not de-chunk (gunicorn does)",
+        "POST",
+        BATCH_V2,
+        400,
+        "This server cannot read an upload sent with Transfer-Encoding: chunked",
+        b"f\r\nbatch=pcId,a\np1\r\n0\r\n\r\n",
+        FORM,
+        {"Transfer-Encoding": "chunked"},
+        transport="socket",
+    ),
     # Bad ids ------------------------------------------------------------------------------
     Case(
         "id",
@@ -499,6 +541,26 @@ CASES: list[Case] = [
         f"{UPDATE}?mboxPC=p1&profile.a=%00",
         400,
         "contains a NUL character",
+    ),
+    Case(
+        "attribute",
+        "JSON single update whose value is a lone surrogate escape",
+        "POST",
+        UPDATE,
+        400,
+        "value of 'a' contains a lone surrogate",
+        b'{"mboxPC": "p1", "profile.a": "\\ud800"}',
+        JSON,
+    ),
+    Case(
+        "attribute",
+        "JSON bulk profile whose value is a lone surrogate escape fails that profile only",
+        "POST",
+        BULK,
+        200,
+        "value of 'a' contains a lone surrogate",
+        b'{"profiles": [{"pcId": "p1", "attributes": {"a": "x\\udfffy"}}]}',
+        JSON,
     ),
     # Path traversal in ids ----------------------------------------------------------------
     Case(

@@ -175,3 +175,32 @@ def test_a_slow_upload_is_cut_off_by_the_read_timeout_and_stores_nothing(
     assert status == case.status, body
     assert case.message in body
     assert not Batch.objects.exists()
+
+
+def test_a_multipart_upload_cut_off_mid_file_is_refused_and_changes_nothing(
+    live_server: Any, transactional_db: None, settings: Any
+) -> None:
+    demo = Client.objects.create(code="demo", name="Demo")
+    Profile.objects.create(client=demo, pc_id="cut-1", attributes={})
+    case = OVER_SOCKET[
+        "multipart upload cut off mid-file (Content-Length of the whole), then the connection ends"
+    ]
+    status, body = status_and_body(send_raw(live_server.url, case))
+    assert status == case.status, body
+    assert case.message in body
+    assert not Batch.objects.exists()
+    assert not any(settings.BATCH_DIR.glob("*"))
+    assert list(Profile.objects.values_list("pc_id", "attributes")) == [("cut-1", {})]
+
+
+def test_a_chunked_upload_to_a_server_that_does_not_dechunk_is_refused_by_name(
+    live_server: Any, transactional_db: None, settings: Any
+) -> None:
+    Client.objects.create(code="demo", name="Demo")
+    case = OVER_SOCKET[
+        "Transfer-Encoding: chunked to a server that does not de-chunk (gunicorn does)"
+    ]
+    status, body = status_and_body(send_raw(live_server.url, case))
+    assert status == case.status, body
+    assert case.message in body
+    assert not Batch.objects.exists()

@@ -164,6 +164,20 @@ def test_it_updates_only_existing_profiles_in_v1_and_counts_the_rest_not_found(
     assert (fields["successfulUpdates"], fields["profilesNotFound"]) == ("1", "1")
 
 
+def test_it_counts_a_row_of_only_empty_values_not_found_in_v1_when_its_profile_is_missing(
+    demo: Client, client: HttpClient
+) -> None:
+    # As the single update answers 404: v1 updates existing profiles only.
+    Profile.objects.create(client=demo, pc_id="known", attributes={})
+    body = "batch=pcId,tier\nknown,\nno-such-profile,\nno-such-profile\n"
+    fields = status(client, batch_id_of(submit(client, body, version="v1")))
+    assert (fields["successfulUpdates"], fields["profilesNotFound"]) == ("1", "2")
+    # v2 creates missing profiles, but a row of only empty values creates nothing.
+    fields = status(client, batch_id_of(submit(client, body, version="v2")))
+    assert (fields["successfulUpdates"], fields["profilesNotFound"]) == ("3", "0")
+    assert list(Profile.objects.values_list("pc_id", "attributes")) == [("known", {})]
+
+
 def test_it_creates_missing_profiles_in_v2_with_target_shaped_pc_ids(
     demo: Client, client: HttpClient
 ) -> None:
@@ -213,6 +227,20 @@ def test_it_fails_only_the_bad_row_with_its_line_number_and_reason(
     assert (fields["successfulUpdates"], fields["failedUpdates"]) == ("2", "1")
     assert [profile["message"] for profile in fields["profiles"]] == [message]
     assert fields["profiles"][0]["status"] == "failed"
+
+
+def test_it_echoes_a_failed_id_with_control_characters_in_status_xml_that_parses(
+    demo: Client, client: HttpClient
+) -> None:
+    # XML 1.0 cannot carry U+0001 even escaped: it is shown as U+FFFD, and the document parses.
+    batch_id = batch_id_of(submit(client, "batch=pcId,a\nctl%01id,x\np2,ok\n", version="v1"))
+    assert status(client, batch_id)["profiles"] == [
+        {
+            "id": "ctl\ufffdid",
+            "status": "failed",
+            "message": "Line 2: pcId contains control characters",
+        }
+    ]
 
 
 def test_it_fails_a_row_that_is_not_utf8(demo: Client, client: HttpClient) -> None:
@@ -320,6 +348,49 @@ def test_it_refuses_a_multipart_upload_without_a_batch_field(
     response = client.post("/m2/demo/v2/profile/batchUpdate", {"file": "pcId,a\np1,x\n"})
     assert response.status_code == 400
     assert refusal(response) == "The multipart upload has no 'batch' field."
+
+
+def _multipart(part: bytes, *, closing: bytes = b"\r\n--b--\r\n") -> bytes:
+    return b"--b\r\n" + part + closing
+
+
+BATCH_FIELD = b'Content-Disposition: form-data; name="batch"\r\n\r\npcId,a\np1,x\np2,y'
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        BATCH_FIELD,
+        b'Content-Disposition: form-data; name="batch"; filename="b.txt"\r\n\r\npcId,a\np1,x',
+    ],
+    ids=["field", "file"],
+)
+def test_it_refuses_a_multipart_body_without_its_closing_boundary_and_changes_nothing(
+    demo: Client, client: HttpClient, part: bytes
+) -> None:
+    # Django's parser alone takes the end of the body for the end of the last part, so a
+    # body cut short by anything between client and server would be applied as if whole.
+    for closing in (b"", b"\r\n--b", b"\r\n--b-"):
+        body = _multipart(part, closing=closing)
+        response = client.post(
+            "/m2/demo/v2/profile/batchUpdate", body, content_type="multipart/form-data; boundary=b"
+        )
+        assert response.status_code == 400, closing
+        assert refusal(response) == "The multipart upload ended before its closing boundary."
+        assert _nothing_changed(settings.BATCH_DIR)
+
+
+def test_it_ignores_what_follows_a_multipart_closing_boundary(
+    demo: Client, client: HttpClient
+) -> None:
+    # RFC 2046: the epilogue after the closing boundary is to be ignored, parts and all.
+    epilogue = b'--b\r\nContent-Disposition: form-data; name="batch"\r\n\r\npcId,a\np3,z\r\n--b--'
+    body = _multipart(BATCH_FIELD, closing=b"\r\n--b--\r\n" + epilogue)
+    response = client.post(
+        "/m2/demo/v2/profile/batchUpdate", body, content_type="multipart/form-data; boundary=b"
+    )
+    assert status(client, batch_id_of(response))["successfulUpdates"] == "2"
+    assert sorted(Profile.objects.values_list("pc_id", flat=True)) == ["p1", "p2"]
 
 
 def test_it_takes_the_client_from_the_host_on_the_placeholder_path(

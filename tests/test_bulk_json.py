@@ -7,13 +7,17 @@ import re
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 
 from profiles import tasks
 from profiles.ingest.batches import Batch, BatchFailure
+from profiles.ingest.pipeline import Row, apply_chunk
 from profiles.models import Client, Profile
+from profiles.store import KeyKind
 from tests.batches import values
 from tests.profile_api import issue_token, require_authentication
 
@@ -77,6 +81,32 @@ def test_it_updates_only_existing_profiles_unless_asked_to_create(
     assert not Profile.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("create_missing", "counts"), [(False, (1, 2)), (True, (3, 0))], ids=["update", "create"]
+)
+def test_it_counts_a_profile_of_only_empty_values_not_found_unless_asked_to_create(
+    demo: Client, client: HttpClient, create_missing: bool, counts: tuple[int, int]
+) -> None:
+    Profile.objects.create(client=demo, third_party_id="known", pc_id="k", attributes={})
+    profiles = [
+        {"thirdPartyId": "known", "attributes": {"a": ""}},
+        {"thirdPartyId": "nobody", "attributes": {"a": ""}},
+        {"thirdPartyId": "nobody-else"},
+    ]
+    document = post(client, {"createMissing": create_missing, "profiles": profiles}).json()
+    assert (document["successfulUpdates"], document["profilesNotFound"]) == counts
+    assert list(Profile.objects.values_list("third_party_id", "attributes")) == [("known", {})]
+
+
+def test_it_looks_up_a_chunks_rows_of_only_empty_values_in_one_query(demo: Client) -> None:
+    Profile.objects.create(client=demo, pc_id="p0", attributes={})
+    rows = [Row(n, f"p{n}", {"a": ""}) for n in range(50)]
+    with CaptureQueriesContext(connection) as queries:
+        outcome = apply_chunk(demo.pk, KeyKind.PC_ID, rows, create_missing=False)
+    assert (outcome.successful, outcome.not_found) == (1, 49)
+    assert len(queries) == 1
+
+
 def test_it_records_malformed_profiles_by_index(demo: Client, client: HttpClient) -> None:
     profiles: list[Any] = [
         "not an object",
@@ -111,6 +141,36 @@ def test_it_records_a_failed_id_holding_nul_on_every_database(
     assert response.status_code == 200
     assert [(f["index"], f["code"]) for f in response.json()["failures"]] == [(0, "bad_id")]
     assert BatchFailure.objects.get().profile_id == "a\ufffdb"
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker"])
+def test_it_fails_only_the_profiles_holding_lone_surrogates_on_every_database(
+    demo: Client, client: HttpClient, settings: Any, inline: bool
+) -> None:
+    """A JSON "\\ud800" escape makes text that is not UTF-8, which no database stores."""
+    settings.TASKS = DUMMY_TASKS
+    settings.JSON_BULK_INLINE_PROFILES = 10 if inline else 1
+    profiles = [
+        {"pcId": "id\ud800", "attributes": {"a": "1"}},
+        {"pcId": "p1", "attributes": {"a\udc00": "1"}},
+        {"pcId": "p2", "attributes": {"a": "x\ud800y"}},
+        {"pcId": "p3", "attributes": {"a": "\U0001f600"}},  # a surrogate pair: one character
+    ]
+    body = json.dumps({"createMissing": True, "profiles": profiles})
+    assert "\\ud800" in body
+    response = client.post(BULK, data=body, content_type="application/json")
+    assert response.status_code == (200 if inline else 202), response.content
+    if not inline:
+        tasks.process_batch.call(response.json()["batchId"])
+    document = client.get(response.json()["statusUrl"]).json()
+    assert [(f["index"], f["id"], f["code"]) for f in document["failures"]] == [
+        (0, "id\ufffd", "bad_id"),
+        (1, "p1", "bad_attribute_name"),
+        (2, "p2", "bad_value"),
+    ]
+    assert document["failures"][2]["message"] == "value of 'a' contains a lone surrogate"
+    assert list(Profile.objects.values_list("pc_id", flat=True)) == ["p3"]
+    assert values(demo, pc_id="p3") == {"a": "\U0001f600"}
 
 
 def test_it_hands_a_large_batch_to_the_worker_and_answers_202(

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from profiles.ingest.batchfile import READ_CHUNK_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"
@@ -34,27 +42,33 @@ def wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError("gunicorn did not start listening")
 
 
-def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) -> None:
+@contextmanager
+def gunicorn(directory: Path, **settings: str) -> Iterator[int]:
+    """gunicorn on a free port over a fresh, migrated SQLite database in ``directory``.
+
+    Its log goes to ``directory / "gunicorn.log"``; ``settings`` are extra environment.
+    """
     port = free_port()
     # A fresh SQLite database of its own, migrated as a deployment's would be.
     env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"} | {
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",
-        "GUNICORN_ACCESS_LOG": "-",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "STATIC_ROOT": str(tmp_path),
-        "TARGETADMIN_VAR_DIR": str(tmp_path),
+        "STATIC_ROOT": str(directory),
+        "TARGETADMIN_VAR_DIR": str(directory),
         "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
+        **settings,
     }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("w") as log_file:
+    for command in (["migrate", "--noinput", "-v", "0"], ["create_client", "demo"]):
+        subprocess.run(  # noqa: S603 (this repository's manage.py, fixed arguments)
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
+    with (directory / "gunicorn.log").open("w") as log_file:
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "targetadmin.wsgi"],
             cwd=ROOT,
@@ -64,17 +78,23 @@ def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) 
         )
         try:
             wait_until_listening(port, server)
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/healthz?access_token={SECRET_IN_QUERY}",
-                headers={"Authorization": f"Bearer {SECRET_IN_HEADER}", "X-Request-ID": "probe-1"},
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-                assert response.status == 200
-                assert response.headers["X-Request-ID"] == "probe-1"
+            yield port
         finally:
             server.terminate()
             server.wait(timeout=60)
 
+
+def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, GUNICORN_ACCESS_LOG="-") as port:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/healthz?access_token={SECRET_IN_QUERY}",
+            headers={"Authorization": f"Bearer {SECRET_IN_HEADER}", "X-Request-ID": "probe-1"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            assert response.status == 200
+            assert response.headers["X-Request-ID"] == "probe-1"
+
+    log_path = tmp_path / "gunicorn.log"
     written = log_path.read_text()
     for secret in (SECRET_IN_QUERY, SECRET_IN_HEADER, "access_token", "Bearer"):
         assert secret not in written
@@ -86,3 +106,161 @@ def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) 
     assert '"GET /healthz" 200' in access_line["message"]
     assert access_line["message"].endswith(" probe-1")
     assert any(line["logger"] == "gunicorn.error" for line in lines)
+
+
+# Uploads over a real socket: what gunicorn hands the application -------------------------
+
+MAX_BYTES = 4096
+BOUNDARY = "b0undary"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    directory = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(directory, BATCH_MAX_BYTES=str(MAX_BYTES)) as port:
+        yield port, directory
+
+
+def send(
+    port: int, path: str, headers: dict[str, str], pieces: list[bytes], *, hang_up: bool = True
+) -> tuple[int, str]:
+    """Send a POST head and body pieces as written; ``hang_up`` ends the upload there."""
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        for piece in pieces:
+            connection.sendall(piece)
+        if hang_up:
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
+
+
+def chunks(*pieces: bytes) -> list[bytes]:
+    """The pieces in HTTP/1.1 chunked framing, with the last chunk."""
+    return [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces] + [b"0\r\n\r\n"]
+
+
+MULTIPART_HEAD = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="batch"; filename="b.txt"\r\n'
+    "Content-Type: text/plain\r\n\r\n"
+).encode()
+
+
+def multipart(content: bytes) -> bytes:
+    return MULTIPART_HEAD + content + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def content_type(multipart_body: bool) -> str:
+    if multipart_body:
+        return f"multipart/form-data; boundary={BOUNDARY}"
+    return "application/x-www-form-urlencoded"
+
+
+def batch_size(port: int, answer: str) -> str:
+    status_url = ElementTree.fromstring(answer).findtext("batchStatus") or ""  # noqa: S314
+    assert status_url.startswith(f"http://127.0.0.1:{port}/"), answer
+    with urllib.request.urlopen(status_url, timeout=30) as response:  # noqa: S310 - loopback
+        return ElementTree.fromstring(response.read()).findtext("batchSize") or ""  # noqa: S314
+
+
+def stored(directory: Path) -> tuple[int, list[str]]:
+    """How many batches the database holds, and the files of the batch directory."""
+    with closing(sqlite3.connect(directory / "targetadmin.sqlite3")) as database:
+        (count,) = database.execute("SELECT count(*) FROM profiles_batch").fetchone()
+    files = sorted(path.name for path in (directory / "batches").glob("*"))
+    return count, files
+
+
+def test_it_accepts_a_chunked_batch_file_raw_or_multipart(server: tuple[int, Path]) -> None:
+    port, _ = server
+    rows = [f"chunked-{n},value-{n}\n".encode() for n in range(40)]
+    raw = [b"batch=pcId,a\n", *rows]
+    status, answer = send(
+        port,
+        "/m2/demo/v2/profile/batchUpdate",
+        {"Content-Type": "application/x-www-form-urlencoded", "Transfer-Encoding": "chunked"},
+        chunks(*raw),
+    )
+    assert status == 200, answer
+    assert batch_size(port, answer) == "40"
+    body = multipart(b"".join(raw))
+    status, answer = send(
+        port,
+        "/m2/demo/v2/profile/batchUpdate",
+        {
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Transfer-Encoding": "chunked",
+        },
+        chunks(body[:50], body[50:51], body[51:500], body[500:]),
+    )
+    assert status == 200, answer
+    assert batch_size(port, answer) == "40"
+
+
+@pytest.mark.parametrize("multipart_body", [False, True], ids=["raw", "multipart"])
+def test_it_refuses_a_chunked_upload_past_the_size_limit_while_it_streams(
+    server: tuple[int, Path], multipart_body: bool
+) -> None:
+    port, directory = server
+    before = stored(directory)
+    head = MULTIPART_HEAD if multipart_body else b""
+    sent = (head + b"batch=pcId,a\n" + b"p1,x\n" * READ_CHUNK_BYTES)[:READ_CHUNK_BYTES]
+    # The client announces a chunk twice as long, sends what the server reads at once and
+    # waits: the answer comes while the upload is still under way.
+    status, answer = send(
+        port,
+        "/m2/demo/v2/profile/batchUpdate",
+        {"Content-Type": content_type(multipart_body), "Transfer-Encoding": "chunked"},
+        [b"%x\r\n" % (2 * READ_CHUNK_BYTES), sent],
+        hang_up=False,
+    )
+    assert status == 413, answer
+    assert f"The batch file must be smaller than {MAX_BYTES:,} bytes." in answer
+    assert stored(directory) == before
+
+
+@pytest.mark.parametrize("multipart_body", [False, True], ids=["raw", "multipart"])
+def test_it_refuses_a_chunked_upload_that_breaks_off_and_stores_nothing(
+    server: tuple[int, Path], multipart_body: bool
+) -> None:
+    port, directory = server
+    before = stored(directory)
+    content = b"batch=pcId,tier\ncut-1,gold\ncut-2,platinum\n"
+    body = multipart(content) if multipart_body else content
+    cut = body.index(b"inum")
+    # A chunk announced whole, then the client hangs up inside it.
+    status, answer = send(
+        port,
+        "/m2/demo/v2/profile/batchUpdate",
+        {"Content-Type": content_type(multipart_body), "Transfer-Encoding": "chunked"},
+        [b"%x\r\n" % len(body), body[:cut]],
+    )
+    assert status == 400, answer
+    assert "The upload broke off before its end." in answer
+    assert stored(directory) == before
+
+
+def test_it_refuses_a_multipart_upload_cut_off_before_its_content_length(
+    server: tuple[int, Path],
+) -> None:
+    port, directory = server
+    before = stored(directory)
+    body = multipart(b"batch=pcId,tier\ncut-1,gold\ncut-2,platinum\n")
+    cut = body.index(b"inum")
+    status, answer = send(
+        port,
+        "/m2/demo/v2/profile/batchUpdate",
+        {
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Content-Length": str(len(body)),
+        },
+        [body[:cut]],
+    )
+    assert status == 400, answer
+    assert f"The upload ended after {cut:,} of {len(body):,} bytes it announced." in answer
+    assert stored(directory) == before

@@ -9,6 +9,7 @@ error code is :data:`STATUS`, listed in docs/api.md#error-codes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
@@ -54,9 +55,24 @@ def status_of(error: ProductError) -> int:
     return STATUS[error.code]
 
 
+# What XML 1.0 cannot carry at all, escaped or not: the C0 controls but tab, LF and CR, lone
+# surrogates, U+FFFE and U+FFFF (https://www.w3.org/TR/xml/#charsets).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: object) -> str:
+    """``value`` as XML character data: escaped, and what XML cannot carry shown as U+FFFD.
+
+    Ids and messages echo what was uploaded, control characters and all; the document must
+    parse whatever they hold. A CR is written as a reference, which a parser keeps (it turns
+    a bare one into LF).
+    """
+    return _NOT_XML.sub("\ufffd", escape(str(value), {"\r": "&#13;"}))
+
+
 def xml_elements(fields: Iterable[tuple[str, object]]) -> str:
-    """``<name>value</name>`` for each field, values escaped; nested lists are raw XML."""
-    return "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in fields)
+    """``<name>value</name>`` for each field, values as :func:`xml_text`."""
+    return "".join(f"<{name}>{xml_text(value)}</{name}>" for name, value in fields)
 
 
 def xml_response(body: str, status: int = 200) -> HttpResponse:

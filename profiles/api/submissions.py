@@ -167,7 +167,8 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
             settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as handle:
                 for index, item in enumerate(profiles):
-                    handle.write(json.dumps([index, item], ensure_ascii=False) + "\n")
+                    # ASCII: a lone surrogate (from a "\\ud800" escape) cannot be UTF-8.
+                    handle.write(json.dumps([index, item]) + "\n")
         batch = Batch.objects.create(
             id=batch_id,
             client=client,

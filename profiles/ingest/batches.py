@@ -8,6 +8,7 @@ batch exactly at its last committed chunk and the next attempt carries on from t
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -191,12 +192,16 @@ class Batch(models.Model):
             self.path.unlink(missing_ok=True)
 
 
-def storable(text: str, length: int) -> str:
-    """``text`` cut to ``length``, with NUL (which PostgreSQL cannot store) shown as U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-    A failed row is recorded as it was sent, and a row can fail precisely for holding NUL.
+
+def storable(text: str, length: int) -> str:
+    """``text`` cut to ``length``, with what no database stores shown as U+FFFD: NUL
+    (PostgreSQL) and lone surrogates (not UTF-8; a JSON ``"\\ud800"`` escape makes one).
+
+    A failed row is recorded as it was sent, and a row can fail precisely for holding them.
     """
-    return text.replace("\x00", "\ufffd")[:length]
+    return _UNSTORABLE.sub("\ufffd", text)[:length]
 
 
 class BatchFailure(models.Model):

@@ -9,6 +9,7 @@ statement per chunk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from profiles.rules.limits import (
 from profiles.store import KeyKind, Update
 
 CHUNK_SIZE = 5_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Row(NamedTuple):
@@ -106,6 +108,9 @@ def check_value(name: str, value: str) -> None:
     if "\x00" in value:
         # PostgreSQL cannot store a NUL character, so no database accepts one.
         raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} contains a NUL character")
+    if _SURROGATE.search(value):
+        # Not UTF-8, so no database stores it; a JSON "\ud800" escape makes one.
+        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} contains a lone surrogate")
     if len(value) > MAX_VALUE_LENGTH:
         raise RowError(
             ErrorCode.VALUE_TOO_LONG,
@@ -129,6 +134,7 @@ def apply_chunk(
     """
     outcome = Outcome()
     valid: list[tuple[Row, Update]] = []
+    empty: list[str] = []  # ids of the rows whose values are all empty
     checked_names: set[str] = set()
     third_party = kind is KeyKind.THIRD_PARTY_ID
     for row in rows:
@@ -147,18 +153,24 @@ def apply_chunk(
                 for name in attributes:
                     check_attribute_name(name)
                 checked_names.update(attributes)
-            if kept and (
-                max(map(len, kept.values())) > MAX_VALUE_LENGTH or "\x00" in "".join(kept.values())
-            ):
-                for name, value in kept.items():
-                    check_value(name, value)
+            if kept:
+                joined = "".join(kept.values())
+                if (
+                    max(map(len, kept.values())) > MAX_VALUE_LENGTH
+                    or "\x00" in joined
+                    or (not joined.isascii() and _SURROGATE.search(joined))
+                ):
+                    for name, value in kept.items():
+                        check_value(name, value)
         except RowError as error:
             outcome.failures.append(RowFailure(row.position, profile_id, error.code, error.message))
             continue
         if kept:
             valid.append((row, Update(profile_id, kept)))
         else:
-            outcome.successful += 1  # empty values change nothing, and that is not an error
+            empty.append(profile_id)
+    if empty:
+        _count_empty_rows(client_id, kind, empty, create_missing, outcome)
     merged = store.merge(
         client_id,
         kind,
@@ -187,6 +199,24 @@ def apply_chunk(
                 )
             )
     return outcome
+
+
+def _count_empty_rows(
+    client_id: int, kind: KeyKind, ids: list[str], create_missing: bool, outcome: Outcome
+) -> None:
+    """Rows whose values are all empty change nothing, and that is not an error.
+
+    Creating profiles, such a row creates none and succeeds. Updating only, it succeeds when
+    its profile exists and counts as not found otherwise, as the single update answers 404
+    (docs/api.md#batch-file-update): one query for the chunk's empty rows.
+    """
+    if create_missing:
+        outcome.successful += len(ids)
+        return
+    existing = store.existing_keys(client_id, kind, ids)
+    found = sum(1 for profile_id in ids if profile_id in existing)
+    outcome.successful += found
+    outcome.not_found += len(ids) - found
 
 
 def chunked(rows: Iterable[Row], size: int = CHUNK_SIZE) -> Iterator[list[Row]]:

@@ -142,6 +142,11 @@ def _attributes_json(attributes: dict[str, str], stamp_suffix: str) -> str:
     )
 
 
+def existing_keys(client_id: int, kind: KeyKind, keys: list[str]) -> set[str]:
+    """Which of ``keys`` name one of the client's profiles, in one query."""
+    return _engine().existing_keys(client_id, kind, list(dict.fromkeys(keys))) if keys else set()
+
+
 def merge(
     client_id: int,
     kind: KeyKind,
