@@ -530,8 +530,8 @@ CASES: list[Case] = [
         "client code '..'",
         "GET",
         "/m2/../profile/update?mboxPC=p1&profile.a=1",
-        404,
-        "Unknown client '..'.",
+        401,
+        "Authentication is required: send the profile authentication token",
     ),
     # SQL and HTML in values ---------------------------------------------------------------
     Case(
@@ -574,16 +574,16 @@ CASES: list[Case] = [
         "update for an unknown client",
         "GET",
         "/m2/nope/profile/update?mboxPC=p1",
-        404,
-        "Unknown client 'nope'.",
+        401,
+        "Authentication is required: send the profile authentication token",
     ),
     Case(
         "client",
         "fetch for an unknown client",
         "GET",
         f"{FETCH}/p1?client=nope",
-        404,
-        "Unknown client 'nope'.",
+        401,
+        "Authentication is required: send the profile authentication token",
     ),
     Case(
         "client",
@@ -598,8 +598,8 @@ CASES: list[Case] = [
         "client code with upper case",
         "GET",
         "/api/v1/clients/DEMO/batches/x",
-        404,
-        "Unknown client 'DEMO'.",
+        401,
+        "Authentication is required: send the profile authentication token",
     ),
     Case(
         "client",
@@ -801,6 +801,23 @@ CASES: list[Case] = [
         b'{"enableProfileApiAuthentication": "yes"}',
         JSON,
         {"Authorization": "{alice}"},
+    ),
+    Case(
+        "client",
+        "unknown client probed with another client's token",
+        "POST",
+        "/m2/nope/v2/profile/batchUpdate",
+        401,
+        "The profile authentication token is invalid.",
+        headers={"Authorization": "Bearer {acme_token}"},
+    ),
+    Case(
+        "client",
+        "client code holding NUL, which no client can have",
+        "GET",
+        "/m2/de%00mo/profile/batchStatus?batchId=x",
+        401,
+        "Authentication is required: send the profile authentication token",
     ),
 ]
 
