@@ -273,6 +273,13 @@ PROFILE_API_AUTH_FAILURE_LIMIT = env_int("PROFILE_API_AUTH_FAILURE_LIMIT", 20, m
 PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS = env_int(
     "PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS", 300, minimum=1
 )
+# Management API (docs/management-api.md#throttling-by-address): failed HTTP Basic sign-ins
+# from one address past the limit within the window are answered 429 before any password
+# is hashed, until the window ends.
+MANAGEMENT_API_BASIC_FAILURE_LIMIT = env_int("MANAGEMENT_API_BASIC_FAILURE_LIMIT", 20, minimum=1)
+MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS = env_int(
+    "MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS", 300, minimum=1
+)
 
 # Bulk ingestion (docs/api.md#batch-file-update, docs/operations.md#limits-and-retention).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -819,6 +819,16 @@ CASES: list[Case] = [
         401,
         "Authentication is required: send the profile authentication token",
     ),
+    Case(
+        "token",
+        "management API Basic from an address past its failed sign-in budget",
+        "GET",
+        SETTINGS,
+        429,
+        "Too many failed sign-ins from this address.",
+        headers={"Authorization": "{alice_wrong}"},
+        settings={"MANAGEMENT_API_BASIC_FAILURE_LIMIT": 0},
+    ),
 ]
 
 

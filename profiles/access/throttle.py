@@ -6,7 +6,10 @@ its limit within a window, the address waits until the window ends. Fixed window
 to a few cache operations, all on the refused path: an accepted attempt never touches the
 cache.
 
-Refused profile API calls use it (``PROFILE_API_FAILURES``, docs/api.md#throttling).
+Two budgets use it: refused profile API calls (``PROFILE_API_FAILURES``,
+docs/api.md#throttling) and failed HTTP Basic sign-ins to the management API
+(``BASIC_SIGN_IN_FAILURES``, docs/management-api.md#throttling-by-address), checked before
+any password is hashed.
 """
 
 from __future__ import annotations
@@ -61,4 +64,9 @@ PROFILE_API_FAILURES = FailureBudget(
     "profile-api:auth-failures",
     "PROFILE_API_AUTH_FAILURE_LIMIT",
     "PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS",
+)
+BASIC_SIGN_IN_FAILURES = FailureBudget(
+    "management-api:basic-failures",
+    "MANAGEMENT_API_BASIC_FAILURE_LIMIT",
+    "MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS",
 )
