@@ -6,6 +6,10 @@ request: method, path without the query string, client code when the URL names o
 status and duration. :class:`JsonFormatter` adds the request id and client code to every
 other line written while the request runs.
 
+:class:`ConciseRefusals` keeps a refused request to one short line: Django writes a 4xx it
+turned from an exception (a ``Host`` not allowed, a page a role may not see) with the
+exception's traceback, and a bad ``Host`` at ERROR, so anyone could flood the log with them.
+
 Secrets stay out: the query string (where a careless caller may put a token), headers and
 bodies are never logged, and as a last guard anything shaped like a profile token is
 replaced by its last four characters before a line is written.
@@ -52,6 +56,34 @@ _FIELDS = {
 }
 
 request_logger = logging.getLogger("targetadmin.request")
+
+
+# The longest message a refusal line keeps: a hostile Host header may be kilobytes long.
+REFUSAL_MESSAGE_LIMIT = 300
+
+
+class ConciseRefusals(logging.Filter):
+    """A 4xx answer is the caller's mistake, not the server's: WARNING at most, no traceback.
+
+    Django's ``log_response`` tags its lines with the answer's ``status_code``; every such
+    line about a 4xx (``django.request``'s "Forbidden (Permission denied)", the
+    ``django.security.*`` lines of a bad ``Host`` or another suspicious request) keeps its
+    logger and message, capped at :data:`REFUSAL_MESSAGE_LIMIT` characters, and loses its
+    traceback; one above WARNING comes down to WARNING. A 5xx keeps everything.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if not (isinstance(status, int) and 400 <= status < 500):
+            return True
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = record.stack_info = None
+        message = record.getMessage()
+        if len(message) > REFUSAL_MESSAGE_LIMIT:
+            message = f"{message[: REFUSAL_MESSAGE_LIMIT - 1]}…"
+        record.msg, record.args = message, None
+        return True
 
 
 def _redact(match: re.Match[str]) -> str:

@@ -244,7 +244,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "targetadmin.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # A refused request (4xx) is one short line without a traceback, whoever logs it.
+    "filters": {"concise_refusals": {"()": "targetadmin.logging.ConciseRefusals"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["concise_refusals"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # runserver's own request lines carry query strings; the JSON request line says
@@ -264,6 +272,13 @@ PROFILE_LIFETIME_DAYS = env_int("PROFILE_LIFETIME_DAYS", 14, minimum=1, maximum=
 PROFILE_API_AUTH_FAILURE_LIMIT = env_int("PROFILE_API_AUTH_FAILURE_LIMIT", 20, minimum=1)
 PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS = env_int(
     "PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS", 300, minimum=1
+)
+# Management API (docs/management-api.md#throttling-by-address): failed HTTP Basic sign-ins
+# from one address past the limit within the window are answered 429 before any password
+# is hashed, until the window ends.
+MANAGEMENT_API_BASIC_FAILURE_LIMIT = env_int("MANAGEMENT_API_BASIC_FAILURE_LIMIT", 20, minimum=1)
+MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS = env_int(
+    "MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS", 300, minimum=1
 )
 
 # Bulk ingestion (docs/api.md#batch-file-update, docs/operations.md#limits-and-retention).

@@ -441,4 +441,5 @@ def test_it_refuses_get_on_batch_update_and_unknown_clients(
     demo: Client, client: HttpClient
 ) -> None:
     assert client.get("/m2/demo/profile/batchUpdate").status_code == 405
-    assert submit(client, SPEC_SAMPLE, client="nobody").status_code == 404
+    # An unknown client is refused as one requiring a token (docs/api.md#authentication).
+    assert submit(client, SPEC_SAMPLE, client="nobody").status_code == 401

@@ -1,22 +1,30 @@
 """Repeated failed sign-ins lock a username out from an address, on every way in (django-axes).
 
 The management API's HTTP Basic and the web login forms count toward one lockout, so the API
-is no way around it.
+is no way around it. Failed Basic sign-ins are also budgeted per address, whatever the
+username, so random usernames cannot make the server hash passwords without end.
 """
 
 from __future__ import annotations
 
 import base64
+import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
+import pytest
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
+from django.test.utils import override_settings
 from django.urls import reverse
 
+from profiles.access.throttle import BASIC_SIGN_IN_FAILURES
 from profiles.models import Client
 from tests.support import PASSWORD, basic
 from tests.test_management_api import SETTINGS_URL, assert_error
@@ -177,3 +185,109 @@ def test_the_admin_sign_in_shows_the_same_locked_page(client: HttpClient, alice:
 
     assert response.status_code == 429
     assert "Sign-in locked" in response.content.decode()
+
+
+# The per-address budget of failed Basic sign-ins (docs/management-api.md#throttling-by-address)
+
+BUDGET = 3
+
+
+@pytest.fixture
+def hashed() -> Iterator[list[str]]:
+    """The passwords hashed while the test runs (the tests' hasher, watched)."""
+    seen: list[str] = []
+    encode, verify = MD5PasswordHasher.encode, MD5PasswordHasher.verify
+
+    def watched_encode(self: MD5PasswordHasher, password: str, salt: str) -> str:
+        seen.append(password)
+        return encode(self, password, salt)
+
+    def watched_verify(self: MD5PasswordHasher, password: str, encoded: str) -> bool:
+        seen.append(password)
+        return verify(self, password, encoded)
+
+    with (
+        mock.patch.object(MD5PasswordHasher, "encode", watched_encode),
+        mock.patch.object(MD5PasswordHasher, "verify", watched_verify),
+    ):
+        yield seen
+
+
+def random_username() -> str:
+    return f"u-{secrets.token_hex(8)}"
+
+
+def spend_the_budget(client: HttpClient, hashed: list[str], **extra: Any) -> None:
+    for _ in range(BUDGET):
+        before = len(hashed)
+        response = api_call(client, "guess", username=random_username(), **extra)
+        assert_error(response, 401, "Authentication.Failed")
+        assert len(hashed) > before  # a random username still costs a hash
+
+
+def test_the_basic_budget_comes_from_settings() -> None:
+    assert settings.MANAGEMENT_API_BASIC_FAILURE_LIMIT == 20
+    assert settings.MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS == 300
+
+
+@override_settings(
+    MANAGEMENT_API_BASIC_FAILURE_LIMIT=BUDGET, MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS=60
+)
+def test_it_refuses_basic_sign_ins_past_the_addresss_budget_before_hashing(
+    client: HttpClient, alice: User, hashed: list[str]
+) -> None:
+    spend_the_budget(client, hashed)
+    hashed.clear()
+    for username, password in ((random_username(), "guess"), ("alice", PASSWORD)):
+        response = api_call(client, password, username=username)
+        error = assert_error(response, 429, "Authentication.LockedOut")
+        assert "Too many failed sign-ins from this address" in error["message"]
+        assert 1 <= int(response["Retry-After"]) <= 60
+        assert response["Retry-After"] in error["message"]
+    assert hashed == []
+    assert not AccessAttempt.objects.filter(username="alice").exists()
+
+
+@override_settings(
+    MANAGEMENT_API_BASIC_FAILURE_LIMIT=BUDGET, MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS=60
+)
+def test_a_spent_basic_budget_holds_one_address_only(
+    client: HttpClient, alice: User, hashed: list[str]
+) -> None:
+    spend_the_budget(client, hashed)
+    assert api_call(client, "guess", username=random_username()).status_code == 429
+    elsewhere = api_call(client, "guess", username=random_username(), REMOTE_ADDR="192.0.2.7")
+    assert_error(elsewhere, 401, "Authentication.Failed")
+    assert api_call(client, PASSWORD, REMOTE_ADDR="192.0.2.8").status_code == 200
+    # A signed-in session never sends a password, so it is not held by the budget.
+    client.force_login(alice)
+    assert client.get(SETTINGS_URL).status_code == 200
+
+
+@override_settings(
+    MANAGEMENT_API_BASIC_FAILURE_LIMIT=BUDGET, MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS=60
+)
+def test_successful_basic_sign_ins_neither_count_nor_reset_the_budget(
+    client: HttpClient, alice: User, hashed: list[str]
+) -> None:
+    for _ in range(BUDGET + 2):
+        assert api_call(client, PASSWORD).status_code == 200
+    for _ in range(BUDGET - 1):
+        assert api_call(client, "guess", username=random_username()).status_code == 401
+    assert api_call(client, PASSWORD).status_code == 200
+    assert api_call(client, "guess", username=random_username()).status_code == 401
+    assert api_call(client, PASSWORD).status_code == 429
+
+
+@override_settings(
+    MANAGEMENT_API_BASIC_FAILURE_LIMIT=2, MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS=60
+)
+def test_the_basic_budget_is_spent_until_its_window_ends(db: None) -> None:
+    start = 6_000_000.0  # the start of a 60-second window
+    assert BASIC_SIGN_IN_FAILURES.spent("192.0.2.1", now=start) is None
+    BASIC_SIGN_IN_FAILURES.count("192.0.2.1", now=start)
+    assert BASIC_SIGN_IN_FAILURES.spent("192.0.2.1", now=start + 1) is None
+    BASIC_SIGN_IN_FAILURES.count("192.0.2.1", now=start + 1)
+    assert BASIC_SIGN_IN_FAILURES.spent("192.0.2.1", now=start + 15) == 45
+    assert BASIC_SIGN_IN_FAILURES.spent("192.0.2.2", now=start + 15) is None
+    assert BASIC_SIGN_IN_FAILURES.spent("192.0.2.1", now=start + 60) is None

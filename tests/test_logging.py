@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
 from profiles.models import Client
 from targetadmin.logging import JsonFormatter
 from tests.profile_api import issue_token, require_authentication
+from tests.support import signed_in
 
 
 class Log:
@@ -28,22 +30,29 @@ class Log:
     def lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.stream.getvalue().splitlines()]
 
+    def clear(self) -> None:
+        self.stream.seek(0)
+        self.stream.truncate()
+
     def requests(self) -> list[dict[str, Any]]:
         return [line for line in self.lines if line["logger"] == "targetadmin.request"]
 
 
 @pytest.fixture
 def log() -> Iterator[Log]:
-    """What the application writes while the test runs, through the production formatter."""
+    """What the application writes while the test runs, through the handler LOGGING configures."""
     captured = Log()
-    handler = logging.StreamHandler(captured.stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
+    (console,) = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler)
+        and isinstance(handler.formatter, JsonFormatter)
+    ]
+    previous = console.setStream(captured.stream)
     try:
         yield captured
     finally:
-        root.removeHandler(handler)
+        console.setStream(previous)
 
 
 def test_it_writes_one_json_line_per_request_with_its_id_client_and_status(
@@ -145,3 +154,53 @@ def test_it_gives_the_management_api_envelope_the_logged_request_id(
     (line,) = log.requests()
     assert line["requestId"] == "support-42"
     assert line["client"] == "demo"
+
+
+# Routine refusals: one concise line each, never a traceback
+
+
+def refusal_lines(log: Log) -> list[dict[str, Any]]:
+    return [line for line in log.lines if line["logger"] != "targetadmin.request"]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "x" * 5000, "a b"])
+def test_it_writes_one_warning_without_a_traceback_for_a_host_it_does_not_serve(
+    db: None, client: HttpClient, log: Log, host: str
+) -> None:
+    response = client.get("/", HTTP_HOST=host)
+    assert response.status_code == 400
+    (line,) = refusal_lines(log)
+    assert line["logger"] == "django.security.DisallowedHost"
+    assert line["level"] == "WARNING"
+    assert "exception" not in line
+    assert len(line["message"]) <= 300
+    assert "Traceback" not in log.stream.getvalue()
+    (request,) = log.requests()
+    assert request["status"] == 400
+
+
+def test_it_writes_one_line_without_a_traceback_for_a_page_a_role_may_not_see(
+    bob: User, log: Log
+) -> None:
+    editor = signed_in(bob)
+    log.clear()
+    response = editor.get("/setup/demo/implementation/")
+    assert response.status_code == 403
+    (line,) = refusal_lines(log)
+    assert line["logger"] == "django.request"
+    assert line["level"] in {"INFO", "WARNING"}
+    assert line["message"] == "Forbidden (Permission denied): /setup/demo/implementation/"
+    assert "exception" not in line
+    assert "Traceback" not in log.stream.getvalue()
+
+
+def test_it_still_writes_the_traceback_of_a_server_error(log: Log) -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("django.request").error(
+            "Internal Server Error: /x", exc_info=True, extra={"status_code": 500}
+        )
+    (line,) = log.lines
+    assert line["level"] == "ERROR"
+    assert "ValueError: boom" in line["exception"]

@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from profiles.api.gate import count_failure
+from profiles.access.throttle import PROFILE_API_FAILURES
 from profiles.models import Client
 from profiles.tokens import secret
 from tests.profile_api import (
@@ -262,29 +262,145 @@ def test_it_throttles_repeated_failures_from_one_address(
 @override_settings(PROFILE_API_AUTH_FAILURE_LIMIT=2, PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS=60)
 def test_it_counts_failures_per_window_and_says_how_long_to_wait(db: None) -> None:
     start = 6_000_000.0  # the start of a 60-second window
-    assert count_failure("192.0.2.1", now=start) is None
-    assert count_failure("192.0.2.1", now=start + 1) is None
-    assert count_failure("192.0.2.1", now=start + 15) == 45
-    assert count_failure("192.0.2.1", now=start + 59.5) == 1
-    assert count_failure("192.0.2.2", now=start + 59.5) is None
-    assert count_failure("192.0.2.1", now=start + 60) is None
+    assert PROFILE_API_FAILURES.count("192.0.2.1", now=start) is None
+    assert PROFILE_API_FAILURES.count("192.0.2.1", now=start + 1) is None
+    assert PROFILE_API_FAILURES.count("192.0.2.1", now=start + 15) == 45
+    assert PROFILE_API_FAILURES.count("192.0.2.1", now=start + 59.5) == 1
+    assert PROFILE_API_FAILURES.count("192.0.2.2", now=start + 59.5) is None
+    assert PROFILE_API_FAILURES.count("192.0.2.1", now=start + 60) is None
 
 
-# Unknown clients, methods, CSRF, logging, cost
+# Unknown clients: refused as clients that require authentication
 
 
-def test_it_answers_an_unknown_client_with_404_in_the_endpoints_envelope(
-    http: HttpClient, endpoint: Endpoint
+# Every profile API route, named by a client code, with what each needs to reach the view.
+ALL_ROUTES = [
+    ("POST", "/m2/{code}/profile/update?mboxPC=p1&profile.a=1"),
+    ("GET", "/rest/v1/profiles/p1?client={code}"),
+    ("GET", "/rest/v1/profiles/thirdPartyId/u1?client={code}"),
+    ("POST", "/m2/{code}/profile/batchUpdate"),
+    ("POST", "/m2/{code}/v2/profile/batchUpdate"),
+    ("GET", "/m2/{code}/profile/batchStatus?batchId=x"),
+    ("GET", "/m2/{code}/v2/profile/batchStatus?batchId=x"),
+    ("POST", "/api/v1/clients/{code}/profiles/bulk"),
+    ("GET", "/api/v1/clients/{code}/batches/x"),
+]
+# Names no client has: unknown, upper case, and codes no client can have.
+UNKNOWN_CODES = ["nobody", "DEMO", "d%C3%A9mo", "a.b", "x" * 65, "de%00mo"]
+
+
+def presented_credentials(demo: Client, other_client: Client) -> list[dict[str, str]]:
+    """Every kind of credentials a caller without acme's token might present."""
+    revoked = issue_token(other_client)
+    issue_token(other_client)
+    return [
+        {},
+        {"HTTP_AUTHORIZATION": "Basic YWxpY2U6eA=="},
+        bearer("not-a-token"),
+        bearer(well_formed_unknown()),
+        bearer(revoked),
+        bearer(issue_token(demo)),
+        {"HTTP_ACCESS_TOKEN": issue_token(demo, days_ago=8, expires_in_days=7)},
+    ]
+
+
+def answer(http: HttpClient, method: str, url: str, **headers: str) -> tuple[object, ...]:
+    """What a caller can observe of a refusal, but for the request id every answer differs by."""
+    if method == "POST":
+        response = http.post(url, data=b"", content_type="application/json", **headers)
+    else:
+        response = http.get(url, **headers)
+    return (
+        response.status_code,
+        response.content,
+        response.get("Content-Type"),
+        response.get("WWW-Authenticate"),
+        response.get("Retry-After"),
+        sorted(name for name in response.headers if name != "X-Request-ID"),
+    )
+
+
+@override_settings(PROFILE_API_AUTH_FAILURE_LIMIT=1000)
+def test_it_answers_an_unknown_client_exactly_as_a_client_that_requires_authentication(
+    demo: Client, other_client: Client
 ) -> None:
+    require_authentication(demo)
+    require_authentication(other_client)
+    http = HttpClient()
+    for headers in presented_credentials(demo, other_client):
+        for method, route in ALL_ROUTES:
+            known = answer(http, method, route.format(code="acme"), **headers)
+            assert known[0] == 401, (route, headers)
+            for code in UNKNOWN_CODES:
+                url = route.format(code=code)
+                assert answer(http, method, url, **headers) == known, (url, headers)
+    for query in ("access_token=x", "token=tpa_x"):
+        url = f"/rest/v1/profiles/p1?{query}&client="
+        assert answer(http, "GET", url + "nobody") == answer(http, "GET", url + "acme")
+
+
+@override_settings(PROFILE_API_AUTH_FAILURE_LIMIT=1000)
+def test_it_answers_an_unknown_host_on_the_placeholder_path_as_a_client_requiring_a_token(
+    demo: Client,
+) -> None:
+    require_authentication(demo)
+    http = HttpClient()
+    url = "/m2/client/profile/update?mboxPC=p1&profile.a=1"
+    known = answer(http, "GET", url, HTTP_HOST="demo.localhost:8000")
+    assert known[0] == 401
+    for host in ("acme.localhost:8000", "localhost", "nobody.localhost"):
+        assert answer(http, "GET", url, HTTP_HOST=host) == known
+
+
+def test_it_still_refuses_a_valid_token_of_one_client_for_another_unknown_or_not(
+    http: HttpClient, demo: Client, other_client: Client, endpoint: Endpoint
+) -> None:
+    require_authentication(demo)
+    acme_token = issue_token(other_client)
     unknown = Endpoint(
         endpoint.name,
         endpoint.method,
         endpoint.path.replace("/demo/", "/nobody/"),
         endpoint.query.replace("client=demo", "client=nobody"),
     )
-    response = unknown.call(http)
-    assert response.status_code == 404
-    assert "nobody" in message_of(response)
+    assert_refused(endpoint.call(http, **bearer(acme_token)), BEARER, "invalid")
+    assert_refused(unknown.call(http, **bearer(acme_token)), BEARER, "invalid")
+
+
+@override_settings(PROFILE_API_AUTH_FAILURE_LIMIT=3, PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS=60)
+def test_it_counts_probes_of_unknown_clients_toward_the_throttle(
+    http: HttpClient, demo: Client
+) -> None:
+    for code in ("nobody", "beta", "DEMO"):
+        assert http.get(f"/rest/v1/profiles/p1?client={code}").status_code == 401
+    throttled = http.get("/rest/v1/profiles/p1?client=gamma")
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+    # A client with authentication off is still open from that address.
+    assert http.get(f"/rest/v1/profiles/{PC_ID}?client=demo").status_code == 200
+
+
+def test_it_spends_the_same_queries_on_an_unknown_client_as_on_a_known_one(
+    http: HttpClient, demo: Client, other_client: Client
+) -> None:
+    require_authentication(demo)
+    issue_token(demo)
+    token = bearer(well_formed_unknown())
+
+    def queries_of(code: str) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert http.get(f"/rest/v1/profiles/p1?client={code}", **token).status_code == 401
+        return [q["sql"] for q in captured.captured_queries if "profiles_" in q["sql"]]
+
+    # The queries of the product's tables (the throttle's cache aside).
+    known, unknown = queries_of("demo"), queries_of("nobody")
+    assert len(unknown) == len(known)
+    assert [q for q in unknown if "profiles_profiletoken" in q]
+    impossible = queries_of("de%00mo")
+    assert [q for q in impossible if "profiles_profiletoken" in q]
+
+
+# Methods, CSRF, logging, cost
 
 
 def test_it_is_csrf_exempt_and_never_redirects_to_a_login_page(
@@ -341,8 +457,9 @@ def test_it_takes_the_client_from_the_host_on_the_placeholder_path(
     response = placeholder.call(http, HTTP_HOST="demo.localhost:8000")
     assert response.status_code == 200
     assert xml_fields(response)["pcId"] == PC_ID
-    assert placeholder.call(http, HTTP_HOST="acme.localhost:8000").status_code == 404
-    assert placeholder.call(http, HTTP_HOST="localhost").status_code == 404
+    # An unknown host's client is refused as one requiring a token (see above).
+    assert placeholder.call(http, HTTP_HOST="acme.localhost:8000").status_code == 401
+    assert placeholder.call(http, HTTP_HOST="localhost").status_code == 401
 
 
 # The contract future endpoints rely on, shown with the JSON API envelope

@@ -107,11 +107,12 @@ def test_it_needs_the_client_parameter(client: HttpClient, profile: Profile) -> 
     }
 
 
-def test_it_answers_an_unknown_or_malformed_client_with_404(
+def test_it_answers_an_unknown_or_malformed_client_as_one_that_requires_a_token(
     client: HttpClient, profile: Profile
 ) -> None:
-    assert client.get(f"/rest/v1/profiles/{PC_ID}?client=nobody").json()["status"] == 404
-    assert client.get(f"/rest/v1/profiles/{PC_ID}?client=DEMO%00").json()["status"] == 404
+    # So client codes cannot be enumerated (docs/api.md#authentication).
+    assert client.get(f"/rest/v1/profiles/{PC_ID}?client=nobody").json()["status"] == 401
+    assert client.get(f"/rest/v1/profiles/{PC_ID}?client=DEMO%00").json()["status"] == 401
 
 
 def test_it_refuses_writes(client: HttpClient, profile: Profile) -> None:

@@ -14,7 +14,10 @@ and runs only once the call is authenticated. The decorator:
 - resolves the client from the URL's ``client`` segment, or from the query parameter
   ``client_param`` names. On an ``/m2/`` path the literal segment ``client`` means "the
   first label of the Host header" (``demo.tt.omtrdc.net``, ``demo.localhost:8000``), the
-  way public clients call Adobe's placeholder path. An unknown code is a 404;
+  way public clients call Adobe's placeholder path. A code that names no client (or that no
+  client can have) is refused exactly as a client that requires authentication: the same
+  401, message, challenge and envelope, counted by the same throttle, so client codes
+  cannot be enumerated without a token;
 - answers methods outside ``methods`` with 405;
 - makes the view CSRF-exempt (scripts hold no session) and never redirects to a login page;
 - enforces docs/api.md#authentication through ``profiles.tokens.verification``: when the
@@ -22,7 +25,7 @@ and runs only once the call is authenticated. The decorator:
   legacy ``access_token: <token>`` header must carry the client's active token (either one
   is enough, since some clients send their Adobe I/O login as the Bearer). A token in the
   query string or the body is never accepted;
-- counts refused calls per remote address in Django's cache and, past
+- counts refused calls per remote address (``profiles.access.throttle``) and, past
   ``PROFILE_API_AUTH_FAILURE_LIMIT`` failures in a ``PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS``
   window, answers further failures with 429 and ``Retry-After``. A valid token is never
   throttled, so one broken script behind a shared address cannot lock out a working one,
@@ -43,12 +46,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import (
     DisallowedHost,
     RequestDataTooBig,
@@ -63,10 +63,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client, is_client_code
+from profiles.access.throttle import PROFILE_API_FAILURES
 from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import verification
-from profiles.tokens.models import TokenRejected
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,6 @@ def _client_code(request: HttpRequest, from_path: object, client_param: str | No
             code = request.get_host().partition(":")[0].split(".")[0].lower()
     else:
         raise ProductError(ErrorCode.NOT_FOUND, "No client in the request.")
-    if not is_client_code(code):
-        raise ProductError(ErrorCode.NOT_FOUND, f"Unknown client {code[:64]!r}.")
     return code
 
 
@@ -170,7 +168,7 @@ def authenticate(request: HttpRequest, code: str) -> Client:
     try:
         return verification.authenticate(code, presented_tokens(request))
     except verification.Refused as refused:
-        raise _refusal(request, refused.client, refused.reasons) from None
+        raise _refusal(request, refused) from None
 
 
 def presented_tokens(request: HttpRequest) -> list[str]:
@@ -185,7 +183,8 @@ def presented_tokens(request: HttpRequest) -> list[str]:
     return found
 
 
-def _refusal(request: HttpRequest, client: Client, reasons: list[TokenRejected]) -> ProductError:
+def _refusal(request: HttpRequest, refused: verification.Refused) -> ProductError:
+    reasons = refused.reasons
     if not reasons:
         in_query = any(name in request.GET for name in _QUERY_TOKEN_NAMES)
         message = IN_QUERY_MESSAGE if in_query else MISSING_MESSAGE
@@ -204,12 +203,14 @@ def _refusal(request: HttpRequest, client: Client, reasons: list[TokenRejected])
         )
         reason, last_four = chosen.reason, chosen.last_four
     address = caller_address(request) or "unknown"
-    retry_after = count_failure(address)
+    retry_after = PROFILE_API_FAILURES.count(address)
+    # The log, unlike the answer, tells the operator the client does not exist.
+    known = refused.client is not None
     logger.warning(
         "refused profile API call: client=%s address=%s reason=%s token=%s path=%s",
-        client.code,
+        refused.code if is_client_code(refused.code) else ascii(refused.code[:64]),
         address,
-        reason,
+        reason if known else f"{reason}, unknown client",
         f"…{last_four}" if last_four else "-",
         request.path_info[:200],
     )
@@ -220,24 +221,3 @@ def _refusal(request: HttpRequest, client: Client, reasons: list[TokenRejected])
             retry_after=retry_after,
         )
     return error
-
-
-def count_failure(address: str, now: float | None = None) -> int | None:
-    """Count one refused call from ``address``; seconds to wait once past the limit, else None.
-
-    Fixed windows keyed by address keep this to a few cache operations, all on the refused
-    path. The count lives in Django's default cache, shared by every worker process.
-    """
-    window = settings.PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS
-    now = time.time() if now is None else now
-    bucket = int(now // window)
-    key = f"profile-api:auth-failures:{address}:{bucket}"
-    cache.add(key, 0, timeout=window)
-    try:
-        failures = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        failures = 1
-    if failures <= settings.PROFILE_API_AUTH_FAILURE_LIMIT:
-        return None
-    return max(1, (bucket + 1) * window - int(now))

@@ -179,7 +179,7 @@ class ProfileToken(models.Model):
     def masked(self) -> str:
         return secret.mask(self.last_four)
 
-    def check_usable_by(self, client_id: int, now: datetime | None = None) -> None:
+    def check_usable_by(self, client_id: int | None, now: datetime | None = None) -> None:
         """Raise ``TokenRejected`` unless this is ``client_id``'s unrevoked, unexpired token."""
         if self.client_id != client_id or self.revoked_at is not None:
             raise TokenRejected("invalid", self.last_four)

@@ -6,6 +6,10 @@ Authentication" setting, and the digests are compared in constant time. Nothing 
 per process, so a re-generated (revoked) token fails on the very next call in every worker.
 The profile API gate (``profiles.api.gate``) calls :func:`authenticate`; :func:`verify` is
 the same check for one client and one candidate.
+
+A client code that names no client is refused exactly as a client that requires
+authentication (docs/api.md#authentication), after the same token look-ups, so neither the
+answer nor the queries spent tell a caller without the token which client codes exist.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from profiles.access.models import Client
-from profiles.rules.errors import ErrorCode, ProductError
+from profiles.access.models import Client, is_client_code
 from profiles.store import reads
 from profiles.tokens import secret
 from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenRejected
@@ -38,13 +41,16 @@ class StoredToken:
 
 
 class Refused(Exception):
-    """The client requires authentication and no presented token opens it.
+    """No presented token opens the client named ``code``.
 
-    ``reasons`` has one entry per presented token; it is empty when none was presented.
+    Either the client requires authentication, or there is no such client (``client`` is
+    ``None``); the two are refused alike. ``reasons`` has one entry per presented token; it is
+    empty when none was presented.
     """
 
-    def __init__(self, client: Client, reasons: list[TokenRejected]) -> None:
-        super().__init__(client.code)
+    def __init__(self, code: str, client: Client | None, reasons: list[TokenRejected]) -> None:
+        super().__init__(code)
+        self.code = code
         self.client = client
         self.reasons = reasons
 
@@ -71,7 +77,13 @@ WHERE t.{reads.column(ProfileToken, "digest")} = %s
 
 
 def client(code: str) -> ApiClient | None:
-    """The client named ``code`` and its setting, in one query; ``None`` when unknown."""
+    """The client named ``code`` and its setting, in one query; ``None`` when unknown.
+
+    A code no client can have (``is_client_code``) is not looked up: PostgreSQL cannot even
+    compare one holding NUL, and its answer is known.
+    """
+    if not is_client_code(code):
+        return None
     row = reads.fetch_one(_CLIENT, [code])
     if row is None:
         return None
@@ -106,7 +118,7 @@ def hint(candidate: str) -> str:
 
 
 def _usable(
-    client_id: int, candidate: str, found: StoredToken | None, now: datetime | None
+    client_id: int | None, candidate: str, found: StoredToken | None, now: datetime | None
 ) -> ProfileToken:
     if found is None:
         raise TokenRejected("invalid", hint(candidate))
@@ -123,23 +135,25 @@ def authenticate(code: str, candidates: list[str], now: datetime | None = None) 
     """The client named ``code`` once ``candidates`` satisfy its setting.
 
     With "Require Authentication" off every call passes and tokens are ignored; with it on,
-    one of ``candidates`` must be the client's active token. Raises ``ProductError``
-    (``NOT_FOUND``) for an unknown client and :class:`Refused` otherwise.
+    one of ``candidates`` must be the client's active token. Raises :class:`Refused`
+    otherwise, and for a code that names no client, with the reasons a client requiring
+    authentication would give for the same candidates: every token, another client's
+    included, is invalid for a client that does not exist.
     """
     stored = [stored_token(candidate) for candidate in candidates]
     caller = next((s.owner for s in stored if s is not None and s.owner.client.code == code), None)
     if caller is None:
         caller = client(code)
-    if caller is None:
-        raise ProductError(ErrorCode.NOT_FOUND, f"Unknown client {code!r}.")
-    if not caller.require_authentication:
+    if caller is not None and not caller.require_authentication:
         return caller.client
+    client_id = caller.client.pk if caller is not None else None
     reasons: list[TokenRejected] = []
     for candidate, found in zip(candidates, stored, strict=True):
         try:
-            _usable(caller.client.pk, candidate, found, now)
+            _usable(client_id, candidate, found, now)
         except TokenRejected as rejected:
             reasons.append(rejected)
         else:
-            return caller.client
-    raise Refused(caller.client, reasons)
+            if caller is not None:  # no token is usable by a client that does not exist
+                return caller.client
+    raise Refused(code, caller.client if caller is not None else None, reasons)

@@ -5,6 +5,14 @@ Callers sign in with HTTP Basic or a logged-in session. Basic credentials go thr
 django-axes lockout as the login form, and a locked-out caller is refused even with the
 right password. Session callers are held to CSRF on unsafe methods; Basic callers send no
 cookies, so CSRF cannot apply to them.
+
+Checking a password costs a deliberately slow hash, spent even for a username that does not
+exist, and django-axes' lockout (per username and address) never stops random usernames.
+So failed Basic sign-ins are also counted per address (``profiles.access.throttle``): once
+an address has spent ``MANAGEMENT_API_BASIC_FAILURE_LIMIT`` of them in the window, its
+further Basic attempts are answered 429 before any password is hashed, until the window
+ends (docs/management-api.md#throttling-by-address). A successful sign-in neither counts
+nor resets the count, so one valid account cannot buy an address more guesses.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.middleware.csrf import CsrfViewMiddleware
 
+from profiles.access.addresses import caller_address
 from profiles.access.lockout import cool_off_seconds
 from profiles.access.models import Client, Role, is_client_code
 from profiles.access.roles import role_of
+from profiles.access.throttle import BASIC_SIGN_IN_FAILURES
 from profiles.rules.errors import ErrorCode, ProductError
 
 if TYPE_CHECKING:
@@ -74,9 +84,24 @@ def locked_out(request: HttpRequest) -> ProductError:
     )
 
 
+def too_many_failures(seconds: int) -> ProductError:
+    return ProductError(
+        ErrorCode.AUTHENTICATION_LOCKED_OUT,
+        "Too many failed sign-ins from this address. "
+        f"Sign-in with HTTP Basic is refused for {seconds} seconds.",
+        retry_after=seconds,
+    )
+
+
 def _basic_user(request: HttpRequest, header: str) -> AbstractBaseUser:
     username, password = basic_credentials(header)
+    address = caller_address(request) or "unknown"
+    wait = BASIC_SIGN_IN_FAILURES.spent(address)
+    if wait is not None:
+        raise too_many_failures(wait)
     user = authenticate(request, username=username, password=password)
+    if user is None:
+        BASIC_SIGN_IN_FAILURES.count(address)
     if getattr(request, "axes_locked_out", False):
         raise locked_out(request)
     if user is None:
@@ -105,7 +130,8 @@ def _enforce_csrf(request: HttpRequest) -> None:
 
 
 def caller(request: HttpRequest) -> User:
-    """The authenticated caller, or ``ProductError``: 401 (no or bad credentials) / 429 (locked)."""
+    """The authenticated caller, or ``ProductError``: 401 (no or bad credentials) / 429 (locked
+    out, or too many failed Basic sign-ins from the address)."""
     header = request.headers.get("Authorization")
     if header is not None:
         return _basic_user(request, header)
