@@ -192,3 +192,19 @@ def test_an_update_finds_its_profiles_by_key_instead_of_walking_the_client(
     # One unique-index search per key; no step walks the client's profiles.
     assert any(f"(client_id=? AND {kind.column}=?)" in step for step in steps), steps
     assert not any(step.startswith("SCAN p") for step in steps), steps
+
+
+@pytest.mark.parametrize("create_missing", [True, False])
+def test_it_stores_names_and_values_that_look_like_json_separators_exactly(
+    demo: Client, create_missing: bool
+) -> None:
+    tricky = {",": ":", ":": ",", "a": ",", "b": ":", "c": 'x",', "d": 'y":', 'q"': '","', "e": "}"}
+    if not create_missing:
+        merge(demo.pk, KeyKind.PC_ID, [Update("p1", {"seed": "1"})], create_missing=True, now=NOW)
+    result = merge(
+        demo.pk, KeyKind.PC_ID, [Update("p1", tricky)], create_missing=create_missing, now=LATER
+    )
+    assert result.applied.keys() == {"p1"}
+    stored = Profile.objects.get(client=demo, pc_id="p1").attributes
+    assert {name: stored[name]["value"] for name in tricky} == tricky
+    assert {stored[name]["modifiedAt"] for name in tricky} == {LATER.isoformat()}

@@ -123,15 +123,30 @@ def _values_encoder() -> Callable[[dict[str, str]], str]:
 _encode_values = _values_encoder()
 
 
-def _attributes_json(attributes: dict[str, str], stamp_suffix: str) -> str:
+# A name or value that is exactly one of these, or that holds a quote, can make the text
+# ``","`` or ``":"`` inside an encoded string (``{"a":","}``, ``{"a":"x\\","}``), where the
+# fast path below would take it for a separator.
+_SEPARATORS = frozenset({",", ":"})
+
+
+def _attributes_json(attributes: dict[str, str], stamp: str, stamp_suffix: str) -> str:
     """``{name: {"value": value, "modifiedAt": stamp}}`` as compact JSON text.
 
-    The same bytes ``encoded_size`` measures, made without building the nested dicts:
-    ``{"a":"1","b":"2"}`` is encoded in C, then each ``":"`` between a name and its value
-    opens the inner object and each ``","`` (and the final ``"}``) closes it. Inside an
-    encoded string every ``"`` is escaped, so those sequences occur only between items.
+    The same bytes ``encoded_size`` measures. Usually made without building the nested
+    dicts: ``{"a":"1","b":"2"}`` is encoded in C, then each ``":"`` between a name and its
+    value opens the inner object and each ``","`` (and the final ``"}``) closes it. Those
+    sequences stand only between items unless a name or value is a bare separator or holds
+    a quote; such rows are encoded whole instead.
     """
     text = _encode_values(attributes)
+    if (
+        '\\"' in text
+        or not _SEPARATORS.isdisjoint(attributes)
+        or not _SEPARATORS.isdisjoint(attributes.values())
+    ):
+        return _encode_values(
+            {name: {"value": value, "modifiedAt": stamp} for name, value in attributes.items()}
+        )
     return (
         text.replace('":"', '":{"value":"')
         .replace('","', '"' + stamp_suffix + ',"')
@@ -170,11 +185,12 @@ def merge(
     result = MergeResult()
     if not combined:
         return result
-    stamp_suffix = ',"modifiedAt":' + _encode_string(now.isoformat()) + "}"
+    stamp = now.isoformat()
+    stamp_suffix = ',"modifiedAt":' + _encode_string(stamp) + "}"
     pc_ids = new_pc_ids(len(combined)) if kind is KeyKind.THIRD_PARTY_ID else None
     payload: list[Row] = []
     for number, (key, attributes) in enumerate(combined.items()):
-        text = _attributes_json(attributes, stamp_suffix)
+        text = _attributes_json(attributes, stamp, stamp_suffix)
         # UTF-8 takes at most 4 bytes a character: only long texts need the exact count.
         if len(text) * 4 > MAX_PROFILE_ATTRIBUTES_BYTES and (
             len(text.encode()) > MAX_PROFILE_ATTRIBUTES_BYTES
