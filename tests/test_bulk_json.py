@@ -113,6 +113,63 @@ def test_it_records_a_failed_id_holding_nul_on_every_database(
     assert BatchFailure.objects.get().profile_id == "a\ufffdb"
 
 
+@pytest.mark.parametrize("applied_by", ["request", "worker"])
+def test_it_fails_only_the_profiles_holding_a_lone_surrogate(
+    demo: Client, client: HttpClient, settings: Any, applied_by: str
+) -> None:
+    """JSON can spell a lone surrogate ("\\ud800"), which is not text: the row fails alone."""
+    if applied_by == "worker":
+        settings.JSON_BULK_INLINE_PROFILES = 1
+    profiles = [
+        {"thirdPartyId": "u-1", "attributes": {"tier": "gold"}},
+        {"thirdPartyId": "u-\ud800", "attributes": {"tier": "gold"}},
+        {"thirdPartyId": "u-3", "attributes": {"tier": "\ud800"}},
+        {"thirdPartyId": "u-4", "attributes": {"t\udfff": "gold"}},
+    ]
+    response = post(client, {"createMissing": True, "profiles": profiles})
+    assert response.status_code == 200
+    summary = response.json()
+    assert (summary["status"], summary["successfulUpdates"]) == ("complete", 1)
+    assert [(f["index"], f["id"], f["code"], f["message"]) for f in summary["failures"]] == [
+        (
+            1,
+            "u-\ufffd",
+            "bad_id",
+            "thirdPartyId is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+        (
+            2,
+            "u-3",
+            "bad_value",
+            "value of 'tier' is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+        (
+            3,
+            "u-4",
+            "bad_attribute_name",
+            "attribute name 't\\udfff' is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+    ]
+    assert values(demo, third_party_id="u-1") == {"tier": "gold"}
+    assert Profile.objects.count() == 1
+
+
+def test_it_refuses_a_number_too_long_to_read_and_keeps_the_key_free(
+    demo: Client, client: HttpClient
+) -> None:
+    body = b'{"profiles": [], "n": ' + b"1" * 5_000 + b"}"
+    response = client.post(
+        BULK, data=body, content_type="application/json", headers={"Idempotency-Key": "k"}
+    )
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "code": "bad_json",
+        "message": "The body holds a number of more than 4,300 digits.",
+    }
+    assert not Batch.objects.exists()
+    assert post(client, {"profiles": []}, headers={"Idempotency-Key": "k"}).status_code == 200
+
+
 def test_it_hands_a_large_batch_to_the_worker_and_answers_202(
     demo: Client, client: HttpClient, settings: Any
 ) -> None:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from profiles import tasks
 from profiles.access.models import Client
+from profiles.api import json_body
 from profiles.ingest import processing
 from profiles.ingest.batches import ApiVersion, Batch, Status, new_batch_id
 from profiles.ingest.batchfile import BatchFileWriter, store_multipart, store_raw_body
@@ -121,10 +122,7 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
             ErrorCode.TOO_LARGE,
             f"The request body must be at most {limit:,} bytes; send larger loads as a batch file.",
         )
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProductError(ErrorCode.BAD_JSON, f"The body is not valid JSON: {error}.") from None
+    payload = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON: {reason}.")
     if not isinstance(payload, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
     return payload
@@ -167,7 +165,9 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
             settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as handle:
                 for index, item in enumerate(profiles):
-                    handle.write(json.dumps([index, item], ensure_ascii=False) + "\n")
+                    # ASCII escapes carry every string json.loads made, a lone surrogate
+                    # included, to the worker, whose checks refuse that row alone.
+                    handle.write(json.dumps([index, item]) + "\n")
         batch = Batch.objects.create(
             id=batch_id,
             client=client,

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from profiles.access.models import Client
-from profiles.ingest.pipeline import Outcome
+from profiles.ingest.pipeline import Outcome, shown_storable
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from profiles.store import KeyKind
 
@@ -192,11 +192,11 @@ class Batch(models.Model):
 
 
 def storable(text: str, length: int) -> str:
-    """``text`` cut to ``length``, with NUL (which PostgreSQL cannot store) shown as U+FFFD.
+    """``text`` cut to ``length``, with NUL and lone surrogates shown as U+FFFD.
 
-    A failed row is recorded as it was sent, and a row can fail precisely for holding NUL.
+    A failed row is recorded as it was sent, and a row can fail precisely for holding one.
     """
-    return text.replace("\x00", "\ufffd")[:length]
+    return shown_storable(text[:length])
 
 
 class BatchFailure(models.Model):
