@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import resolve
 
 from profiles import tasks
+from profiles.ingest import processing
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.models import Client, Profile
 from tests.batches import values
@@ -168,6 +169,29 @@ def test_it_refuses_a_number_too_long_to_read_and_keeps_the_key_free(
     }
     assert not Batch.objects.exists()
     assert post(client, {"profiles": []}, headers={"Idempotency-Key": "k"}).status_code == 200
+
+
+def test_it_leaves_no_batch_and_frees_the_key_when_applying_a_small_batch_fails(
+    demo: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small batch is created and applied in one transaction: all of it, or nothing."""
+    document = {
+        "createMissing": True,
+        "profiles": [{"thirdPartyId": "u-1", "attributes": {"a": "1"}}],
+    }
+
+    def broken(batch: Batch, chunk: processing.Chunk) -> None:
+        raise RuntimeError("the store failed")
+
+    monkeypatch.setattr(processing, "apply", broken)
+    http = HttpClient(raise_request_exception=False)
+    assert post(http, document, headers={"Idempotency-Key": "k"}).status_code == 500
+    assert not Batch.objects.exists()
+    monkeypatch.undo()
+
+    retried = post(http, document, headers={"Idempotency-Key": "k"})
+    assert (retried.status_code, retried.json()["status"]) == (200, "complete")
+    assert values(demo, third_party_id="u-1") == {"a": "1"}
 
 
 def test_it_hands_a_large_batch_to_the_worker_and_answers_202(
