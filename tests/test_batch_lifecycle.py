@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from profiles import tasks
+from profiles.api import submissions
 from profiles.ingest import processing
 from profiles.ingest.batches import Batch, BatchFailure, Status
 from profiles.models import Client, Profile
@@ -38,7 +39,37 @@ def test_it_forgets_an_idempotency_key_after_24_hours(demo: Client, client: Http
     Batch.objects.filter(pk=first).update(
         created_at=timezone.now() - timedelta(hours=24, seconds=1)
     )
-    assert batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"})) != first
+    second = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"}))
+    assert second != first
+    assert batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"})) == second
+    old = Batch.objects.get(pk=first)
+    assert (old.idempotency_key, old.idempotency_key_expired) == ("k", True)  # kept as sent
+
+
+def test_it_answers_with_the_winners_batch_when_a_racer_reaches_the_database_second(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database holds a live key once per client, even for a submission that checked
+    for it before the winner's batch existed."""
+    first = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"}))
+    monkeypatch.setattr(submissions, "admit", lambda client, key, now: None)  # saw no batch
+    assert batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"})) == first
+    assert Batch.objects.count() == 1
+    assert not any(settings.BATCH_DIR.glob("*")), "the losing upload left its file behind"
+
+
+def test_it_lets_a_corrected_retry_use_the_key_of_a_refused_request(
+    demo: Client, client: HttpClient, settings: Any
+) -> None:
+    """A request refused whole claims no key (Stripe's rule), so its corrected retry applies."""
+    assert submit(client, "pcId,a\np1,x\n", headers={"idempotency-key": "k"}).status_code == 400
+    settings.BULK_SUBMISSIONS_PER_MINUTE = 1
+    batch_id_of(submit(client, ROWS))
+    assert submit(client, ROWS, headers={"idempotency-key": "k"}).status_code == 429
+    Batch.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+    retried = batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"}))
+    assert Batch.objects.get(pk=retried).idempotency_key == "k"
+    assert values(demo, pc_id="p1") == {"a": "v1"}
 
 
 def test_it_refuses_an_unprintable_or_overlong_idempotency_key(

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 
 from profiles import tasks
+from profiles.ingest import processing
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.ingest.pipeline import Row, apply_chunk
 from profiles.models import Client, Profile
@@ -143,34 +144,84 @@ def test_it_records_a_failed_id_holding_nul_on_every_database(
     assert BatchFailure.objects.get().profile_id == "a\ufffdb"
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker"])
-def test_it_fails_only_the_profiles_holding_lone_surrogates_on_every_database(
-    demo: Client, client: HttpClient, settings: Any, inline: bool
+@pytest.mark.parametrize("applied_by", ["request", "worker"])
+def test_it_fails_only_the_profiles_holding_a_lone_surrogate(
+    demo: Client, client: HttpClient, settings: Any, applied_by: str
 ) -> None:
-    """A JSON "\\ud800" escape makes text that is not UTF-8, which no database stores."""
-    settings.TASKS = DUMMY_TASKS
-    settings.JSON_BULK_INLINE_PROFILES = 10 if inline else 1
+    """JSON can spell a lone surrogate ("\\ud800"), which is not text: the row fails alone."""
+    if applied_by == "worker":
+        settings.JSON_BULK_INLINE_PROFILES = 1
     profiles = [
-        {"pcId": "id\ud800", "attributes": {"a": "1"}},
-        {"pcId": "p1", "attributes": {"a\udc00": "1"}},
-        {"pcId": "p2", "attributes": {"a": "x\ud800y"}},
-        {"pcId": "p3", "attributes": {"a": "\U0001f600"}},  # a surrogate pair: one character
+        {"thirdPartyId": "u-1", "attributes": {"tier": "gold"}},
+        {"thirdPartyId": "u-\ud800", "attributes": {"tier": "gold"}},
+        {"thirdPartyId": "u-3", "attributes": {"tier": "\ud800"}},
+        {"thirdPartyId": "u-4", "attributes": {"t\udfff": "gold"}},
     ]
-    body = json.dumps({"createMissing": True, "profiles": profiles})
-    assert "\\ud800" in body
-    response = client.post(BULK, data=body, content_type="application/json")
-    assert response.status_code == (200 if inline else 202), response.content
-    if not inline:
-        tasks.process_batch.call(response.json()["batchId"])
-    document = client.get(response.json()["statusUrl"]).json()
-    assert [(f["index"], f["id"], f["code"]) for f in document["failures"]] == [
-        (0, "id\ufffd", "bad_id"),
-        (1, "p1", "bad_attribute_name"),
-        (2, "p2", "bad_value"),
+    response = post(client, {"createMissing": True, "profiles": profiles})
+    assert response.status_code == 200
+    summary = response.json()
+    assert (summary["status"], summary["successfulUpdates"]) == ("complete", 1)
+    assert [(f["index"], f["id"], f["code"], f["message"]) for f in summary["failures"]] == [
+        (
+            1,
+            "u-\ufffd",
+            "bad_id",
+            "thirdPartyId is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+        (
+            2,
+            "u-3",
+            "bad_value",
+            "value of 'tier' is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+        (
+            3,
+            "u-4",
+            "bad_attribute_name",
+            "attribute name 't\\udfff' is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
     ]
-    assert document["failures"][2]["message"] == "value of 'a' contains a lone surrogate"
-    assert list(Profile.objects.values_list("pc_id", flat=True)) == ["p3"]
-    assert values(demo, pc_id="p3") == {"a": "\U0001f600"}
+    assert values(demo, third_party_id="u-1") == {"tier": "gold"}
+    assert Profile.objects.count() == 1
+
+
+def test_it_refuses_a_number_too_long_to_read_and_keeps_the_key_free(
+    demo: Client, client: HttpClient
+) -> None:
+    body = b'{"profiles": [], "n": ' + b"1" * 5_000 + b"}"
+    response = client.post(
+        BULK, data=body, content_type="application/json", headers={"Idempotency-Key": "k"}
+    )
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "code": "bad_json",
+        "message": "The body holds a number of more than 4,300 digits.",
+    }
+    assert not Batch.objects.exists()
+    assert post(client, {"profiles": []}, headers={"Idempotency-Key": "k"}).status_code == 200
+
+
+def test_it_leaves_no_batch_and_frees_the_key_when_applying_a_small_batch_fails(
+    demo: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small batch is created and applied in one transaction: all of it, or nothing."""
+    document = {
+        "createMissing": True,
+        "profiles": [{"thirdPartyId": "u-1", "attributes": {"a": "1"}}],
+    }
+
+    def broken(batch: Batch, chunk: processing.Chunk) -> None:
+        raise RuntimeError("the store failed")
+
+    monkeypatch.setattr(processing, "apply", broken)
+    http = HttpClient(raise_request_exception=False)
+    assert post(http, document, headers={"Idempotency-Key": "k"}).status_code == 500
+    assert not Batch.objects.exists()
+    monkeypatch.undo()
+
+    retried = post(http, document, headers={"Idempotency-Key": "k"})
+    assert (retried.status_code, retried.json()["status"]) == (200, "complete")
+    assert values(demo, third_party_id="u-1") == {"a": "1"}
 
 
 def test_it_hands_a_large_batch_to_the_worker_and_answers_202(

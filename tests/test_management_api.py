@@ -396,7 +396,11 @@ def test_it_refuses_a_bad_settings_body_and_changes_nothing(
     ("raw", "message"),
     [
         ("{not json", "The body is not valid JSON."),
-        ("[" * 100_000, "The body is not valid JSON."),
+        ("[" * 100_000, "The body is nested too deeply."),
+        (
+            '{"enableProfileApiAuthentication": ' + "1" * 5_000 + "}",
+            "The body holds a number of more than 4,300 digits.",
+        ),
         (b'{"enableProfileApiAuthentication": "\xff"}', "The body is not valid JSON."),
         ("[true]", "The body must be a JSON object."),
     ],

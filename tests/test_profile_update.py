@@ -334,6 +334,37 @@ def test_it_refuses_a_nul_character_in_a_value(http: HttpClient, demo: Client) -
     assert stored(demo)["city"] == "Lyon"
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (
+            {"mboxPC": PC_ID, "profile.city": "\ud800"},
+            "value of 'city' is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+        (
+            {"mboxPC": "p-\udfff", "profile.city": "Oslo"},
+            "pcId is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+        (
+            {"mboxPC": PC_ID, "profile.c\ud800": "Oslo"},
+            "attribute name 'c\\ud800' is not valid UTF-8 text (it holds a lone surrogate)",
+        ),
+    ],
+)
+def test_it_refuses_a_lone_surrogate_in_a_json_body(
+    http: HttpClient, demo: Client, body: dict[str, str], says: str
+) -> None:
+    response = http.post(URL, data=json.dumps(body), content_type="application/json")
+    assert_bad_request(response, 400, says)
+    assert stored(demo)["city"] == "Lyon"
+
+
+def test_it_refuses_a_number_too_long_to_read_in_a_json_body(http: HttpClient) -> None:
+    body = f'{{"mboxPC": "{PC_ID}", "profile.city": {"9" * 5_000}}}'
+    response = http.post(URL, data=body, content_type="application/json")
+    assert_bad_request(response, 400, "The body holds a number of more than 4,300 digits.")
+
+
 def test_the_demo_seed_holds_the_profile_the_readme_examples_update(db: None) -> None:
     call_command("seed_demo", stdout=StringIO())
     response = HttpClient().get(

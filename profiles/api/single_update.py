@@ -17,12 +17,14 @@ from urllib.parse import parse_qsl
 from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest
 
+from profiles.api import json_body
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_GET_QUERY_BYTES, MAX_POST_BYTES
 from profiles.store import KeyKind
 
 ATTRIBUTE_PREFIX = "profile."
 ID_PARAMETERS = {"mboxPC": KeyKind.PC_ID, "mbox3rdPartyId": KeyKind.THIRD_PARTY_ID}
+NOT_A_JSON_OBJECT = "The body is not a valid JSON object."
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +83,9 @@ def _body_parameters(request: HttpRequest, body: bytes) -> dict[str, str]:
 
 
 def _json_parameters(body: bytes) -> dict[str, str]:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ProductError(ErrorCode.BAD_REQUEST, "The body is not a valid JSON object.") from None
+    document = json_body.loads(body, ErrorCode.BAD_REQUEST, NOT_A_JSON_OBJECT)
     if not isinstance(document, dict):
-        raise ProductError(ErrorCode.BAD_REQUEST, "The body is not a valid JSON object.")
+        raise ProductError(ErrorCode.BAD_REQUEST, NOT_A_JSON_OBJECT)
     parameters: dict[str, str] = {}
     for name, value in document.items():
         if value is None:

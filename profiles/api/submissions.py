@@ -1,22 +1,30 @@
 """Taking in a bulk submission: idempotency, the per-client rate limit, storing, enqueueing.
 
-Every bulk way in (batch file v1/v2, JSON bulk) goes through :func:`admit` first, then
-stores its rows and creates the ``Batch``; the worker (or, for a small JSON batch, the
-request itself) applies them through ``profiles.processing``.
+Every bulk way in (batch file v1/v2, JSON bulk) goes through :func:`admit` first (a replay
+is answered and a client over its limit refused before an upload is read), then stores its
+rows and creates the ``Batch`` through :func:`create`, which admits it again atomically;
+the worker (or, for a small JSON batch, the request itself) applies them through
+``profiles.ingest.processing``.
+
+A request refused whole (4xx) creates no batch, so its ``Idempotency-Key`` stays free and a
+corrected retry with the same key is applied.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from profiles import tasks
 from profiles.access.models import Client
+from profiles.api import json_body
 from profiles.ingest import processing
 from profiles.ingest.batches import ApiVersion, Batch, Status, new_batch_id
 from profiles.ingest.batchfile import BatchFileWriter, store_multipart, store_raw_body
@@ -58,6 +66,39 @@ def admit(client: Client, key: str, now: datetime) -> Batch | None:
     return None
 
 
+def create(batch: Batch, then: Callable[[Batch], None] | None = None) -> Batch:
+    """Save the new ``batch``, or return the batch its idempotency key already names.
+
+    One transaction per client at a time: it holds the client's row lock (on SQLite, the
+    write lock ``BEGIN IMMEDIATE`` takes), admits the batch again and inserts it, so
+    neither submissions racing with one key nor a burst past the rate limit slip between
+    the check and the insert. The unique constraint ``batch_idempotency_key_once`` holds
+    each live key once per client even so. ``then`` (applying a small batch) runs in the
+    same transaction: when it raises, no batch is left and the key stays free.
+    """
+    client, key = batch.client, batch.idempotency_key
+    try:
+        with transaction.atomic():
+            # The per-client lock; SQLite ignores it, its BEGIN IMMEDIATE already serialises.
+            Client.objects.select_for_update(no_key=True).filter(pk=client.pk).exists()
+            now = timezone.now()
+            if key:
+                Batch.objects.expire_idempotency_key(client, key, now)
+            original = admit(client, key, now)
+            if original is not None:
+                return original
+            batch.created_at = batch.updated_at = now
+            batch.save(force_insert=True)
+            if then is not None:
+                then(batch)
+    except IntegrityError:
+        original = Batch.objects.with_idempotency_key(client, key, timezone.now()) if key else None
+        if original is None:
+            raise
+        return original
+    return batch
+
+
 def _is_multipart(request: HttpRequest) -> bool:
     return request.content_type == "multipart/form-data"
 
@@ -82,25 +123,27 @@ def submit_file(request: HttpRequest, client: Client, version: ApiVersion) -> Ba
     except BaseException:
         writer.discard()
         raise
+    batch = Batch(
+        id=batch_id,
+        client=client,
+        api_version=version,
+        key_kind=stored.header.kind,
+        attribute_names=list(stored.header.names),
+        create_missing=version == ApiVersion.V2,
+        batch_size=stored.rows,
+        idempotency_key=key,
+        file_name=stored.path.name,
+        resume_offset=stored.data_offset,
+        resume_position=2,  # line 1 is the header
+    )
     try:
-        batch = Batch.objects.create(
-            id=batch_id,
-            client=client,
-            api_version=version,
-            key_kind=stored.header.kind,
-            attribute_names=list(stored.header.names),
-            create_missing=version == ApiVersion.V2,
-            batch_size=stored.rows,
-            idempotency_key=key,
-            file_name=stored.path.name,
-            resume_offset=stored.data_offset,
-            resume_position=2,  # line 1 is the header
-            created_at=now,
-            updated_at=now,
-        )
+        created = create(batch)
     except BaseException:
         stored.path.unlink(missing_ok=True)  # no batch, no file: the upload left no trace
         raise
+    if created is not batch:  # a submission with the same key got there first
+        stored.path.unlink(missing_ok=True)
+        return created
     if batch.batch_size:
         tasks.enqueue(batch)
     else:
@@ -121,10 +164,7 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
             ErrorCode.TOO_LARGE,
             f"The request body must be at most {limit:,} bytes; send larger loads as a batch file.",
         )
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProductError(ErrorCode.BAD_JSON, f"The body is not valid JSON: {error}.") from None
+    payload = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON: {reason}.")
     if not isinstance(payload, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
     return payload
@@ -159,34 +199,37 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
         return original
     batch_id = new_batch_id(client, now)
     inline = len(profiles) <= settings.JSON_BULK_INLINE_PROFILES
-    file_name = ""
     path = settings.BATCH_DIR / f"{batch_id}.jsonl"
+    batch = Batch(
+        id=batch_id,
+        client=client,
+        api_version=ApiVersion.JSON,
+        create_missing=create_missing,
+        batch_size=len(profiles),
+        idempotency_key=key,
+        file_name="" if inline else path.name,
+    )
+
+    def apply_inline(batch: Batch) -> None:
+        entries = ((processing.json_entry(i, item), i + 1) for i, item in enumerate(profiles))
+        processing.process(batch, processing.chunks(entries, settings.BATCH_CHUNK_ROWS))
+
     try:
         if not inline:
-            file_name = path.name
             settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as handle:
                 for index, item in enumerate(profiles):
-                    # ASCII: a lone surrogate (from a "\\ud800" escape) cannot be UTF-8.
+                    # ASCII escapes carry every string json.loads made, a lone surrogate
+                    # included, to the worker, whose checks refuse that row alone.
                     handle.write(json.dumps([index, item]) + "\n")
-        batch = Batch.objects.create(
-            id=batch_id,
-            client=client,
-            api_version=ApiVersion.JSON,
-            create_missing=create_missing,
-            batch_size=len(profiles),
-            idempotency_key=key,
-            file_name=file_name,
-            created_at=now,
-            updated_at=now,
-        )
+        created = create(batch, then=apply_inline if inline else None)
     except BaseException:
         path.unlink(missing_ok=True)  # a half-written file or one no batch points to
         raise
-    if inline:
-        entries = ((processing.json_entry(i, item), i + 1) for i, item in enumerate(profiles))
-        processing.process(batch, processing.chunks(entries, settings.BATCH_CHUNK_ROWS))
-    else:
+    if created is not batch:  # a submission with the same key got there first
+        path.unlink(missing_ok=True)
+        return created
+    if not inline:
         tasks.enqueue(batch)
     batch.refresh_from_db()
     return batch

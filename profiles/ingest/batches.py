@@ -8,7 +8,6 @@ batch exactly at its last committed chunk and the next attempt carries on from t
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from profiles.access.models import Client
-from profiles.ingest.pipeline import Outcome
+from profiles.ingest.pipeline import Outcome, shown_storable
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from profiles.store import KeyKind
 
@@ -47,10 +46,26 @@ class BatchQuerySet(models.QuerySet["Batch"]):
         """The client's batch submitted with ``key`` within the idempotency window."""
         since = now - timedelta(hours=settings.BATCH_IDEMPOTENCY_HOURS)
         return (
-            self.filter(client=client, idempotency_key=key, created_at__gte=since)
+            self.filter(
+                client=client,
+                idempotency_key=key,
+                idempotency_key_expired=False,
+                created_at__gte=since,
+            )
             .order_by("created_at")
             .first()
         )
+
+    def expire_idempotency_key(self, client: Client, key: str, now: datetime) -> None:
+        """Let ``key`` name a new batch once the batch it names is past the window.
+
+        The database holds each live key once per client (``batch_idempotency_key_once``);
+        the old batch keeps its key as sent, marked expired.
+        """
+        since = now - timedelta(hours=settings.BATCH_IDEMPOTENCY_HOURS)
+        self.filter(
+            client=client, idempotency_key=key, idempotency_key_expired=False, created_at__lt=since
+        ).update(idempotency_key_expired=True)
 
     def retry_after(self, client: Client, now: datetime) -> int | None:
         """Seconds until the client may submit again, or ``None`` when it may now."""
@@ -92,6 +107,10 @@ class Batch(models.Model):
     profiles_not_found = models.PositiveIntegerField(default=0)
     failed_updates = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=MAX_IDEMPOTENCY_KEY_LENGTH, blank=True)
+    idempotency_key_expired = models.BooleanField(
+        default=False,
+        help_text="The key was sent again after the idempotency window and names a newer batch.",
+    )
     file_name = models.CharField(max_length=200, blank=True)
     resume_offset = models.BigIntegerField(
         default=0, help_text="Byte offset of the first row not yet applied."
@@ -115,6 +134,14 @@ class Batch(models.Model):
             models.Index(fields=("client", "-created_at"), name="batch_client_recent"),
             models.Index(fields=("client", "idempotency_key"), name="batch_idempotency"),
             models.Index(fields=("status", "updated_at"), name="batch_progress"),
+        )
+        constraints = (
+            # One batch per live key and client, however many submissions race for it.
+            models.UniqueConstraint(
+                fields=("client", "idempotency_key"),
+                condition=~Q(idempotency_key="") & Q(idempotency_key_expired=False),
+                name="batch_idempotency_key_once",
+            ),
         )
 
     def __str__(self) -> str:
@@ -192,16 +219,12 @@ class Batch(models.Model):
             self.path.unlink(missing_ok=True)
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def storable(text: str, length: int) -> str:
-    """``text`` cut to ``length``, with what no database stores shown as U+FFFD: NUL
-    (PostgreSQL) and lone surrogates (not UTF-8; a JSON ``"\\ud800"`` escape makes one).
+    """``text`` cut to ``length``, with NUL and lone surrogates shown as U+FFFD.
 
-    A failed row is recorded as it was sent, and a row can fail precisely for holding them.
+    A failed row is recorded as it was sent, and a row can fail precisely for holding one.
     """
-    return _UNSTORABLE.sub("\ufffd", text)[:length]
+    return shown_storable(text[:length])
 
 
 class BatchFailure(models.Model):

@@ -29,7 +29,10 @@ from profiles.rules.limits import (
 from profiles.store import KeyKind, Update
 
 CHUNK_SIZE = 5_000
-_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# What the store cannot hold: NUL (PostgreSQL refuses it, so no database takes it) and a
+# lone surrogate ("\ud800" in JSON), which is not a character: no UTF-8 text holds one.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Row(NamedTuple):
@@ -75,7 +78,40 @@ class Outcome:
         self.pc_ids.update(other.pc_ids)
 
 
+def is_storable(text: str) -> bool:
+    """Whether the store can hold ``text``: the one rule every way in shares.
+
+    Bytes decoded as UTF-8 never hold a lone surrogate, but a JSON escape can make one.
+    """
+    if "\x00" in text:
+        return False
+    if text.isascii():  # constant time: almost every row ends here
+        return True
+    try:
+        text.encode()  # in C, faster than searching; only a lone surrogate fails
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_storable(text: str) -> str:
+    """``text`` with each character the store cannot hold shown as U+FFFD.
+
+    For recording a failed row as it was sent: a row can fail precisely for holding one.
+    """
+    return text if is_storable(text) else _UNSTORABLE.sub("\ufffd", text)
+
+
+def _unstorable(text: str) -> str:
+    """Why ``is_storable(text)`` is false, for a row's failure message."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    return "is not valid UTF-8 text (it holds a lone surrogate)"
+
+
 def check_profile_id(kind: KeyKind, profile_id: str) -> None:
+    if not is_storable(profile_id):
+        raise RowError(ErrorCode.BAD_ID, f"{kind} {_unstorable(profile_id)}")
     if not profile_id:
         raise RowError(ErrorCode.MISSING_ID, f"{kind} is empty")
     if len(profile_id) > MAX_ID_LENGTH:
@@ -87,6 +123,8 @@ def check_profile_id(kind: KeyKind, profile_id: str) -> None:
 
 
 def check_attribute_name(name: str) -> None:
+    if not is_storable(name):
+        raise RowError(ErrorCode.BAD_ATTRIBUTE_NAME, f"attribute name {name!r} {_unstorable(name)}")
     if not name:
         raise RowError(ErrorCode.BAD_ATTRIBUTE_NAME, "attribute name is empty")
     if len(name) > MAX_NAME_LENGTH:
@@ -105,12 +143,8 @@ def check_attribute_name(name: str) -> None:
 
 
 def check_value(name: str, value: str) -> None:
-    if "\x00" in value:
-        # PostgreSQL cannot store a NUL character, so no database accepts one.
-        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} contains a NUL character")
-    if _SURROGATE.search(value):
-        # Not UTF-8, so no database stores it; a JSON "\ud800" escape makes one.
-        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} contains a lone surrogate")
+    if not is_storable(value):
+        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} {_unstorable(value)}")
     if len(value) > MAX_VALUE_LENGTH:
         raise RowError(
             ErrorCode.VALUE_TOO_LONG,
@@ -153,15 +187,12 @@ def apply_chunk(
                 for name in attributes:
                     check_attribute_name(name)
                 checked_names.update(attributes)
-            if kept:
-                joined = "".join(kept.values())
-                if (
-                    max(map(len, kept.values())) > MAX_VALUE_LENGTH
-                    or "\x00" in joined
-                    or (not joined.isascii() and _SURROGATE.search(joined))
-                ):
-                    for name, value in kept.items():
-                        check_value(name, value)
+            if kept and (
+                max(map(len, kept.values())) > MAX_VALUE_LENGTH
+                or not is_storable("".join(kept.values()))
+            ):
+                for name, value in kept.items():
+                    check_value(name, value)
         except RowError as error:
             outcome.failures.append(RowFailure(row.position, profile_id, error.code, error.message))
             continue

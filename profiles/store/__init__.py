@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -107,8 +107,8 @@ def _engine() -> Engine:
     raise NotImplementedError(f"no profile store for the {connection.vendor} database")
 
 
-def _values_encoder() -> Callable[[dict[str, str]], str]:
-    """Compact, non-ASCII-preserving ``json.dumps`` for a flat dict of strings.
+def _values_encoder() -> Callable[[Mapping[str, object]], str]:
+    """Compact, non-ASCII-preserving ``json.dumps`` for a dict of strings (or of dicts).
 
     ``JSONEncoder.encode`` builds a new C encoder on every call; this runs once per row of
     every batch, so the C encoder is built once here when the interpreter has one.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client
+from profiles.api import json_body
 from profiles.api.envelopes import adobe_error
 from profiles.api.management import auth
 from profiles.rules import faults
@@ -55,11 +55,10 @@ def json_object(call: Call) -> dict[str, Any]:
             f"Send the body as {' or '.join(MEDIA_TYPES)}, not {call.request.content_type!r}.",
         )
     try:
-        parsed = json.loads(call.request.body)
+        body = call.request.body
     except RequestDataTooBig:
         raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
-    except (ValueError, RecursionError):
-        raise ProductError(ErrorCode.BAD_JSON, "The body is not valid JSON.") from None
+    parsed = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
     if not isinstance(parsed, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
     return parsed
