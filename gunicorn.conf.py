@@ -52,6 +52,14 @@ logconfig_dict = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # gunicorn writes access lines whenever logconfig_dict is set, whatever `accesslog`
+        # says, to the handlers named here: so the access logger has one only when the
+        # access log is on. On, its lines go to stderr as JSON, like every other line
+        # (any value of GUNICORN_ACCESS_LOG turns it on; a file name is not used).
+        "gunicorn.access": {
+            "handlers": ["console"] if accesslog else [],
+            "level": "INFO",
+            "propagate": False,
+        },
     },
 }
