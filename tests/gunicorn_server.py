@@ -94,3 +94,13 @@ def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
         finally:
             process.terminate()
             process.wait(timeout=60)
+
+
+def add_demo_client(var_dir: Path) -> None:
+    """The client ``demo`` in the database of a server started with ``gunicorn(var_dir)``."""
+    manage(
+        environment(var_dir),
+        "shell",
+        "-c",
+        "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
+    )

@@ -10,23 +10,25 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 
 import pytest
 
 from targetadmin.gunicorn_worker import MAX_HEAD_BYTES
-from tests.gunicorn_server import Server, environment, gunicorn, manage
+from tests.gunicorn_server import Server, add_demo_client, gunicorn
+from tests.slow_clients import (
+    HEAD,
+    HEALTHZ_SECONDS,
+    attackers,
+    healthz_seconds_under_attack,
+    trickle_header_lines,
+    wait_for_the_server_to_close,
+)
 
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
 # gunicorn's main loop looks for expired connections once a second; a busy machine adds more.
 SLACK = 3.0
-# /healthz answers in milliseconds; the margin is for a busy test machine. Starved, it takes
-# many seconds or does not answer at all.
-HEALTHZ_SECONDS = 2.0
-HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         GUNICORN_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
         GUNICORN_BODY_TIMEOUT=str(BODY_TIMEOUT),
     ) as running:
-        manage(
-            environment(var_dir),
-            "shell",
-            "-c",
-            "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
-        )
+        add_demo_client(var_dir)
         yield running
-
-
-def healthz_seconds(server: Server) -> float:
-    """Seconds ``/healthz`` takes to answer 200 on a new connection."""
-    started = time.monotonic()
-    with urllib.request.urlopen(server.url("/healthz"), timeout=5) as response:  # noqa: S310
-        assert response.status == 200
-    return time.monotonic() - started
 
 
 def read_response(connection: socket.socket) -> bytes:
@@ -88,54 +77,6 @@ def until_closed(connection: socket.socket, limit: float = 10) -> tuple[float, b
     return time.monotonic() - started, answer
 
 
-Attack = Callable[[socket.socket, threading.Event], None]
-
-
-@contextmanager
-def attackers(server: Server, count: int, attack: Attack) -> Iterator[None]:
-    """``count`` clients doing ``attack`` over and over, each on a new connection as soon
-    as its last one ends, until the block ends."""
-    stopped = threading.Event()
-
-    def attack_again_and_again() -> None:
-        while not stopped.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", server.port)) as connection:
-                    connection.settimeout(1)
-                    attack(connection, stopped)
-            except OSError:
-                continue
-
-    threads = [threading.Thread(target=attack_again_and_again) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    try:
-        # Every attacker connected and started, then measured for longer than the header
-        # timeout, so that attackers reconnecting are covered too.
-        time.sleep(1.5)
-        yield
-    finally:
-        stopped.set()
-        for thread in threads:
-            thread.join(timeout=10)
-
-
-def healthz_seconds_under_attack(server: Server) -> list[float]:
-    seconds = []
-    for _ in range(6):
-        seconds.append(healthz_seconds(server))
-        time.sleep(0.5)
-    return seconds
-
-
-def trickle_header_lines(connection: socket.socket, stopped: threading.Event) -> None:
-    connection.sendall(HEAD)
-    line = 0
-    while not stopped.wait(1.0):
-        connection.sendall(b"X-Slow-%d: y\r\n" % line)
-        line += 1
-
-
 def announce_a_body_and_send_none(connection: socket.socket, stopped: threading.Event) -> None:
     connection.sendall(
         b"POST /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n"
@@ -150,33 +91,24 @@ def never_close_after_the_answer(connection: socket.socket, stopped: threading.E
     stopped.wait(3)
 
 
-def wait_for_the_server_to_close(connection: socket.socket, stopped: threading.Event) -> None:
-    while not stopped.is_set():
-        try:
-            if not connection.recv(65536):
-                return
-        except TimeoutError:
-            continue
-
-
 # Each with twice as many attackers as the server has threads (2 processes of 4).
 
 
 def test_clients_trickling_header_lines_do_not_stop_healthz(server: Server) -> None:
-    with attackers(server, 16, trickle_header_lines):
-        seconds = healthz_seconds_under_attack(server)
+    with attackers(server.port, 16, trickle_header_lines):
+        seconds = healthz_seconds_under_attack(server.url("/healthz"))
     assert max(seconds) < HEALTHZ_SECONDS, seconds
 
 
 def test_clients_announcing_a_body_they_never_send_do_not_stop_healthz(server: Server) -> None:
-    with attackers(server, 16, announce_a_body_and_send_none):
-        seconds = healthz_seconds_under_attack(server)
+    with attackers(server.port, 16, announce_a_body_and_send_none):
+        seconds = healthz_seconds_under_attack(server.url("/healthz"))
     assert max(seconds) < HEALTHZ_SECONDS, seconds
 
 
 def test_clients_that_never_close_after_their_answer_do_not_stop_healthz(server: Server) -> None:
-    with attackers(server, 16, never_close_after_the_answer):
-        seconds = healthz_seconds_under_attack(server)
+    with attackers(server.port, 16, never_close_after_the_answer):
+        seconds = healthz_seconds_under_attack(server.url("/healthz"))
     assert max(seconds) < HEALTHZ_SECONDS, seconds
 
 
