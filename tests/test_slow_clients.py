@@ -177,7 +177,8 @@ def test_a_request_head_over_a_megabyte_is_refused_431(server: Server) -> None:
 def test_an_upload_that_stops_short_of_its_content_length_is_answered_408_after_the_body_timeout(
     server: Server,
 ) -> None:
-    body = b"batch=pcId,a\np1,x,y\n"  # 21 bytes of the 1,000 announced
+    body = b"batch=pcId,a\np10,x,y\n"  # 21 bytes of the 1,000 announced
+    assert len(body) == 21
     with socket.create_connection(("127.0.0.1", server.port)) as connection:
         connection.sendall(
             b"POST /m2/demo/v2/profile/batchUpdate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
