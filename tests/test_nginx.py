@@ -46,6 +46,7 @@ SITE = ROOT / "deploy" / "nginx" / "targetadmin.conf"
 # The shipped site inside the least a main configuration needs; every path is the test's.
 MAIN = """
 daemon off;
+# One process, as whoever runs the tests: no worker process switching to another user.
 master_process off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
