@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import os
 
+from targetadmin.gunicorn_worker import ThreadWorker
+
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Requests mostly wait on the database, so two processes per core keep the cores busy;
 # threads let a worker go on serving while one of its requests streams a slow upload.
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores + 1))
-worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
-# A 50 MB batch file from a client on a 2 Mbit/s link takes over three minutes to arrive;
-# the worker must not be killed while it streams in.
+
+
+class Worker(ThreadWorker):
+    """gthread that waits for slow clients in its event loop and bounds every read.
+
+    gunicorn's own gthread lets a client that trickles its headers, or stops sending its
+    body, hold a thread for good, and a dozen such clients stop the server answering
+    (targetadmin/gunicorn_worker.py says where else it waits, and how this worker differs).
+    """
+
+    # A head is a few KB: even a slow link sends it in well under a second, so 10 s is
+    # generous for real clients and short for one that trickles header lines.
+    header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", 10))
+    # Seconds a read of the body (or a write of the answer) may wait for the client. A
+    # slow link still sends something every second; a client that stops is answered 408
+    # by the batch upload, and disconnected.
+    body_timeout = float(os.environ.get("GUNICORN_BODY_TIMEOUT", 30))
+
+
+worker_class = Worker
+# Seconds a worker process may go without beating its heartbeat before gunicorn restarts
+# it. Its main loop beats it while threads serve requests, so this ends a stuck process,
+# never a slow request or upload: those are bounded by the header and body timeouts above.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 300))
 graceful_timeout = 30
 # Longer than a load balancer's idle timeout would cut connections under it; shorter keeps
@@ -35,7 +57,7 @@ header_map = "dangerous"
 
 # A single update may carry an 8 KB query string (the application answers 413 past it);
 # gunicorn's default 4094-byte request line, and its 8190 maximum, would refuse it first.
-# 0 lifts gunicorn's limit (its parser still caps a line at 1 MB).
+# 0 lifts gunicorn's limit; the worker refuses (431) a request head over 1 MB instead.
 limit_request_line = 0
 
 # The application writes one JSON line per request itself (targetadmin/logging.py), with
@@ -52,6 +74,14 @@ logconfig_dict = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # gunicorn writes access lines whenever logconfig_dict is set, whatever `accesslog`
+        # says, to the handlers named here: so the access logger has one only when the
+        # access log is on. On, its lines go to stderr as JSON, like every other line
+        # (any value of GUNICORN_ACCESS_LOG turns it on; a file name is not used).
+        "gunicorn.access": {
+            "handlers": ["console"] if accesslog else [],
+            "level": "INFO",
+            "propagate": False,
+        },
     },
 }

@@ -3,108 +3,66 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
 from profiles.ingest.batchfile import READ_CHUNK_BYTES
+from tests.gunicorn_server import Server, add_demo_client, gunicorn
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"
 SECRET_IN_HEADER = "tpa_" + "H3" * 24 + "y"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def get_healthz(server: Server) -> None:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        server.url(f"/healthz?access_token={SECRET_IN_QUERY}"),
+        headers={"Authorization": f"Bearer {SECRET_IN_HEADER}", "X-Request-ID": "probe-1"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        assert response.status == 200
+        assert response.headers["X-Request-ID"] == "probe-1"
 
 
-def wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "gunicorn exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not start listening")
-
-
-@contextmanager
-def gunicorn(directory: Path, **settings: str) -> Iterator[int]:
-    """gunicorn on a free port over a fresh, migrated SQLite database in ``directory``.
-
-    Its log goes to ``directory / "gunicorn.log"``; ``settings`` are extra environment.
-    """
-    port = free_port()
-    # A fresh SQLite database of its own, migrated as a deployment's would be.
-    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"} | {
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "STATIC_ROOT": str(directory),
-        "TARGETADMIN_VAR_DIR": str(directory),
-        "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
-        **settings,
-    }
-    for command in (["migrate", "--noinput", "-v", "0"], ["create_client", "demo"]):
-        subprocess.run(  # noqa: S603 (this repository's manage.py, fixed arguments)
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=300,
-            stdout=subprocess.DEVNULL,
-        )
-    with (directory / "gunicorn.log").open("w") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "targetadmin.wsgi"],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until_listening(port, server)
-            yield port
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+def logged_lines(server: Server) -> list[dict[str, Any]]:
+    written = server.log_path.read_text()
+    for secret in (SECRET_IN_QUERY, SECRET_IN_HEADER, "access_token", "Bearer"):
+        assert secret not in written
+    return [json.loads(line) for line in written.splitlines()]
 
 
 def test_it_serves_requests_and_logs_json_lines_without_secrets(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, GUNICORN_ACCESS_LOG="-") as port:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/healthz?access_token={SECRET_IN_QUERY}",
-            headers={"Authorization": f"Bearer {SECRET_IN_HEADER}", "X-Request-ID": "probe-1"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-            assert response.status == 200
-            assert response.headers["X-Request-ID"] == "probe-1"
+    with gunicorn(tmp_path, WEB_CONCURRENCY="1", GUNICORN_ACCESS_LOG="-") as server:
+        get_healthz(server)
 
-    log_path = tmp_path / "gunicorn.log"
-    written = log_path.read_text()
-    for secret in (SECRET_IN_QUERY, SECRET_IN_HEADER, "access_token", "Bearer"):
-        assert secret not in written
-    lines = [json.loads(line) for line in written.splitlines()]
+    lines = logged_lines(server)
     (request_line,) = [line for line in lines if line["logger"] == "targetadmin.request"]
     assert request_line["requestId"] == "probe-1"
     assert request_line["status"] == 200
     (access_line,) = [line for line in lines if line["logger"] == "gunicorn.access"]
     assert '"GET /healthz" 200' in access_line["message"]
     assert access_line["message"].endswith(" probe-1")
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+
+
+def test_gunicorns_access_log_is_off_unless_GUNICORN_ACCESS_LOG_turns_it_on(
+    tmp_path: Path,
+) -> None:
+    # The application's own request line is the access log; gunicorn's would repeat it.
+    with gunicorn(tmp_path, WEB_CONCURRENCY="1") as server:
+        get_healthz(server)
+
+    lines = logged_lines(server)
+    (request_line,) = [line for line in lines if line["logger"] == "targetadmin.request"]
+    assert request_line["requestId"] == "probe-1"
+    assert not [line for line in lines if line["logger"] == "gunicorn.access"]
     assert any(line["logger"] == "gunicorn.error" for line in lines)
 
 
@@ -117,8 +75,9 @@ BOUNDARY = "b0undary"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     directory = tmp_path_factory.mktemp("gunicorn")
-    with gunicorn(directory, BATCH_MAX_BYTES=str(MAX_BYTES)) as port:
-        yield port, directory
+    with gunicorn(directory, WEB_CONCURRENCY="1", BATCH_MAX_BYTES=str(MAX_BYTES)) as running:
+        add_demo_client(directory)
+        yield running.port, directory
 
 
 def send(

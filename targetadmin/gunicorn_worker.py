@@ -1,0 +1,271 @@
+"""gunicorn's gthread worker, made safe against slow clients (``gunicorn.conf.py`` uses it).
+
+gunicorn 27's gthread worker waits for clients in three places where a slow client stops
+others from being served:
+
+- It gives a connection to one of its threads as soon as the first byte of a request
+  arrives; the thread then waits, with no time limit, for the rest of the request head,
+  and for each piece of the body the application reads. A dozen clients sending a header
+  line every few seconds hold every thread (2 processes of 4 threads under ``make run``)
+  and ``/healthz`` stops answering; a client that stops halfway holds a thread for good.
+  The worker ``timeout`` does not help: it is a heartbeat of the worker process, which the
+  main loop keeps beating while threads wait.
+- After answering a request whose body the application did not read (a 401 or a 404 to
+  a POST, say), the thread waits up to 5 s for the rest of that body so the connection
+  can be kept alive: a client that announces a body and sends none holds it for 5 s.
+- It closes a connection that is not kept alive by half-closing it and waiting up to 2 s
+  for the client to close its side, in the main loop: each client that never does stops
+  the whole process, accepting included, for 2 s.
+
+This worker waits for clients in its event loop instead, as nginx does. A thread is taken
+only once a whole request head has arrived, and a connection whose head is not complete
+``header_timeout`` seconds after it started (the connection was accepted, or a kept-alive
+connection sent the first byte of its next request) is closed. A body the application did
+not read is discarded only as far as it has already arrived; otherwise the connection is
+closed. Closing waits for the client in the event loop. Waiting connections cost a socket
+and a buffer each, not a thread; gunicorn's ``worker_connections`` (1,000 per process)
+bounds them. While a thread serves a request, each read of the body and each write of the
+answer waits at most ``body_timeout`` seconds for the client: a body read that waits longer
+raises ``TimeoutError`` (an ``OSError``, which the batch upload answers with 408), and a
+client that stops reading its answer is disconnected.
+
+A client that keeps sending a body slowly, but never ``body_timeout`` seconds apart, still
+holds a thread while it does: the application streams uploads as they arrive. In
+production nginx in front buffers request bodies (deploy/nginx/targetadmin.conf).
+
+It serves plain HTTP/1.1 only (TLS and HTTP/2 are the proxy's job), which ``check_config``
+enforces. It relies on details of gunicorn's gthread worker, so ``requirements.txt`` pins
+gunicorn and ``tests/test_slow_clients.py`` checks the behaviour end to end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from gunicorn.workers import gthread
+
+# A head ends with an empty line. A bare LF ends it too as far as waiting goes: gunicorn's
+# parser refuses a bare LF (400) without waiting for more.
+_HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
+# Longer than any head gunicorn accepts with this project's settings (100 fields of up to
+# 8 KB, and a request line with an 8 KB query string), so a legitimate head always fits.
+MAX_HEAD_BYTES = 1024 * 1024
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Connection: close\r\nContent-Length: 0\r\n\r\n"
+)
+# Closing: how long, and how much of what the client still sends, to read before the
+# socket is closed (gunicorn's own values). Closing with unread bytes would reset the
+# connection, and the client could lose the end of its answer.
+LINGER_SECONDS = 2.0
+_LINGER_BYTES = 65536
+# How long a thread waits for the rest of a body the application did not read: long enough
+# for bytes already on their way, short enough that no client can hold a thread with it.
+_DISCARD_SECONDS = 0.05
+
+
+class Connection(gthread.TConn):  # type: ignore[misc]  # gunicorn has no type hints
+    """A connection that carries the head read for it until a thread parses it."""
+
+    def __init__(
+        self, cfg: Any, sock: socket.socket, client: Any, server: Any, body_timeout: float
+    ):
+        super().__init__(cfg, sock, client, server)
+        self.body_timeout = body_timeout
+        self.head = bytearray()
+        self.lingered = 0
+        # When the event loop stops waiting for this connection's client.
+        self.deadline = 0.0
+        # The head has arrived before any thread sees the connection: gthread's own wait
+        # for a first byte (which would hold the thread up to 5 s) is skipped.
+        self.data_ready = True
+
+    def init(self) -> None:
+        # gthread's handle() calls this in the thread before each request, right after
+        # putting the socket in blocking mode (which clears any timeout).
+        super().init()
+        if self.head:
+            self.parser.unreader.unread(bytes(self.head))
+            self.head = bytearray()
+        self.sock.settimeout(self.body_timeout)
+
+
+class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
+    """gthread that waits for slow clients in its event loop, never in a thread."""
+
+    #: Seconds for a whole request head to arrive.
+    header_timeout = 10.0
+    #: Seconds any one read of a request body (or write of an answer) may wait.
+    body_timeout = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Connections the event loop waits on: for the rest of a request head, and for the
+        # client to close. In each, every deadline is the same number of seconds after the
+        # moment the connection was appended, so the earliest deadline is always first.
+        self.heads_pending: deque[Connection] = deque()
+        self.closing: deque[Connection] = deque()
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        super().check_config(cfg, log)
+        # The head is read before TLS, the PROXY protocol or an HTTP/2 preface could be
+        # handled, so none of them may be on.
+        if (
+            cfg.is_ssl
+            or cfg.proxy_protocol != "off"
+            or cfg.http_protocols != ["h1"]
+            or cfg.http2_cleartext != "off"
+        ):
+            raise RuntimeError(f"{cls.__name__} serves plain HTTP/1.1 only")
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = Connection(
+            self.cfg, client_sock, client_addr, listener.getsockname(), self.body_timeout
+        )
+        self.enqueue_req(conn)
+
+    def enqueue_req(self, conn: Connection) -> None:
+        """Give ``conn`` to a thread once its head is complete; until then, read it here.
+
+        Every way to a thread goes through this method in gthread: a new connection, a
+        kept-alive one that turns readable, and one whose previous request's body was read
+        past its end.
+        """
+        if conn.parser is not None:
+            conn.head += conn.parser.unreader.take_buffered()
+        if _head_is_complete(conn.head, 0):
+            super().enqueue_req(conn)
+            return
+        self._wait(self.heads_pending, conn, self.header_timeout, self.on_head_readable)
+
+    def on_head_readable(self, conn: Connection, client: socket.socket) -> None:
+        data = _receive(conn)
+        if data is None:
+            return
+        searched_from = len(conn.head)
+        conn.head += data
+        complete = _head_is_complete(conn.head, searched_from)
+        if data and not complete and len(conn.head) <= MAX_HEAD_BYTES:
+            return
+        self._stop_waiting(self.heads_pending, conn)
+        if complete:
+            super().enqueue_req(conn)
+        elif data:
+            with contextlib.suppress(OSError):
+                conn.sock.send(_HEAD_TOO_LARGE)
+            self.close_lingering(conn)
+        else:
+            # The client hung up before its head was complete.
+            self._drop(conn)
+
+    def handle_request(self, req: Any, conn: Connection) -> bool:
+        try:
+            return bool(super().handle_request(req, conn))
+        except TimeoutError:
+            # The client stopped reading its answer (gthread would log this as an error
+            # with a traceback; it is the client's doing, like a reset connection).
+            self.log.debug("Closing a connection whose client stopped reading its answer")
+            return False
+
+    def _keepalive_after(self, conn: Connection, keepalive: bool) -> bool:
+        # gthread waits here, in the thread, up to 5 s for the rest of a body the
+        # application did not read.
+        if not keepalive:
+            return False
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + _DISCARD_SECONDS))
+
+    def finish_request(self, conn: Connection, fs: Future[Any]) -> None:
+        if fs.cancelled() or fs.exception() is not None or fs.result():
+            super().finish_request(conn, fs)
+        else:
+            # Not kept alive. gthread would wait for the client to close in this loop.
+            self.close_lingering(conn)
+
+    def close_lingering(self, conn: Connection) -> None:
+        """Half-close ``conn``, then close it once the client has, in the event loop."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._drop(conn)
+            return
+        conn.lingered = 0
+        self._wait(self.closing, conn, LINGER_SECONDS, self.on_closing_readable)
+
+    def on_closing_readable(self, conn: Connection, client: socket.socket) -> None:
+        data = _receive(conn)
+        if data is None:
+            return
+        conn.lingered += len(data)
+        if data and conn.lingered < _LINGER_BYTES:
+            return
+        self._stop_waiting(self.closing, conn)
+        self._drop(conn)
+
+    def murder_pending(self) -> None:
+        """Also close the connections the event loop has waited on for long enough.
+
+        gthread calls this at least once a second, in its main loop and while it stops.
+        """
+        super().murder_pending()
+        now = time.monotonic()
+        for waiting in (self.heads_pending, self.closing):
+            while waiting and waiting[0].deadline <= now:
+                conn = waiting.popleft()
+                with contextlib.suppress(OSError, KeyError, ValueError):
+                    self.poller.unregister(conn.sock)
+                self._drop(conn)
+
+    def _wait(
+        self,
+        waiting: deque[Connection],
+        conn: Connection,
+        seconds: float,
+        on_readable: Callable[[Connection, socket.socket], None],
+    ) -> None:
+        conn.deadline = time.monotonic() + seconds
+        conn.sock.setblocking(False)
+        waiting.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
+
+    def _stop_waiting(self, waiting: deque[Connection], conn: Connection) -> None:
+        self.poller.unregister(conn.sock)
+        waiting.remove(conn)
+
+    def _drop(self, conn: Connection) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+
+def _receive(conn: Connection) -> bytes | None:
+    """What a readable socket holds: ``b""`` once the client has closed or reset it, and
+    ``None`` when there was nothing after all."""
+    try:
+        data: bytes = conn.sock.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+    return data
+
+
+def _head_is_complete(head: bytearray, searched_from: int) -> bool:
+    """Whether ``head`` holds a whole request head; bytes before ``searched_from`` held none."""
+    start = max(0, searched_from - 3)
+    return any(head.find(end, start) >= 0 for end in _HEAD_ENDS)
