@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 from datetime import datetime, timedelta
@@ -14,8 +15,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client as HttpClient
+from django.test import RequestFactory
 from django.utils import timezone
 
+from profiles.api.management.views import client_settings
 from profiles.models import (
     AuditEvent,
     Client,
@@ -584,3 +587,28 @@ def test_a_token_made_through_the_api_opens_the_profile_apis_and_its_predecessor
     assert refused.status_code == 401
     assert "invalid" in refused["WWW-Authenticate"]
     assert client.get(fetch, headers={"Authorization": f"Bearer {second}"}).status_code == 200
+
+
+class _StalledBody(io.RawIOBase):
+    """A request body whose next read waits past the server's body timeout."""
+
+    def readinto(self, buffer: Any) -> int:
+        raise TimeoutError("timed out")
+
+
+def test_it_answers_a_body_that_stops_arriving_408_and_changes_nothing(
+    alice: User, demo: Client
+) -> None:
+    request = RequestFactory().patch(
+        SETTINGS_URL,
+        data=b'{"enableProfileApiAuthentication": true}',
+        content_type="application/json",
+        headers=basic("alice"),
+    )
+    request._stream = _StalledBody()  # type: ignore[attr-defined]
+    response = client_settings(request, client_code="demo")
+    assert response.status_code == 408
+    (error,) = json.loads(response.content)["errors"]
+    assert error["errorCode"] == "request_timeout"
+    assert "too slowly" in error["message"]
+    assert not ProfileApiSettings.for_client(demo).require_authentication

@@ -209,3 +209,28 @@ def test_an_upload_that_keeps_arriving_is_not_cut_off_by_the_body_timeout(server
         _, answer = until_closed(connection)
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert b"<success>true</success>" in answer
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "envelope"),
+    [
+        ("/api/v1/clients/demo/profiles/bulk", "application/json", b'"code": "request_timeout"'),
+        ("/m2/demo/profile/update", "application/json", b"<success>false</success>"),
+        ("/m2/demo/v2/profile/batchUpdate", "multipart/form-data; boundary=b", b"<success>"),
+    ],
+    ids=["json-bulk", "single-update", "multipart-batch"],
+)
+def test_every_body_that_stalls_is_answered_408_in_its_endpoints_envelope(
+    server: Server, path: str, content_type: str, envelope: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
+        connection.sendall(
+            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: " + content_type.encode() + b"\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"profiles": ['
+        )
+        seconds, answer = until_closed(connection)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert envelope in answer, answer
+    assert b"too slow" in answer
+    assert seconds < BODY_TIMEOUT + SLACK

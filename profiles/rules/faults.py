@@ -6,6 +6,10 @@ then fails with "database is locked". Every change runs in a transaction that ta
 write lock at ``BEGIN`` (``transaction_mode`` IMMEDIATE), so a request that gives up has
 written nothing and may simply be sent again: 503 with ``Retry-After``.
 
+**A slow body.** A request body that stops arriving for longer than the server's body
+timeout (docs/operations.md#slow-clients-and-nginx-in-front) is answered 408; nothing of it
+was applied.
+
 **A full disk.** An upload that cannot be stored (``ENOSPC``, a quota, or SQLite's "database
 or disk is full") is removed as far as it got and no batch is created: 507 with
 ``Retry-After``.
@@ -26,6 +30,9 @@ from profiles.rules.errors import ErrorCode, ProductError
 BUSY_RETRY_AFTER_SECONDS = 5
 BUSY_MESSAGE = (
     f"The database is busy and nothing was changed; retry after {BUSY_RETRY_AFTER_SECONDS} seconds."
+)
+READ_TIMEOUT_MESSAGE = (
+    "The request body arrived too slowly: the server stopped waiting and nothing was changed."
 )
 DISK_FULL_RETRY_AFTER_SECONDS = 300
 DISK_FULL_MESSAGE = (
@@ -63,8 +70,24 @@ def disk_full_error() -> ProductError:
     )
 
 
+def is_read_timeout(error: BaseException) -> bool:
+    """True when reading the request body waited past the server's body timeout.
+
+    The server raises ``TimeoutError``; Django hands it on as ``UnreadablePostError``, an
+    ``OSError`` caused by it (once or twice over, as ``request.body`` re-raises ``read()``'s).
+    """
+    cause: BaseException | None = error
+    while isinstance(cause, OSError):
+        if isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def fault_error(error: BaseException) -> ProductError | None:
     """The answer to a machine fault, or None when ``error`` is not one."""
+    if is_read_timeout(error):
+        return ProductError(ErrorCode.REQUEST_TIMEOUT, READ_TIMEOUT_MESSAGE)
     if is_database_busy(error):
         return busy_error()
     if is_disk_full(error):

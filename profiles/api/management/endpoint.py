@@ -91,9 +91,9 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                     )
                 status, body = handler(Call(request, client, user))
                 response: HttpResponse = JsonResponse(body, status=status, content_type=media_type)
-            except (ProductError, OperationalError) as error:
-                # A busy database is a 503 in this API's shape; other database errors are not
-                # the caller's to see.
+            except (ProductError, OperationalError, OSError) as error:
+                # A busy database is a 503 in this API's shape and a body that stopped
+                # arriving a 408; other database and system errors are not the caller's to see.
                 fault = error if isinstance(error, ProductError) else faults.fault_error(error)
                 if fault is None:
                     raise
