@@ -111,7 +111,7 @@ def live_server(work: Path, **settings: str) -> Iterator[LiveServer]:
         env["DATABASE_URL"] = database_url
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        setup = subprocess.run(
+        setup = subprocess.run(  # noqa: S603 - our own interpreter and script
             [sys.executable, "-c", SETUP],
             cwd=ROOT,
             env=env,
@@ -132,7 +132,7 @@ def live_server(work: Path, **settings: str) -> Iterator[LiveServer]:
         )
         worker = [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"]
         processes.append(
-            subprocess.Popen(
+            subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
                 [*worker, "--interval", "0.1", "-v", "0"],
                 cwd=ROOT,
                 env=env,

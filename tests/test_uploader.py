@@ -43,9 +43,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
 
 
-def tool(
-    server: str, *args: str, token: str | None = None, wait: bool = True
-) -> subprocess.CompletedProcess[str]:
+def tool(server: str, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m targetadmin_upload --server … --client demo …``, output captured (no terminal)."""
     return _run(_command(server, *args), token=token)
 
@@ -76,7 +74,7 @@ def _environment(token: str | None) -> dict[str, str]:
 
 
 def _run(command: list[str], *, token: str | None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own interpreter and the tool
         command, capture_output=True, text=True, env=_environment(token), timeout=120, check=False
     )
 
@@ -219,8 +217,12 @@ def test_a_bad_token_exits_2_with_one_clear_line_and_sends_nothing(
         " invalid. Put the client's profile authentication token in the file named by"
         " --token-file, or in TARGETADMIN_TOKEN."
     ]
-    assert missing.stderr.startswith("targetadmin-upload: The server refused the token:")
-    assert "Authentication is required" in missing.stderr
+    assert missing.stderr.splitlines() == [
+        "targetadmin-upload: The server wants a token: Authentication is required: send the"
+        " profile authentication token in an 'Authorization: Bearer <token>' header. Put the"
+        " client's profile authentication token in the file named by --token-file, or in"
+        " TARGETADMIN_TOKEN."
+    ]
     assert on_command_line.stderr.splitlines() == [
         "targetadmin-upload: --token is refused: a token on the command line lands in shell"
         " history and process lists. Put it in a file named by --token-file, or in"
@@ -354,7 +356,7 @@ def test_a_rerun_after_a_lost_answer_and_an_interruption_applies_no_part_twice(
     # and the tool is interrupted (Ctrl-C) while it waits for the answer.
     flaky = Proxy(live.url, {2: "drop", 4: "hang"})
     try:
-        first = subprocess.Popen(
+        first = subprocess.Popen(  # noqa: S603 - our own interpreter and the tool
             _command(flaky.url, *LIMITS, "--create", str(path)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

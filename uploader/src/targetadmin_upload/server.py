@@ -126,6 +126,7 @@ class Server:
         self.on_retry = on_retry
         self.sleep = sleep
         self._headers = {"User-Agent": f"targetadmin-upload/{__version__}"}
+        self.has_token = bool(token)
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._local = threading.local()
@@ -194,7 +195,7 @@ class Server:
         if response.status_code == 404 and "No batch" in message_of(response):
             return
         if response.status_code in (401, 403):
-            raise Refused(_token_refused(message_of(response)))
+            raise Refused(_token_refused(message_of(response), sent=self.has_token))
         if response.status_code >= 400:
             raise Refused(f"{self.base_url} refused client {self.client!r}: {message_of(response)}")
 
@@ -220,7 +221,7 @@ class Server:
             },
         )
         if response.status_code in (401, 403):
-            raise Refused(_token_refused(message_of(response)))
+            raise Refused(_token_refused(message_of(response), sent=self.has_token))
         if 300 <= response.status_code < 400:
             location = response.headers.get("Location", "elsewhere")
             raise Refused(f"{what}: the server redirects to {location}; use that as --server.")
@@ -248,7 +249,7 @@ class Server:
             stream=True,
         )
         if response.status_code in (401, 403):
-            raise Refused(_token_refused(message_of(response)))
+            raise Refused(_token_refused(message_of(response), sent=self.has_token))
         if response.status_code != 200:
             raise Refused(f"Reading the status of batch {batch_id}: {message_of(response)}")
         return response
@@ -269,10 +270,11 @@ class Server:
                     yield found
 
 
-def _token_refused(message: str) -> str:
+def _token_refused(message: str, *, sent: bool) -> str:
+    what = "The server refused the token" if sent else "The server wants a token"
     return (
-        f"The server refused the token: {message} Put the client's profile authentication"
-        " token in the file named by --token-file, or in TARGETADMIN_TOKEN."
+        f"{what}: {message} Put the client's profile authentication token in the file named"
+        " by --token-file, or in TARGETADMIN_TOKEN."
     )
 
 
