@@ -9,6 +9,7 @@ and how many batches were made from the server's database.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from targetadmin_upload.display import Display
 from tests.live_server import ROOT, LiveServer, live_server
 
 SERVER_MAX_ROWS = 10
@@ -472,3 +474,40 @@ def test_a_429_is_retried_with_the_same_key_after_the_wait_retry_after_asks(
     assert second - first >= 2
     assert first_key == second_key
     assert "429: Too many bulk submissions" in result.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_it_shows_one_bar_for_bytes_sent_and_one_for_rows_applied() -> None:
+    terminal = Terminal()
+    display = Display("auto", terminal, file_size=2_000_000)
+    display.sent(1_000_000)
+    display.rows(40_000, 100_000, estimated=True)
+    display.close()
+
+    shown = terminal.getvalue()
+    assert "Sending" in shown
+    assert "1.0 MB/2.0 MB" in shown
+    assert "Applying" in shown
+    assert "40,000/~100,000 rows" in shown
+
+
+def test_elsewhere_it_writes_a_plain_line_every_five_seconds_with_rate_and_time_left() -> None:
+    now = [0.0]
+    log = io.StringIO()
+    display = Display("auto", log, file_size=1_000_000, clock=lambda: now[0])
+    display.rows(0, 10_000, estimated=False)
+    now[0] = 4.0
+    display.sent(500_000)
+    display.rows(2_000, 10_000, estimated=False)
+    assert log.getvalue() == ""
+    now[0] = 5.0
+    display.rows(2_500, 10_000, estimated=False)
+
+    assert log.getvalue() == (
+        "sent 500.0 kB of 1.0 MB (50%), 0 bytes/s; applied 2,500 of 10,000 rows, 500 rows/s,"
+        " about 15 s left\n"
+    )

@@ -276,9 +276,9 @@ class Upload:
             for part in list(self.parts):
                 if part.batch_id and not part.final:
                     status = self.server.status(part.batch_id)
-                    part.status = status.status
                     part.consumed, part.successful = status.consumed, status.successful
                     part.not_found, part.failed = status.not_found, status.failed
+                    part.status = status.status  # last: a final status means final counts
             self._show_rows()
 
     def _show_rows(self) -> None:
