@@ -508,6 +508,6 @@ def test_elsewhere_it_writes_a_plain_line_every_five_seconds_with_rate_and_time_
     display.rows(2_500, 10_000, estimated=False)
 
     assert log.getvalue() == (
-        "sent 500.0 kB of 1.0 MB (50%), 0 bytes/s; applied 2,500 of 10,000 rows, 500 rows/s,"
+        "sent 500.0 kB of 1.0 MB (50%), 125.0 kB/s; applied 2,500 of 10,000 rows, 500 rows/s,"
         " about 15 s left\n"
     )

@@ -285,8 +285,9 @@ class Upload:
         sent = sum(part.rows for part in self.parts)
         applied = sum(part.consumed for part in self.parts)
         total = sent
-        if self.reading and self.source.bytes_read:
-            total = max(sent, round(sent * self.source.size / self.source.bytes_read))
+        read = self.parts[-1].input_end if self.parts else 0  # the bytes those rows came from
+        if self.reading and read:
+            total = max(sent, round(sent * self.source.size / read))
         self.display.rows(applied, total, estimated=self.reading)
         now = time.monotonic()
         if applied != self._last_applied:

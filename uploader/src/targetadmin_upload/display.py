@@ -84,6 +84,8 @@ class Display:
         self._rows_estimated = True
         self._sent_rate = _Rate(clock)
         self._applied_rate = _Rate(clock)
+        self._sent_rate.add(0)  # rates count from the start: reading the file takes time too
+        self._applied_rate.add(0)
         self._last_line = clock()
         self._progress: Progress | None = None
         if mode == "bars":
@@ -142,10 +144,11 @@ class Display:
         share = self._sent / self.file_size if self.file_size else 1.0
         about = "~" if self._rows_estimated else ""
         rate = self._applied_rate.per_second()
+        of_total = f" of {about}{self._rows_total:,}" if self._rows_total else ""
         line = (
             f"sent {decimal(int(self._sent))} of {decimal(self.file_size)} ({share:.0%}),"
             f" {decimal(int(self._sent_rate.per_second()))}/s;"
-            f" applied {self._applied:,} of {about}{self._rows_total:,} rows, {rate:,.0f} rows/s"
+            f" applied {self._applied:,}{of_total} rows, {rate:,.0f} rows/s"
         )
         left = self._rows_total - self._applied
         if rate > 0 and left > 0:
