@@ -22,11 +22,12 @@ from typing import TextIO
 from targetadmin_upload import __version__
 from targetadmin_upload.batchfile import KEY_KINDS, MAX_BYTES, MAX_ROWS
 from targetadmin_upload.display import MODES, Display
+from targetadmin_upload.errors import GaveUp, Refused
 from targetadmin_upload.journal import Journal
 from targetadmin_upload.parts import LineMap, Part, split
 from targetadmin_upload.report import FailedRows, part_failed, part_rows, summary
-from targetadmin_upload.server import GaveUp, Server
-from targetadmin_upload.sources import FORMATS, Refused, Source, open_source
+from targetadmin_upload.server import Server
+from targetadmin_upload.sources import FORMATS, Source, open_source
 
 PROG = "targetadmin-upload"
 TOKEN_VARIABLE = "TARGETADMIN_TOKEN"  # noqa: S105 (the variable's name, not a token)

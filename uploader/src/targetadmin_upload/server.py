@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 import requests
 
 from targetadmin_upload import __version__
-from targetadmin_upload.sources import Refused
+from targetadmin_upload.errors import GaveUp, Refused
 
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504, 507})
 NETWORK_ERRORS = (
@@ -35,10 +35,6 @@ MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 900.0
 COUNTS = ("consumedCount", "successfulUpdates", "profilesNotFound", "failedUpdates")
 _LINE = re.compile(r"Line (\d+): (.*)", re.DOTALL)
-
-
-class GaveUp(Exception):
-    """The server stayed unreachable or busy through every retry: exit status 3."""
 
 
 @dataclass(slots=True)

@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from targetadmin_upload.batchfile import KEY_KINDS
+from targetadmin_upload.errors import Refused
 
 _KINDS_BY_LOWER = {kind.lower(): kind for kind in KEY_KINDS}
-
-
-class Refused(Exception):
-    """The run is refused (bad file, bad arguments, bad token): exit status 2."""
 
 
 @dataclass(slots=True)
