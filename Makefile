@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
 RUN_DEPS := $(VENV)/.run-deps-installed
+# targetadmin-upload, the command-line uploader (uploader/, docs/uploader.md): installed
+# editable into the same virtualenv by both commands.
+UPLOADER := uploader/pyproject.toml
 
 .PHONY: run test test-postgresql lint format bench bench-online bench-batch bench-postgresql
 
@@ -13,12 +16,14 @@ $(VENV)/bin/python:
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Playwright drives Debian's Chromium (.ci/ensure-chromium); it never downloads a browser.
-$(DEPS): $(VENV)/bin/python requirements.txt requirements-dev.txt
+$(DEPS): $(VENV)/bin/python requirements.txt requirements-dev.txt $(UPLOADER)
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e ./uploader
 	touch $@
 
-$(RUN_DEPS): $(VENV)/bin/python requirements.txt
+$(RUN_DEPS): $(VENV)/bin/python requirements.txt $(UPLOADER)
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ./uploader
 	touch $@
 
 # Migrate, collect static files, seed the demo client, then serve (bin/run starts the

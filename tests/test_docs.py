@@ -10,7 +10,17 @@ from profiles.rules.errors import ADOBE_SPELLING, ROW_CODES, ErrorCode
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_REFERENCE = re.compile(r"docs/([\w-]+\.md)(?:#([\w-]+))?")
-CODE_FOLDERS = ("profiles", "targetadmin", "bench", "templates", "static", ".ci", "bin", "tests")
+CODE_FOLDERS = (
+    "profiles",
+    "targetadmin",
+    "bench",
+    "templates",
+    "static",
+    ".ci",
+    "bin",
+    "tests",
+    "uploader",
+)
 
 
 def _error_code_rows() -> dict[str, tuple[str, str]]:
