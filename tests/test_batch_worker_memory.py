@@ -30,7 +30,7 @@ from profiles.ingest import pipeline, processing
 from profiles.ingest.batches import ApiVersion, Batch, BatchFailure
 from profiles.ingest.batchfile import MAX_LINE_BYTES, Header, ParsedChunk, read_chunks
 from profiles.ingest.pipeline import Row, RowFailure
-from profiles.models import Client
+from profiles.models import Client, Profile
 from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 from tests.batches import batch_id_of, submit, values
@@ -267,3 +267,23 @@ def test_a_json_bulk_chunk_ends_at_its_cells_as_well_as_its_rows(settings: Any) 
     chunks = list(processing.chunks(numbered, 100))
     assert [(len(chunk.runs[0][1]), len(chunk.failures)) for chunk in chunks] == [(2, 0), (1, 1)]
     assert [chunk.next_position for chunk in chunks] == [2, 4]
+
+
+@pytest.mark.postgresql
+def test_a_few_wide_rows_are_merged_through_copy_on_postgresql(demo: Client) -> None:
+    statements: list[str] = []
+
+    def watch(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, *args)
+
+    wide = {f"a{number:03d}": "v" * 40 for number in range(400)}  # about 30 KB stored
+    rows = [Row(n, f"w{n}", wide) for n in range(4)] + [Row(9, "w0", {"a000": "last"})]
+    with connection.execute_wrapper(watch):
+        outcome = pipeline.apply(demo.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
+
+    assert outcome.successful == 5
+    assert any("profile_merge_rows" in sql for sql in statements)
+    profile = Profile.objects.get(client=demo, third_party_id="w0")
+    assert profile.attributes["a000"]["value"] == "last"
+    assert len(profile.attributes) == 400
