@@ -289,6 +289,10 @@ BATCH_DIR = Path(env_str("BATCH_DIR", str(VAR_DIR / "batches")))
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 500_000, minimum=1)
 BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
+# A chunk also stops at this many cells (rows times columns) and bytes of the file, so the
+# worker's memory stays bounded for wide rows and long values (docs/operations.md#configuration).
+BATCH_CHUNK_CELLS = env_int("BATCH_CHUNK_CELLS", 100_000, minimum=1)
+BATCH_CHUNK_BYTES = env_int("BATCH_CHUNK_BYTES", 2 * 1024 * 1024, minimum=1)
 BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 30, minimum=1)
 BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 120, minimum=1)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)

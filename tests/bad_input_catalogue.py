@@ -210,6 +210,16 @@ CASES: list[Case] = [
     ),
     Case(
         "size",
+        "batch data line over 1 MB fails that row only (profile_too_large)",
+        "POST",
+        BATCH_V2,
+        200,
+        "Batch submitted for processing",
+        b"batch=pcId,a\np1," + b"x" * 1_048_576 + b"\np2,ok\n",
+        FORM,
+    ),
+    Case(
+        "size",
         "JSON bulk over JSON_BULK_MAX_BYTES (1,000 here)",
         "POST",
         BULK,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,6 +35,9 @@ class Status(models.TextChoices):
     INCOMPLETE = "incomplete", "Incomplete"
     COMPLETE = "complete", "Complete"
     STUCK = "stuck", "Stuck"
+
+
+FAILURES_PER_INSERT = 1_000
 
 
 def new_batch_id(client: Client, now: datetime) -> str:
@@ -185,16 +189,20 @@ class Batch(models.Model):
         )
         if not claimed:
             return False
-        BatchFailure.objects.bulk_create(
-            BatchFailure(
-                batch_id=self.pk,
-                position=failure.position,
-                profile_id=storable(failure.profile_id, BatchFailure.ID_LENGTH),
-                code=failure.code,
-                message=storable(failure.message, BatchFailure.MESSAGE_LENGTH),
+        # A thousand failed rows at a time: a chunk of 10,000 failed rows does not build
+        # 10,000 model instances and one statement holding them all.
+        failures = iter(outcome.failures)
+        while part := list(islice(failures, FAILURES_PER_INSERT)):
+            BatchFailure.objects.bulk_create(
+                BatchFailure(
+                    batch_id=self.pk,
+                    position=failure.position,
+                    profile_id=storable(failure.profile_id, BatchFailure.ID_LENGTH),
+                    code=failure.code,
+                    message=storable(failure.message, BatchFailure.MESSAGE_LENGTH),
+                )
+                for failure in part
             )
-            for failure in outcome.failures
-        )
         self.resume_offset = end_offset
         self.resume_position = next_position
         return True

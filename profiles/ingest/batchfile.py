@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus
@@ -104,14 +103,19 @@ def parse_header(line: bytes) -> Header:
     return Header(KeyKind(key), tuple(names))
 
 
+def _too_many_cells(line: str, width: int) -> RowError:
+    return RowError(
+        ErrorCode.WRONG_CELL_COUNT,
+        f"{line.count(',') + 1} cells where the header has {width} columns",
+    )
+
+
 def parse_line(header: Header, position: int, line: str) -> Row:
     """One data line as a ``Row``; raises ``RowError`` for a malformed line."""
-    cells = line.split(",")
+    # Split at most ``width`` times: a line of a million commas is not a million cells.
+    cells = line.split(",", header.width)
     if len(cells) > header.width:
-        raise RowError(
-            ErrorCode.WRONG_CELL_COUNT,
-            f"{len(cells)} cells where the header has {header.width} columns",
-        )
+        raise _too_many_cells(line, header.width)
     if "%" in line:
         values = [
             decode_cell(cell) if "%" in cell else cell.replace("+", " ").strip(_BLANKS)
@@ -131,12 +135,74 @@ def _failed_id(line: str) -> str:
     return line.split(",", 1)[0].strip(_BLANKS)[:MAX_ID_LENGTH]
 
 
+# A data line longer than this (its line end included) fails whole and is never held in
+# memory: no such line can be applied, since its values alone would take the profile past
+# MAX_PROFILE_ATTRIBUTES_BYTES (an id of 256 characters, a comma a column for 32,768
+# columns, the most a 64 KB header names, and 64 KB of values percent-encoded three bytes
+# a byte come to about 230 KB). Only blanks padding a cell could make such a line valid.
+MAX_LINE_BYTES = 1024 * 1024
+
+
 @dataclass(slots=True)
 class ParsedChunk:
     rows: list[Row]
     failures: list[RowFailure]
     end_offset: int  # byte offset just after the chunk's last line
     next_position: int  # line number of the line after it
+
+
+_HEAD_BYTES = 4 * 1024  # of a long line, kept for the id its failure names
+_SKIP_BYTES = 64 * 1024  # read at a time past MAX_LINE_BYTES
+
+
+@dataclass(slots=True)
+class _LongLine:
+    """A line past ``MAX_LINE_BYTES``: its first bytes (for the id) and its length."""
+
+    head: bytes
+    length: int
+
+    def failure(self, position: int) -> RowFailure:
+        profile_id = self.head.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)
+        return RowFailure(
+            position,
+            profile_id[:MAX_ID_LENGTH],
+            ErrorCode.PROFILE_TOO_LARGE,
+            f"the line takes {self.length:,} bytes, more than the {MAX_LINE_BYTES:,} "
+            "any applicable row can take",
+        )
+
+
+def _read_lines(
+    handle: IO[bytes], rows: int, max_bytes: int
+) -> tuple[list[bytes], int, _LongLine | None]:
+    """Up to ``rows`` lines, stopping after the line that brings them to ``max_bytes``.
+
+    Returns the lines, the bytes read and, when the last line read was past
+    ``MAX_LINE_BYTES``, that line (not among the lines; it ends the chunk), read on to its
+    end a block at a time and never held whole.
+    """
+    readline = handle.readline
+    lines: list[bytes] = []
+    append = lines.append
+    total = 0
+    for _ in range(rows):
+        line = readline(MAX_LINE_BYTES)
+        if len(line) == MAX_LINE_BYTES and line[-1] != 0x0A:
+            rest = readline(_SKIP_BYTES)
+            if rest:
+                long_line = _LongLine(line[:_HEAD_BYTES], MAX_LINE_BYTES + len(rest))
+                del line
+                while rest[-1] != 0x0A and (rest := readline(_SKIP_BYTES)):
+                    long_line.length += len(rest)
+                return lines, total + long_line.length, long_line
+        if not line:
+            break
+        append(line)
+        total += len(line)
+        if total >= max_bytes:
+            break
+    return lines, total, None
 
 
 def _lines(raw_lines: list[bytes]) -> list[str | bytes]:
@@ -158,9 +224,20 @@ def _lines(raw_lines: list[bytes]) -> list[str | bytes]:
 
 
 def read_chunks(
-    handle: IO[bytes], header: Header, *, offset: int, position: int, size: int
+    handle: IO[bytes],
+    header: Header,
+    *,
+    offset: int,
+    position: int,
+    size: int,
+    max_cells: int | None = None,
+    max_bytes: int | None = None,
 ) -> Iterator[ParsedChunk]:
-    """Parse the stored file from ``offset`` (line number ``position``), ``size`` lines a chunk.
+    """Parse the stored file from ``offset`` (line number ``position``) a chunk at a time.
+
+    A chunk is at most ``size`` lines, at most ``max_cells`` cells (lines times the
+    header's columns) and stops at the line that takes it to ``max_bytes`` bytes, so its
+    memory is bounded whatever the file's shape; it always takes at least one line.
 
     Blank lines are skipped (they still count as lines). Lines are read and decoded a chunk
     at a time, and the common line (no escapes, no blanks to trim) is split and zipped with
@@ -169,14 +246,21 @@ def read_chunks(
     handle.seek(offset)
     names = header.names
     width = header.width
-    while raw_lines := list(islice(handle, size)):
-        chunk = ParsedChunk([], [], offset + sum(map(len, raw_lines)), position)
+    if max_cells is not None:
+        size = max(1, min(size, max_cells // width))
+    while True:
+        raw_lines, length, long_line = _read_lines(handle, size, max_bytes or 1 << 62)
+        if not length:
+            return
+        chunk = ParsedChunk([], [], offset + length, position)
         rows, failures = chunk.rows, chunk.failures
         for line in _lines(raw_lines):
             if isinstance(line, bytes):
                 profile_id = line.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)
                 failures.append(
-                    RowFailure(position, profile_id, ErrorCode.BAD_ENCODING, "not UTF-8")
+                    RowFailure(
+                        position, profile_id[:MAX_ID_LENGTH], ErrorCode.BAD_ENCODING, "not UTF-8"
+                    )
                 )
             elif line:
                 if "%" in line or "+" in line or " " in line or "\t" in line:
@@ -187,14 +271,12 @@ def read_chunks(
                             RowFailure(position, _failed_id(line), error.code, error.message)
                         )
                 else:
-                    cells = line.split(",")
+                    cells = line.split(",", width)
                     if len(cells) > width:
+                        wrong = _too_many_cells(line, width)
                         failures.append(
                             RowFailure(
-                                position,
-                                cells[0][:MAX_ID_LENGTH],
-                                ErrorCode.WRONG_CELL_COUNT,
-                                f"{len(cells)} cells where the header has {width} columns",
+                                position, cells[0][:MAX_ID_LENGTH], wrong.code, wrong.message
                             )
                         )
                     else:
@@ -202,9 +284,14 @@ def read_chunks(
                             Row(position, cells[0], dict(zip(names, cells[1:], strict=False)))
                         )
             position += 1
+        del raw_lines
+        if long_line is not None:
+            failures.append(long_line.failure(position))
+            position += 1
         chunk.next_position = position
         offset = chunk.end_offset
         yield chunk
+        del chunk, rows, failures  # before the next chunk is read
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,11 @@
 Each chunk commits its profile changes together with the batch's counts, failed rows and
 resume point. A chunk another worker has already recorded is rolled back whole, so running
 a batch twice (a resumed worker racing a slow one) never applies a chunk twice in effect.
+
+A chunk is bounded in rows (``BATCH_CHUNK_ROWS``), in cells (``BATCH_CHUNK_CELLS``: rows
+times columns, the key included) and in bytes of the file (``BATCH_CHUNK_BYTES``), so the
+worker's memory does not grow with the width of the rows or the length of the values
+(docs/operations.md#configuration). Only one chunk is held at a time.
 """
 
 from __future__ import annotations
@@ -69,13 +74,18 @@ def file_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
             offset=batch.resume_offset,
             position=batch.resume_position,
             size=size,
+            max_cells=settings.BATCH_CHUNK_CELLS,
+            max_bytes=settings.BATCH_CHUNK_BYTES,
         ):
-            yield Chunk(
+            chunk = Chunk(
                 [(header.kind, parsed.rows)],
                 parsed.failures,
                 parsed.end_offset,
                 parsed.next_position,
             )
+            del parsed
+            yield chunk
+            del chunk  # before the next chunk is read
 
 
 @dataclass(slots=True)
@@ -88,31 +98,39 @@ class Chunk:
     next_position: int = 0
 
 
-def chunks(entries: Iterable[tuple[Entry, int]], size: int) -> Iterator[Chunk]:
-    """Group JSON entries (with the offset after each) into chunks of ``size``."""
-    chunk, count = Chunk(), 0
+def chunks(entries: Iterable[tuple[Entry, int]], size: int, *, start: int = 0) -> Iterator[Chunk]:
+    """Group JSON entries (with the offset after each) into chunks of ``size`` entries.
+
+    A chunk also ends at ``BATCH_CHUNK_CELLS`` cells (a profile's attributes and its id)
+    and at ``BATCH_CHUNK_BYTES`` bytes of the file from ``start``.
+    """
+    max_cells, max_bytes = settings.BATCH_CHUNK_CELLS, settings.BATCH_CHUNK_BYTES
+    chunk, count, cells = Chunk(), 0, 0
     for entry, offset in entries:
         if isinstance(entry, RowFailure):
             chunk.failures.append(entry)
             chunk.next_position = entry.position + 1
+            cells += 1
         else:
             kind, row = entry
             if not chunk.runs or chunk.runs[-1][0] is not kind:
                 chunk.runs.append((kind, []))
             chunk.runs[-1][1].append(row)
             chunk.next_position = row.position + 1
+            cells += len(row.attributes) + 1
         chunk.end_offset = offset
         count += 1
-        if count >= size:
+        if count >= size or cells >= max_cells or offset - start >= max_bytes:
             yield chunk
-            chunk, count = Chunk(), 0
+            chunk, count, cells, start = Chunk(), 0, 0, offset
     if count:
         yield chunk
 
 
 def stored_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
     if batch.api_version == ApiVersion.JSON:
-        return chunks(json_file_entries(batch.path, batch.resume_offset), size)
+        entries = json_file_entries(batch.path, batch.resume_offset)
+        return chunks(entries, size, start=batch.resume_offset)
     return file_chunks(batch, size)
 
 
@@ -150,6 +168,7 @@ def process(batch: Batch, chunks: Iterable[Chunk]) -> None:
                 )
                 if not recorded:
                     raise ChunkAlreadyApplied
+            del chunk, outcome  # before the next chunk is read
     except ChunkAlreadyApplied:
         return  # another worker owns this batch now; it finishes it
     batch.finish(Status.COMPLETE)

@@ -21,8 +21,11 @@ from profiles.store import KeyKind, Row
 from profiles.store.reads import profile_sql
 
 # Chunks at least this long go through COPY and a temporary table (faster from about
-# 200 rows on; below that the bound arrays win).
+# 200 rows on; below that the bound arrays win), and so do shorter chunks of wide rows:
+# psycopg quotes each element of a bound array with a regular expression, which costs
+# seconds for a few megabytes of attributes that COPY sends as they are.
 COPY_THRESHOLD = 200
+COPY_THRESHOLD_CHARACTERS = 64 * 1024
 
 # The 64 KB limit is the size of the attributes as compact JSON, as ``encoded_size``
 # measures it in Python and SQLite's minified ``json_patch`` text measures it there.
@@ -118,7 +121,9 @@ class PostgreSQLEngine:
                 within_limit=_SIZE_WITHIN_LIMIT.format(merged=merged),
             )
 
-        if len(payload) < COPY_THRESHOLD:
+        if len(payload) < COPY_THRESHOLD and (
+            sum(len(attributes) for _, _, attributes in payload) < COPY_THRESHOLD_CHARACTERS
+        ):
             params["keys"] = [key for key, _, _ in payload]
             params["pc_ids"] = [pc_id for _, pc_id, _ in payload]
             params["attributes"] = [attributes for _, _, attributes in payload]
