@@ -90,10 +90,12 @@ def test_it_emails_each_approver_with_an_address_7_days_before(
 
     assert [m.to for m in mailoutbox] == [[address] for address in approvers]
     message = mailoutbox[0]
-    assert message.subject == "[targetadmin] Profile token of demo expires in 7 days"
+    assert message.subject == "[targetadmin] Profile token of demo expires within 7 days"
     expires = timezone.localtime(token.expires_at)
     text = " ".join(message.body.split())
-    assert f"tpa_…{plaintext[-4:]} of client Demo (demo) expires in 7 days" in text
+    assert (
+        f"tpa_…{plaintext[-4:]} of client Demo (demo) expires in 7 days, 0 hours, 0 minutes" in text
+    )
     assert f"at {expires:%Y-%m-%d %H:%M %Z}" in text
     assert max(len(line) for line in message.body.splitlines()) <= 72
     assert "http://127.0.0.1:8000/setup/demo/implementation/" in message.body
@@ -106,7 +108,7 @@ def test_it_emails_each_approver_with_an_address_7_days_before(
     assert (event.actor_label, event.token_last_four, event.detail) == (
         "targetadmin",
         token.last_four,
-        "expires in 7 days, to 2 Approvers",
+        "expires within 7 days, to 2 Approvers",
     )
 
 
@@ -128,7 +130,9 @@ def test_it_sends_each_reminder_once_across_sweeps(
         reminders.sweep(moment)
 
     sent = [m.subject.rsplit(" of demo ", 1)[1] for m in mailoutbox]
-    assert sent == ["expires in 7 days"] * 2 + ["expires in 1 day"] * 2 + ["has expired"] * 2
+    assert (
+        sent == ["expires within 7 days"] * 2 + ["expires within 1 day"] * 2 + ["has expired"] * 2
+    )
     assert set(TokenReminder.objects.values_list("kind", flat=True)) == set(Kind)
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REMINDER_SENT).count() == 3
 
@@ -142,7 +146,7 @@ def test_after_a_pause_only_the_latest_reminder_due_is_sent(
     reminders.sweep(before_expiry(token, hours=4))
 
     assert {m.subject for m in mailoutbox} == {
-        "[targetadmin] Profile token of demo expires in 1 day"
+        "[targetadmin] Profile token of demo expires within 1 day"
     }
     assert list(TokenReminder.objects.values_list("kind", flat=True)) == [Kind.ONE_DAY]
 
@@ -360,11 +364,11 @@ def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Pa
 
     printed = first + second
     (message,) = console_emails(printed)
-    assert message["Subject"].strip() == "[targetadmin] Profile token of demo expires in 7 days"
+    assert message["Subject"].strip() == "[targetadmin] Profile token of demo expires within 7 days"
     assert message["To"] == "approver@demo.example"
     assert message["Content-Transfer-Encoding"] == "8bit"  # readable as printed
     body = message.get_content()
-    assert f"tpa_…{plaintext[-4:]} of client Demo (demo) expires in 7 days" in " ".join(
+    assert f"tpa_…{plaintext[-4:]} of client Demo (demo) expires in 5 days, 23 hours" in " ".join(
         body.split()
     )
     assert "http://127.0.0.1:8123/setup/demo/implementation/" in body

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='TokenReminder',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('7_days', 'expires in 7 days'), ('1_day', 'expires in 1 day'), ('expired', 'has expired')], max_length=16)),
+                ('kind', models.CharField(choices=[('7_days', 'expires within 7 days'), ('1_day', 'expires within 1 day'), ('expired', 'has expired')], max_length=16)),
                 ('sent_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('recipients', models.PositiveIntegerField(default=0)),
             ],

@@ -366,8 +366,8 @@ class TokenReminder(models.Model):
 
     class Kind(models.TextChoices):
         # In the order they fall due.
-        SEVEN_DAYS = "7_days", "expires in 7 days"
-        ONE_DAY = "1_day", "expires in 1 day"
+        SEVEN_DAYS = "7_days", "expires within 7 days"
+        ONE_DAY = "1_day", "expires within 1 day"
         EXPIRED = "expired", "has expired"
 
     token = models.ForeignKey(ProfileToken, on_delete=models.CASCADE, related_name="reminders")

@@ -10,7 +10,7 @@ and the next sweep tries again; a process killed between the claim and the send 
 one reminder unsent, never sent twice.
 
 A reminder whose moment came before the token was even created is not sent (a 7-day token
-is not "expiring in 7 days" news), and only the latest reminder due is sent: after a pause
+is not "expires within 7 days" news), and only the latest reminder due is sent: after a pause
 of the sweeps, a token a day from expiry gets the 1-day reminder, not both.
 
 The same sweep records as ended the grace periods of previous tokens that have run out
@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client, Membership, Role
+from profiles.tokens import expiry
 from profiles.tokens.models import SYSTEM_ACTOR_LABEL, ProfileToken, TokenReminder
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def settings_url(client: Client) -> str:
     return settings.SITE_URL + reverse("implementation", kwargs={"client_code": client.code})
 
 
-def message(token: ProfileToken, kind: TokenReminder.Kind, to: str) -> EmailMessage:
+def message(token: ProfileToken, kind: TokenReminder.Kind, to: str, now: datetime) -> EmailMessage:
     """The reminder to one Approver: the client, the masked token, the expiry and the
     settings page; never the token."""
     expires_at = timezone.localtime(token.expires_at)
@@ -91,8 +92,7 @@ def message(token: ProfileToken, kind: TokenReminder.Kind, to: str) -> EmailMess
         "masked": token.masked,
         "expires_at": f"{expires_at:%Y-%m-%d %H:%M %Z}",
         "expired": kind == Kind.EXPIRED,
-        "when": token.expires_at,
-        "kind": kind,
+        "remaining": expiry.describe_remaining(token.expires_at - now),
         "url": settings_url(token.client),
     }
     subject = f"[targetadmin] Profile token of {token.client.code} {kind.label}"
@@ -136,7 +136,7 @@ def sweep(now: datetime | None = None) -> Sweep:
             continue
         try:
             with mailers.default as connection:
-                connection.send_messages([message(token, kind, address) for address in to])
+                connection.send_messages([message(token, kind, address, now) for address in to])
         except Exception:
             # Given back: the next sweep sends it.
             reminder.delete()
