@@ -19,6 +19,7 @@ from profiles.models import (
     Membership,
     ProfileApiSettings,
     ProfileToken,
+    TokenReminder,
 )
 
 
@@ -105,9 +106,36 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
 
 @admin.register(ProfileToken)
 class ProfileTokenAdmin(ReadOnlyAdmin):
-    list_display = ("client", "masked", "created_by", "created_at", "expires_at", "revoked_at")
+    list_display = (
+        "client",
+        "masked",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "grace_until",
+        "revoked_at",
+        "last_used_at",
+    )
     list_filter = ("client",)
-    fields = ("client", "masked", "created_by", "created_at", "expires_at", "revoked_at")
+    fields = (
+        "client",
+        "masked",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "grace_until",
+        "revoked_at",
+        "last_used_at",
+        "last_used_from",
+    )
+    readonly_fields = fields
+
+
+@admin.register(TokenReminder)
+class TokenReminderAdmin(ReadOnlyAdmin):
+    list_display = ("token", "kind", "sent_at", "recipients")
+    list_filter = ("kind",)
+    fields = list_display
     readonly_fields = fields
 
 

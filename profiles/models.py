@@ -3,7 +3,7 @@
 from profiles.access.models import AuditEvent, Client, Membership, Role
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.store.models import Profile
-from profiles.tokens.models import ProfileApiSettings, ProfileToken
+from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenReminder
 
 __all__ = [
     "AuditEvent",
@@ -15,4 +15,5 @@ __all__ = [
     "ProfileApiSettings",
     "ProfileToken",
     "Role",
+    "TokenReminder",
 ]

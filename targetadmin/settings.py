@@ -300,3 +300,34 @@ BATCH_IDEMPOTENCY_HOURS = 24
 BULK_SUBMISSIONS_PER_MINUTE = env_int("BULK_SUBMISSIONS_PER_MINUTE", 50, minimum=1)
 JSON_BULK_INLINE_PROFILES = 1_000
 JSON_BULK_MAX_BYTES = env_int("JSON_BULK_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+
+# E-mail (docs/operations.md#e-mail): the token expiry reminders, through Django's mailers.
+# By default they are printed on standard output (make run shows them); production sends
+# them over SMTP: EMAIL_BACKEND=smtp and the EMAIL_* variables below.
+_MAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}
+_mail_backend = env_str("EMAIL_BACKEND", "console")
+if _mail_backend not in _MAIL_BACKENDS and "." not in _mail_backend:
+    raise ImproperlyConfigured(
+        f"EMAIL_BACKEND must be console, smtp or a backend's dotted path, not {_mail_backend!r}"
+    )
+_mail_backend = _MAIL_BACKENDS.get(_mail_backend, _mail_backend)
+_mail_options: dict[str, object] = {}
+if _mail_backend == _MAIL_BACKENDS["smtp"]:
+    _mail_options = {
+        "host": env_str("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 25, minimum=1, maximum=65535),
+        "username": env_str("EMAIL_HOST_USER", ""),
+        "password": env_str("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+        "use_ssl": env_bool("EMAIL_USE_SSL", False),
+        "timeout": env_int("EMAIL_TIMEOUT", 30, minimum=1),
+    }
+    if _mail_options["use_tls"] and _mail_options["use_ssl"]:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "targetadmin <targetadmin@localhost>")
+# The address people reach targetadmin at, for links in e-mails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

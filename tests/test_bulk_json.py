@@ -410,10 +410,11 @@ def test_it_serves_an_openapi_31_document_whose_paths_exist(client: HttpClient) 
             "profile_fetch",
             "profile_fetch_by_third_party_id",
             "token",
+            "previous_token",
             "settings",
         )
         for method in set(operations) - {"parameters"}:
-            assert method in ("get", "post", "patch")
+            assert method in ("get", "post", "patch", "delete")
 
 
 def test_it_answers_the_way_the_openapi_document_says(

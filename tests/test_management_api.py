@@ -293,13 +293,23 @@ def test_it_describes_the_active_token_without_its_secret(client: HttpClient, al
     assert response.status_code == 200
     body = response.json()
     stored = ProfileToken.objects.get()
-    assert set(body) == {"tokenType", "scope", "expiresIn", "lastFour", "createdAt", "expiresAt"}
+    assert set(body) == {
+        "tokenType",
+        "scope",
+        "expiresIn",
+        "lastFour",
+        "createdAt",
+        "expiresAt",
+        "lastUsedAt",
+        "lastUsedFrom",
+    }
     assert body["tokenType"] == "bearer"
     assert body["scope"] == "profile_api"
     assert 7 * DAY - 60 < body["expiresIn"] <= 7 * DAY
     assert body["lastFour"] == plaintext[-4:]
     assert datetime.fromisoformat(body["createdAt"]) == stored.created_at
     assert datetime.fromisoformat(body["expiresAt"]) == stored.expires_at
+    assert (body["lastUsedAt"], body["lastUsedFrom"]) == (None, None)
     assert plaintext not in response.content.decode()
     assert plaintext[4:-4] not in response.content.decode()
 

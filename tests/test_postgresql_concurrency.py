@@ -11,21 +11,26 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import mail
 from django.db import connection, connections
 from django.test import Client as HttpClient
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from profiles.ingest import pipeline
 from profiles.ingest.batches import Batch, Status
-from profiles.models import Client, Profile, ProfileToken
+from profiles.models import AuditEvent, Client, Profile, ProfileToken, TokenReminder
 from profiles.store import KeyKind
+from profiles.tokens import reminders, verification
+from profiles.tokens.models import TokenRejected
 from tests.batches import batch_id_of, submit
+from tests.profile_api import require_authentication
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -149,6 +154,137 @@ def test_it_refuses_a_regenerated_token_in_another_process_at_once(
     finally:
         checker.stdin.close()
         checker.wait(timeout=30)
+
+
+class TokenChecker:
+    """A separate, already running process asking the one token check, as another worker."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", TOKEN_CHECKER],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=os.environ
+            | {
+                "DATABASE_URL": database_url_for_tests(),
+                "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
+            },
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, client: Client, candidate: str) -> str:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{client.pk} {candidate}\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def test_both_tokens_work_during_grace_and_the_old_one_fails_at_once_in_another_process(
+    demo: Client, alice: User
+) -> None:
+    _, first = ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+    checker = TokenChecker()
+    try:
+        assert checker.ask(demo, first) == "accepted"
+        _, second = ProfileToken.objects.issue(
+            demo, expires_in_days=90, actor=alice, previous_token_grace_seconds=3600
+        )
+        assert (checker.ask(demo, first), checker.ask(demo, second)) == ("accepted", "accepted")
+        ProfileToken.objects.revoke_previous(demo, actor=alice)  # Revoke now
+        assert (checker.ask(demo, first), checker.ask(demo, second)) == ("invalid", "accepted")
+
+        _, third = ProfileToken.objects.issue(
+            demo, expires_in_days=90, actor=alice, previous_token_grace_seconds=3600
+        )
+        assert checker.ask(demo, second) == "accepted"
+        # The grace period runs out: nobody has to record it for the token to stop.
+        ProfileToken.objects.in_grace().update(grace_until=timezone.now())
+        assert (checker.ask(demo, second), checker.ask(demo, third)) == ("invalid", "accepted")
+    finally:
+        checker.close()
+
+
+def test_at_most_one_token_is_in_grace_however_many_re_generations_race(
+    demo: Client, alice: User
+) -> None:
+    ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+    issued: list[str] = []
+
+    def regenerate() -> None:
+        _, plaintext = ProfileToken.objects.issue(
+            demo, expires_in_days=90, actor=alice, previous_token_grace_seconds=3600
+        )
+        issued.append(plaintext)
+
+    all_at_once([regenerate] * 8)
+
+    tokens = ProfileToken.objects.filter(client=demo)
+    assert tokens.current().count() == 1
+    assert tokens.in_grace().count() == 1
+    assert tokens.unrevoked().count() == 2
+    working = [p for p in issued if _works(demo, p)]
+    assert len(issued) == 8
+    assert len(working) == 2  # the last one, and the one before it in its grace period
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.GRACE_STARTED).count() == 8
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.GRACE_ENDED).count() == 7
+
+
+def _works(client: Client, candidate: str) -> bool:
+    try:
+        verification.verify(client.pk, candidate)
+    except TokenRejected:
+        return False
+    return True
+
+
+def test_last_use_is_written_once_a_minute_under_concurrent_calls(
+    demo: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_authentication(demo)
+    token, plaintext = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
+    record_use = verification.record_use
+    writes: list[bool] = []
+
+    def counted(*args: Any) -> bool:
+        written = record_use(*args)
+        writes.append(written)
+        return written
+
+    monkeypatch.setattr(verification, "record_use", counted)
+    start = timezone.now()
+
+    def calls() -> None:
+        for n in range(25):
+            at = start + timedelta(seconds=n)  # all within the minute
+            verification.authenticate("demo", [plaintext], at, address="203.0.113.5")
+
+    all_at_once([calls] * 8)
+
+    assert len(writes) == 200
+    assert writes.count(True) == 1
+    token.refresh_from_db()
+    assert token.last_used_from == "203.0.113.5"
+
+
+def test_two_sweeps_at_once_send_each_reminder_once(demo: Client, alice: User) -> None:
+    alice.email = "alice@demo.example"
+    alice.save()
+    token, _ = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
+    moment = token.expires_at - timedelta(days=6)
+    mail.outbox = []
+
+    all_at_once([lambda: reminders.sweep(moment)] * 4)
+
+    assert [m.to for m in mail.outbox] == [["alice@demo.example"]]
+    assert TokenReminder.objects.count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.REMINDER_SENT).count() == 1
 
 
 def test_two_workers_never_take_the_same_batch(

@@ -18,6 +18,8 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://targetadmin.example.com",
     "HTTPS_ONLY": "true",
     "TRUST_X_FORWARDED_PROTO": "true",
+    "EMAIL_BACKEND": "smtp",
+    "EMAIL_HOST": "smtp.example.com",
 }
 
 
@@ -50,3 +52,9 @@ def test_it_fails_the_deploy_check_with_debug_on() -> None:
     check = deploy_check(DEBUG="true")
     assert check.returncode != 0
     assert "security.W018" in check.stderr
+
+
+def test_it_fails_the_deploy_check_when_e_mail_would_only_be_printed() -> None:
+    check = deploy_check(EMAIL_BACKEND="console")
+    assert check.returncode != 0
+    assert "mail.E001" in check.stderr

@@ -81,6 +81,10 @@ class AuditEvent(models.Model):
         TOKEN_GENERATED = "token_generated", "Token generated"
         TOKEN_REGENERATED = "token_regenerated", "Token re-generated"
         TOKEN_REVOKED = "token_revoked", "Token revoked"
+        GRACE_STARTED = "grace_started", "Previous token's grace period started"
+        GRACE_ENDED = "grace_ended", "Previous token's grace period ended"
+        PREVIOUS_TOKEN_REVOKED = "previous_token_revoked", "Previous token revoked"
+        REMINDER_SENT = "reminder_sent", "Expiry reminder sent"
         CLIENT_CREATED = "client_created", "Client created"
         ROLE_GRANTED = "role_granted", "Role granted"
 

@@ -45,6 +45,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.CSRF_FAILED: 403,
     ErrorCode.CLIENT_NOT_FOUND: 404,
     ErrorCode.TOKEN_NOT_FOUND: 404,
+    ErrorCode.PREVIOUS_TOKEN_NOT_FOUND: 404,
     # A single update refused for its one row: the row's problem is the request's.
     **dict.fromkeys(ROW_CODES, 400),
     ErrorCode.PROFILE_TOO_LARGE: 413,

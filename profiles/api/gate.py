@@ -38,7 +38,8 @@ and runs only once the call is authenticated. The decorator:
   not applied.
 
 Cost of the check: an accepted call with a token spends one indexed query before the view
-runs (``profiles.tokens.verification``).
+runs (``profiles.tokens.verification``), and, at most once a minute per token, one
+conditional UPDATE recording its last use and the caller's address.
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ def _client_code(request: HttpRequest, from_path: object, client_param: str | No
 def authenticate(request: HttpRequest, code: str) -> Client:
     """The client named ``code`` once the call passes docs/api.md#authentication."""
     try:
-        return verification.authenticate(code, presented_tokens(request))
+        return verification.authenticate(
+            code, presented_tokens(request), address=caller_address(request)
+        )
     except verification.Refused as refused:
         raise _refusal(request, refused) from None
 

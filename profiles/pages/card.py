@@ -28,24 +28,55 @@ class Card:
 
     client: Client
     settings: ProfileApiSettings
-    token: ProfileToken | None  # the unrevoked token, active or expired
+    token: ProfileToken | None  # the current token, active or expired
+    previous: ProfileToken | None  # the replaced token, while its grace period lasts
     now: datetime
     events: QuerySet[AuditEvent] = field(repr=False)
 
     @classmethod
     def load(cls, client: Client, now: datetime | None = None) -> Card:
+        now = now or timezone.now()
+        tokens = ProfileToken.objects.filter(client=client)
         return cls(
             client=client,
             settings=ProfileApiSettings.for_client(client),
-            token=(
-                ProfileToken.objects.filter(client=client)
-                .unrevoked()
-                .select_related("created_by")
-                .first()
-            ),
-            now=now or timezone.now(),
+            token=tokens.current().select_related("created_by").first(),
+            previous=tokens.in_grace(now).first(),
+            now=now,
             events=client.audit_events.select_related("actor")[:RECENT_EVENTS],
         )
+
+    @property
+    def last_used(self) -> str:
+        return self.token.last_used(self.now) if self.token else ""
+
+    @property
+    def previous_stops_in(self) -> str:
+        if self.previous is None:
+            return ""
+        return expiry.describe_remaining(self.previous.valid_until - self.now)
+
+    @property
+    def previous_still_in_use(self) -> bool:
+        """Used since it was replaced, as far as the once-a-minute record tells: a use
+        recorded less than a minute before the replacement may have been followed by
+        unrecorded ones after it, so it counts too. Only a token whose last recorded use is
+        older than that is certainly unused since (docs/tokens.md#last-used)."""
+        previous = self.previous
+        if previous is None or previous.last_used_at is None:
+            return False
+        replaced_at = self.token.created_at if self.token is not None else previous.created_at
+        return previous.last_used_at > replaced_at - expiry.LAST_USED_RESOLUTION
+
+    @property
+    def previous_last_used(self) -> str:
+        """ "Still in use: last used 2 minutes ago from …", or what is known of its use."""
+        if self.previous is None:
+            return ""
+        used = self.previous.last_used(self.now)
+        if self.previous_still_in_use:
+            return f"Still in use: {used[0].lower()}{used[1:]}"
+        return f"Not used since it was replaced ({used[0].lower()}{used[1:]})"
 
     @property
     def token_expired(self) -> bool:

@@ -15,7 +15,7 @@ from profiles.access.addresses import caller_address
 from profiles.access.models import Client, Role
 from profiles.access.roles import client_for
 from profiles.pages.card import Card
-from profiles.pages.forms import RequireAuthenticationForm, TokenForm
+from profiles.pages.forms import RequireAuthenticationForm, RevokePreviousForm, TokenForm
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 MANAGE_SETTINGS = "manage Profile API Settings"
@@ -29,6 +29,9 @@ def _render_card(
         "card": card,
         "auth_form": RequireAuthenticationForm.showing(card.settings.require_authentication),
         "token_form": TokenForm(),
+        "revoke_form": RevokePreviousForm(
+            initial={"previous_token": card.previous.pk if card.previous else None}
+        ),
         **extra,
     }
     return render(request, "profiles/implementation.html", context, status=status)
@@ -68,15 +71,67 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
             return render(
                 request,
                 "profiles/confirm_regenerate.html",
-                {"client": client, "token_form": token_form, "expires_in_days": expires_in_days},
+                {
+                    "client": client,
+                    # Unbound, so the grace choice shows what was sent, or "Immediately".
+                    "token_form": TokenForm(
+                        initial={
+                            "expires_in_days": expires_in_days,
+                            "previous_token_grace": token_form.cleaned_data["previous_token_grace"]
+                            or 0,
+                        }
+                    ),
+                    "expires_in_days": expires_in_days,
+                    "previous": ProfileToken.objects.filter(client=client).in_grace().first(),
+                },
             )
         _, plaintext = ProfileToken.objects.issue(
             client,
             expires_in_days=expires_in_days,
             actor=request.user,
             remote_addr=caller_address(request),
+            # A grace period keeps a working token only; "Generate" has none to keep.
+            previous_token_grace_seconds=(token_form.cleaned_data["previous_token_grace"] or 0)
+            if replaces_active
+            else 0,
         )
         # The plaintext goes into this response only: never a redirect, session or message.
         return _render_card(request, client, new_token=plaintext)
 
+    if "revoke_previous" in request.POST:
+        return _revoke_previous(request, client)
+
     return _render_card(request, client, status=400)
+
+
+def _revoke_previous(request: HttpRequest, client: Client) -> HttpResponse:
+    """Revoke now: end the previous token's grace period, once confirmed."""
+    form = RevokePreviousForm(request.POST)
+    if not form.is_valid():
+        return _render_card(request, client, status=400)
+    token_id = form.cleaned_data["previous_token"]
+    if request.POST.get("revoke_previous") != "confirmed":
+        card = Card.load(client)
+        if card.previous is not None and card.previous.pk == token_id:
+            return render(
+                request,
+                "profiles/confirm_revoke_previous.html",
+                {
+                    "client": client,
+                    "previous": card.previous,
+                    "still_in_use": card.previous_still_in_use,
+                    "last_used": card.previous_last_used,
+                    "revoke_form": form,
+                },
+            )
+    else:
+        revoked = ProfileToken.objects.revoke_previous(
+            client, actor=request.user, remote_addr=caller_address(request), token_id=token_id
+        )
+        if revoked is not None:
+            messages.success(
+                request, f"Revoked the previous token {revoked.masked}: calls that use it now fail."
+            )
+            return redirect("implementation", client_code=client.code)
+    messages.warning(request, "That previous token no longer works: there was nothing to revoke.")
+    return redirect("implementation", client_code=client.code)

@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     CSRF_FAILED = "csrf_failed"
     CLIENT_NOT_FOUND = "client_not_found"
     TOKEN_NOT_FOUND = "token_not_found"  # noqa: S105 (an error code, not a secret)
+    PREVIOUS_TOKEN_NOT_FOUND = "previous_token_not_found"  # noqa: S105 (an error code)
     # One row of a batch (recorded as a failed row; the rest of the batch goes on)
     MISSING_ID = "missing_id"
     ID_TOO_LONG = "id_too_long"
@@ -86,6 +87,7 @@ ADOBE_SPELLING: Mapping[ErrorCode, str] = {
     ErrorCode.CSRF_FAILED: "Csrf.Failed",
     ErrorCode.CLIENT_NOT_FOUND: "Client.NotFound",
     ErrorCode.TOKEN_NOT_FOUND: "Token.NotFound",
+    ErrorCode.PREVIOUS_TOKEN_NOT_FOUND: "Token.PreviousNotFound",
 }
 
 

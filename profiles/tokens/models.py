@@ -76,11 +76,23 @@ class TokenRejected(Exception):
 
 
 class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
+    """A client has at most one *current* token (active or expired) and at most one
+    *previous* token in its grace period (docs/tokens.md#rotation-with-a-grace-period)."""
+
     def unrevoked(self) -> ProfileTokenQuerySet:
         return self.filter(revoked_at__isnull=True)
 
+    def current(self) -> ProfileTokenQuerySet:
+        """The client's token, active or expired; never one kept for a grace period."""
+        return self.unrevoked().filter(grace_until__isnull=True)
+
     def active(self, now: datetime | None = None) -> ProfileTokenQuerySet:
-        return self.unrevoked().filter(expires_at__gt=now or timezone.now())
+        return self.current().filter(expires_at__gt=now or timezone.now())
+
+    def in_grace(self, now: datetime | None = None) -> ProfileTokenQuerySet:
+        """A replaced token that still works: its grace period and its lifetime both last."""
+        now = now or timezone.now()
+        return self.unrevoked().filter(grace_until__gt=now, expires_at__gt=now)
 
     def issue(
         self,
@@ -91,18 +103,53 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         remote_addr: str | None = None,
         actor_label: str = "",
         now: datetime | None = None,
+        previous_token_grace_seconds: int = 0,
     ) -> tuple[ProfileToken, str]:
-        """Create the client's new token, revoking the previous one in the same transaction.
+        """Create the client's new token, replacing the current one in the same transaction.
 
-        Returns the stored token and its plaintext; the plaintext exists only in the
-        return value and is never stored.
+        The current token stops working at once (Adobe's behaviour), or, with
+        ``previous_token_grace_seconds``, keeps working that long as the *previous* token;
+        a previous token still in its grace period then ends at once. Returns the stored
+        token and its plaintext; the plaintext exists only in the return value.
         """
         if expires_in_days not in expiry.choices():
             raise ValueError(f"expires_in_days must be one of {expiry.choices_text()}")
+        if not 0 <= previous_token_grace_seconds <= expiry.MAX_GRACE_SECONDS:
+            raise ValueError(
+                f"previous_token_grace_seconds must be between 0 and {expiry.MAX_GRACE_SECONDS}"
+            )
         now = now or timezone.now()
         plaintext = secret.generate()
         with transaction.atomic():
-            replaced = self.filter(client=client).unrevoked().update(revoked_at=now)
+            # Re-generations of one client queue here (PostgreSQL; SQLite's write lock
+            # serialises them anyway), so each sees the one before it complete.
+            Client.objects.select_for_update().filter(pk=client.pk).exists()
+            mine = self.filter(client=client)
+            older = [
+                ended
+                for ended in mine.unrevoked().filter(grace_until__isnull=False)
+                if self._end_grace(
+                    ended,
+                    now,
+                    ended_by="a re-generation",
+                    actor=actor,
+                    remote_addr=remote_addr,
+                    actor_label=actor_label,
+                )
+            ]
+            replaced = mine.current().first()
+            keeps_working = (
+                replaced is not None
+                and previous_token_grace_seconds > 0
+                and not replaced.is_expired(now)
+            )
+            if replaced is not None:
+                if keeps_working:
+                    replaced.grace_until = now + timedelta(seconds=previous_token_grace_seconds)
+                    replaced.save(update_fields=["grace_until"])
+                else:
+                    replaced.revoked_at = now
+                    replaced.save(update_fields=["revoked_at"])
             token = self.create(
                 client=client,
                 digest=secret.digest(plaintext),
@@ -114,7 +161,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             AuditEvent.record(
                 client,
                 AuditEvent.Action.TOKEN_REGENERATED
-                if replaced
+                if replaced is not None or older
                 else AuditEvent.Action.TOKEN_GENERATED,
                 actor=actor,
                 remote_addr=remote_addr,
@@ -122,7 +169,59 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 token_last_four=token.last_four,
                 detail=f"expires in {expires_in_days} days",
             )
+            if keeps_working and replaced is not None:
+                AuditEvent.record(
+                    client,
+                    AuditEvent.Action.GRACE_STARTED,
+                    actor=actor,
+                    remote_addr=remote_addr,
+                    actor_label=actor_label,
+                    token_last_four=replaced.last_four,
+                    detail=f"works until {replaced.valid_until.isoformat(timespec='seconds')}",
+                )
         return token, plaintext
+
+    def _end_grace(
+        self,
+        token: ProfileToken,
+        now: datetime,
+        *,
+        ended_by: str,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+    ) -> bool:
+        """Mark a previous token revoked when its grace period ended (now, if it was still
+        running), audited once; ``False`` when someone else ended it first."""
+        over = token.valid_until
+        ended_at = min(over, now)
+        if not self.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=ended_at):
+            return False
+        AuditEvent.record(
+            token.client,
+            AuditEvent.Action.GRACE_ENDED,
+            actor=actor,
+            remote_addr=remote_addr,
+            actor_label=actor_label,
+            token_last_four=token.last_four,
+            detail="grace period over" if over <= now else f"ended early by {ended_by}",
+        )
+        return True
+
+    def end_finished_graces(self, now: datetime | None = None) -> int:
+        """Record every grace period that has run out as ended (``send_token_reminders``
+        does, each sweep); returns how many. The tokens stopped working when it ran out."""
+        now = now or timezone.now()
+        finished = (
+            self.unrevoked()
+            .filter(grace_until__isnull=False)
+            .filter(Q(grace_until__lte=now) | Q(expires_at__lte=now))
+            .select_related("client")
+        )
+        return sum(
+            self._end_grace(token, now, ended_by="time", actor=None, actor_label=SYSTEM_ACTOR_LABEL)
+            for token in finished
+        )
 
     def revoke_active(
         self,
@@ -132,8 +231,9 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         remote_addr: str | None = None,
         actor_label: str = "",
     ) -> ProfileToken | None:
+        """Revoke the client's current token (a previous one in grace is left alone)."""
         with transaction.atomic():
-            token = self.filter(client=client).unrevoked().select_for_update().first()
+            token = self.filter(client=client).current().select_for_update().first()
             if token is None:
                 return None
             token.revoked_at = timezone.now()
@@ -148,6 +248,43 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             )
         return token
 
+    def revoke_previous(
+        self,
+        client: Client,
+        *,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+        token_id: int | None = None,
+        now: datetime | None = None,
+    ) -> ProfileToken | None:
+        """End the grace period of the client's previous token now ("Revoke now"), audited.
+
+        ``None`` when no previous token still works, or (``token_id``) when the one still
+        working is not the one the caller saw.
+        """
+        now = now or timezone.now()
+        with transaction.atomic():
+            token = self.filter(client=client).in_grace(now).select_for_update().first()
+            if token is None or (token_id is not None and token.pk != token_id):
+                return None
+            if not self.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+                return None  # pragma: no cover - the row lock above keeps it ours
+            token.revoked_at = now
+            AuditEvent.record(
+                client,
+                AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
+                actor=actor,
+                remote_addr=remote_addr,
+                actor_label=actor_label,
+                token_last_four=token.last_four,
+            )
+        return token
+
+
+# Who changes what no person asked for at that moment (a grace period running out, reminders).
+SYSTEM_ACTOR_LABEL = "targetadmin"
+
 
 class ProfileToken(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="tokens")
@@ -159,6 +296,14 @@ class ProfileToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    grace_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the token was replaced with a grace period: it works until then.",
+    )
+    # Written at most once a minute per token, after a call it opened (docs/tokens.md#last-used).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_from = models.GenericIPAddressField(null=True, blank=True)
 
     objects: ClassVar[ProfileTokenQuerySet] = ProfileTokenQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -167,8 +312,13 @@ class ProfileToken(models.Model):
         constraints = (
             models.UniqueConstraint(
                 fields=("client",),
-                condition=Q(revoked_at__isnull=True),
-                name="one_unrevoked_token_per_client",
+                condition=Q(revoked_at__isnull=True, grace_until__isnull=True),
+                name="one_current_token_per_client",
+            ),
+            models.UniqueConstraint(
+                fields=("client",),
+                condition=Q(revoked_at__isnull=True, grace_until__isnull=False),
+                name="one_previous_token_in_grace_per_client",
             ),
         )
 
@@ -179,9 +329,20 @@ class ProfileToken(models.Model):
     def masked(self) -> str:
         return secret.mask(self.last_four)
 
+    @property
+    def valid_until(self) -> datetime:
+        """When it stops working: its expiry, or the end of its grace period if sooner."""
+        if self.grace_until is None:
+            return self.expires_at
+        return min(self.grace_until, self.expires_at)
+
     def check_usable_by(self, client_id: int | None, now: datetime | None = None) -> None:
-        """Raise ``TokenRejected`` unless this is ``client_id``'s unrevoked, unexpired token."""
+        """Raise ``TokenRejected`` unless this is ``client_id``'s unrevoked, unexpired token,
+        current or in its grace period."""
+        now = now or timezone.now()
         if self.client_id != client_id or self.revoked_at is not None:
+            raise TokenRejected("invalid", self.last_four)
+        if self.grace_until is not None and self.grace_until <= now:
             raise TokenRejected("invalid", self.last_four)
         if self.is_expired(now):
             raise TokenRejected("expired", self.last_four)
@@ -191,3 +352,36 @@ class ProfileToken(models.Model):
 
     def time_remaining(self, now: datetime | None = None) -> timedelta:
         return max(self.expires_at - (now or timezone.now()), timedelta(0))
+
+    def last_used(self, now: datetime | None = None) -> str:
+        """ "Last used 3 minutes ago from 203.0.113.5", or "Never used"."""
+        return expiry.describe_last_used(
+            self.last_used_at, self.last_used_from, now or timezone.now()
+        )
+
+
+class TokenReminder(models.Model):
+    """An expiry reminder sent about a token: each kind at most once per token, which the
+    database holds (docs/tokens.md#expiry-reminders)."""
+
+    class Kind(models.TextChoices):
+        # In the order they fall due.
+        SEVEN_DAYS = "7_days", "expires within 7 days"
+        ONE_DAY = "1_day", "expires within 1 day"
+        EXPIRED = "expired", "has expired"
+
+    token = models.ForeignKey(ProfileToken, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    sent_at = models.DateTimeField(default=timezone.now)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-sent_at",)
+        constraints = (
+            models.UniqueConstraint(
+                fields=("token", "kind"), name="one_reminder_of_each_kind_per_token"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.token}: {self.get_kind_display()}"

@@ -10,18 +10,32 @@ the same check for one client and one candidate.
 A client code that names no client is refused exactly as a client that requires
 authentication (docs/api.md#authentication), after the same token look-ups, so neither the
 answer nor the queries spent tell a caller without the token which client codes exist.
+
+A token that opens a call has its last use recorded (docs/tokens.md#last-used): not on
+every call, but when the stored time, read by the check itself, is a minute old or more.
+The write is then one conditional UPDATE that only changes a row whose time is still that
+old, so however many workers see the same stale time at once, the row is written once a
+minute. A failed write is logged and never fails the call.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import DatabaseError
+from django.db.models import Q
+from django.utils import timezone
+
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
-from profiles.tokens import secret
+from profiles.tokens import expiry, secret
 from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenRejected
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +145,45 @@ def verify(client_id: int, candidate: str, now: datetime | None = None) -> Profi
     return _usable(client_id, candidate, stored_token(candidate), now)
 
 
-def authenticate(code: str, candidates: list[str], now: datetime | None = None) -> Client:
+def record_use(token: ProfileToken, address: str | None, now: datetime) -> bool:
+    """Note that ``token`` opened a call from ``address`` at ``now``, unless its stored last
+    use (as read with it) is under a minute old. Returns whether a row was written."""
+    stale = now - expiry.LAST_USED_RESOLUTION
+    if token.last_used_at is not None and token.last_used_at > stale:
+        return False
+    try:
+        written = (
+            ProfileToken.objects.filter(pk=token.pk)
+            .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale))
+            .update(last_used_at=now, last_used_from=_ip_address(address))
+        )
+    except DatabaseError:
+        # The call is authenticated; a busy or full database must not fail it for this.
+        logger.warning("could not record the use of token …%s", token.last_four, exc_info=True)
+        return False
+    return bool(written)
+
+
+def _ip_address(address: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address or ""))
+    except ValueError:
+        return None
+
+
+def authenticate(
+    code: str,
+    candidates: list[str],
+    now: datetime | None = None,
+    *,
+    address: str | None = None,
+) -> Client:
     """The client named ``code`` once ``candidates`` satisfy its setting.
 
     With "Require Authentication" off every call passes and tokens are ignored; with it on,
-    one of ``candidates`` must be the client's active token. Raises :class:`Refused`
+    one of ``candidates`` must be the client's active token, or its previous token during
+    that one's grace period; the token's use from ``address`` is then recorded
+    (:func:`record_use`). Raises :class:`Refused`
     otherwise, and for a code that names no client, with the reasons a client requiring
     authentication would give for the same candidates: every token, another client's
     included, is invalid for a client that does not exist.
@@ -148,12 +196,14 @@ def authenticate(code: str, candidates: list[str], now: datetime | None = None) 
         return caller.client
     client_id = caller.client.pk if caller is not None else None
     reasons: list[TokenRejected] = []
+    now = now or timezone.now()
     for candidate, found in zip(candidates, stored, strict=True):
         try:
-            _usable(client_id, candidate, found, now)
+            token = _usable(client_id, candidate, found, now)
         except TokenRejected as rejected:
             reasons.append(rejected)
         else:
             if caller is not None:  # no token is usable by a client that does not exist
+                record_use(token, address, now)
                 return caller.client
     raise Refused(code, caller.client if caller is not None else None, reasons)

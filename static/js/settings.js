@@ -1,6 +1,6 @@
-// The Profile API Settings card: the Copy button, and the re-generate confirmation as a
-// dialog. Without JavaScript the token stays selectable (Copy stays hidden, as it could
-// not work) and re-generating asks on a page.
+// The Profile API Settings card: the Copy button, and the confirmations of Re-generate
+// and Revoke now as dialogs. Without JavaScript the token stays selectable (Copy stays
+// hidden, as it could not work) and both confirmations are pages of their own.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {

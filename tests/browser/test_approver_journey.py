@@ -95,6 +95,7 @@ def test_it_enables_authentication_generates_copies_and_then_only_masks_the_toke
     expect(masked).to_have_text(f"tpa_…{token[-4:]}")
     expect(card).to_contain_text(re.compile(r"Expires In\s*29 days, 23 hours, \d+ minutes"))
     expect(card).to_contain_text("by alice on")
+    expect(card).to_contain_text(re.compile(r"Last Used\s*Never used"))
     expect(
         card.get_by_role("button", name="Re-generate Profile Authentication Token")
     ).to_be_visible()
@@ -189,3 +190,60 @@ def test_it_changes_nothing_when_the_confirmation_is_dismissed(
     assert ProfileToken.objects.get(client=demo).revoked_at is None
     assert AuditEvent.objects.count() == events
     assert fetch_profile(api, token) == 200
+
+
+def test_it_rotates_with_a_grace_period_and_revokes_the_previous_token_now(
+    page: Page,
+    live_server: LiveServer,
+    demo: Client,
+    alice: User,
+    api: APIRequestContext,
+    screenshot: Screenshot,
+) -> None:
+    a_profile(demo, tier="gold")
+    sign_in(page, live_server, "alice")
+    old_token = generate_token(page)
+    assert fetch_profile(api, old_token) == 200
+
+    page.goto(live_server.url + settings_path(demo))
+    card = page.get_by_role("region", name="Profile API Settings")
+    expect(card).to_contain_text(re.compile(r"Last Used\s*Last used within the last minute from"))
+    card.get_by_role("button", name="Re-generate Profile Authentication Token").click()
+    dialog = page.get_by_role("dialog", name="Re-generate the profile authentication token?")
+    grace = dialog.get_by_label("Current token stops working")
+    expect(grace).to_have_value("0")  # Immediately, as Adobe
+    grace.select_option("In 1 hour")
+    screenshot(page, "settings-regenerate-grace")
+    dialog.get_by_role("button", name="Re-generate token").click()
+
+    new_token = page.get_by_label("New profile authentication token").input_value()
+    assert TOKEN.fullmatch(new_token)
+    # Both work during the grace period.
+    assert fetch_profile(api, old_token) == 200
+    assert fetch_profile(api, new_token) == 200
+
+    page.reload()
+    previous = card.get_by_role("region", name="Previous token, in its grace period")
+    expect(previous).to_contain_text(f"tpa_…{old_token[-4:]}")
+    expect(previous).to_contain_text(re.compile(r"Stops Working In\s*0 days, 0 hours, 5\d minutes"))
+    expect(previous).to_contain_text("Still in use: last used within the last minute from")
+    screenshot(page, "settings-token-in-grace")
+
+    previous.get_by_role("button", name="Revoke now").click()
+    confirm = page.get_by_role("dialog", name="Revoke the previous token now?")
+    expect(confirm).to_contain_text(f"API calls that use the previous token tpa_…{old_token[-4:]}")
+    confirm.get_by_role("button", name="Revoke token").click()
+
+    expect(page.get_by_role("status")).to_have_text(
+        f"Revoked the previous token tpa_…{old_token[-4:]}: calls that use it now fail."
+    )
+    expect(card.get_by_role("region", name="Previous token, in its grace period")).to_have_count(0)
+    assert fetch_profile(api, old_token) == 401
+    assert fetch_profile(api, new_token) == 200
+    revoked = AuditEvent.objects.filter(client=demo).first()
+    assert revoked is not None
+    assert (revoked.action, revoked.actor, revoked.token_last_four) == (
+        AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
+        alice,
+        old_token[-4:],
+    )

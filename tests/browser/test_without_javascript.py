@@ -80,6 +80,19 @@ def test_it_enables_generates_and_regenerates_without_javascript(
         )
         assert response.status == status
 
+    # Again, keeping the current token a day; then Revoke now, confirmed on a page.
+    card.get_by_role("button", name="Re-generate Profile Authentication Token").click()
+    page.get_by_label("Current token stops working").select_option("In 24 hours")
+    page.get_by_role("button", name="Re-generate token").click()
+    third = card.get_by_label("New profile authentication token").input_value()
+    assert fetch(api, new_token) == fetch(api, third) == 200
+    page.goto(page.url)
+    card.get_by_role("button", name="Revoke now").click()
+    expect(page.get_by_role("heading", name="Revoke the previous token now?")).to_be_visible()
+    page.get_by_role("button", name="Revoke token").click()
+    expect(page.get_by_role("status")).to_contain_text("Revoked the previous token")
+    assert (fetch(api, new_token), fetch(api, third)) == (401, 200)
+
     card.get_by_label("Require Authentication").select_option("Disabled")
     card.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("Require Authentication disabled.")
@@ -89,5 +102,15 @@ def test_it_enables_generates_and_regenerates_without_javascript(
         AuditEvent.Action.AUTH_ENABLED,
         AuditEvent.Action.TOKEN_GENERATED,
         AuditEvent.Action.TOKEN_REGENERATED,
+        AuditEvent.Action.TOKEN_REGENERATED,
+        AuditEvent.Action.GRACE_STARTED,
+        AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
         AuditEvent.Action.AUTH_DISABLED,
     ]
+
+
+def fetch(api: APIRequestContext, token: str) -> int:
+    response = api.get(
+        f"/rest/v1/profiles/{PC_ID}?client=demo", headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status

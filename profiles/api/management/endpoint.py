@@ -44,6 +44,7 @@ class Call:
 
 
 Answer = tuple[int, dict[str, Any]]
+NO_CONTENT = 204  # answered without a body
 Handler = Callable[[Call], Answer]
 
 
@@ -90,7 +91,11 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                         f"This API answers {' or '.join(MEDIA_TYPES)}; the Accept header allows neither.",
                     )
                 status, body = handler(Call(request, client, user))
-                response: HttpResponse = JsonResponse(body, status=status, content_type=media_type)
+                response: HttpResponse = (
+                    HttpResponse(status=status)
+                    if status == NO_CONTENT
+                    else JsonResponse(body, status=status, content_type=media_type)
+                )
             except (ProductError, OperationalError, OSError) as error:
                 # A busy database is a 503 in this API's shape and a body that stopped
                 # arriving a 408; other database and system errors are not the caller's to see.

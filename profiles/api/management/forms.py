@@ -36,6 +36,13 @@ class ApiForm(forms.Form):
         return self.cleaned_data
 
 
+GRACE_MESSAGE = f"must be a whole number of seconds from 0 to {expiry.MAX_GRACE_SECONDS}."
+
+
+def _grace_errors() -> dict[str, str]:
+    return dict.fromkeys(("invalid", "min_value", "max_value"), GRACE_MESSAGE)
+
+
 class TokenRequestForm(ApiForm):
     """The query of ``POST …/target/authentication/token``."""
 
@@ -47,6 +54,12 @@ class TokenRequestForm(ApiForm):
         required=False,
         empty_value=None,
         error_messages={"invalid_choice": _expiry_message()},
+    )
+    previousTokenGraceSeconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=expiry.MAX_GRACE_SECONDS,
+        error_messages=_grace_errors(),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -73,6 +86,35 @@ class JsonBooleanField(forms.Field):
         if value is None or isinstance(value, bool):
             return value
         raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class JsonIntegerField(forms.IntegerField):
+    """A JSON integer; strings, fractions and booleans are refused, not guessed at."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+
+class TokenRequestBodyForm(ApiForm):
+    """The optional JSON body of ``POST …/target/authentication/token``."""
+
+    previousTokenGraceSeconds = JsonIntegerField(
+        required=False,
+        min_value=0,
+        max_value=expiry.MAX_GRACE_SECONDS,
+        error_messages=_grace_errors(),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        unknown = sorted(set(self.data) - set(self.fields))
+        if unknown:
+            raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
+        return cleaned
 
 
 class SettingsPatchForm(ApiForm):

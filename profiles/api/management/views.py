@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
-from profiles.api.management.endpoint import Answer, Call, endpoint, json_object
-from profiles.api.management.forms import PROFILE_API_SCOPE, SettingsPatchForm, TokenRequestForm
+from profiles.api.management.endpoint import (
+    NO_CONTENT,
+    Answer,
+    Call,
+    endpoint,
+    json_object,
+)
+from profiles.api.management.forms import (
+    PROFILE_API_SCOPE,
+    SettingsPatchForm,
+    TokenRequestBodyForm,
+    TokenRequestForm,
+)
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 SECONDS_PER_DAY = 24 * 60 * 60
+GRACE = "previousTokenGraceSeconds"
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 @endpoint("GET", "POST")
@@ -19,36 +37,118 @@ def token(call: Call) -> Answer:
     return _describe_token(call)
 
 
+def _grace_seconds(call: Call, from_query: int | None) -> int:
+    """``previousTokenGraceSeconds`` from the query or the optional JSON body; 0 when absent."""
+    body = _body(call)
+    from_body = TokenRequestBodyForm(body).validated()[GRACE] if body is not None else None
+    if from_query is not None and from_body is not None:
+        raise ProductError(
+            ErrorCode.INVALID, f"{GRACE}: send it in the query or in the body, not in both."
+        )
+    return from_body if from_body is not None else (from_query or 0)
+
+
+def _body(call: Call) -> dict[str, Any] | None:
+    """The optional JSON body of a token POST, or ``None`` when it has none.
+
+    Adobe's request has no body, and HTTP clients send "no body" as an empty one or as a
+    form without fields; anything else must be JSON (415 otherwise), so that a grace period
+    sent in another form is refused rather than silently ignored.
+    """
+    request = call.request
+    try:
+        if request.content_type in FORM_TYPES:
+            # Read as a form (the CSRF check of a session call may have read it so already).
+            empty = not set(request.POST) - {"csrfmiddlewaretoken"} and not request.FILES
+        else:
+            empty = not request.body.strip()
+    except RequestDataTooBig:
+        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
+    except (SuspiciousOperation, MultiPartParserError):
+        empty = False  # a form that cannot even be read: refused as not JSON below
+    return None if empty else json_object(call)
+
+
 def _issue_token(call: Call) -> Answer:
-    days = TokenRequestForm(call.request.GET).validated()["expiresInDays"]
-    _, plaintext = ProfileToken.objects.issue(
-        call.client, expires_in_days=days, actor=call.user, remote_addr=call.remote_addr
+    query = TokenRequestForm(call.request.GET).validated()
+    days = query["expiresInDays"]
+    grace = _grace_seconds(call, query[GRACE])
+    issued, plaintext = ProfileToken.objects.issue(
+        call.client,
+        expires_in_days=days,
+        actor=call.user,
+        remote_addr=call.remote_addr,
+        previous_token_grace_seconds=grace,
     )
-    return 201, {
+    body: dict[str, Any] = {
         "accessToken": plaintext,
         "tokenType": "bearer",
         "scope": PROFILE_API_SCOPE,
         "expiresIn": days * SECONDS_PER_DAY,
     }
+    previous = (
+        ProfileToken.objects.filter(client=call.client).in_grace(issued.created_at).first()
+        if grace
+        else None
+    )
+    if previous is not None:
+        body["previousTokenValidUntil"] = previous.valid_until.isoformat()
+    return 201, body
+
+
+def _last_used(token: ProfileToken) -> dict[str, Any]:
+    return {
+        "lastUsedAt": _isoformat(token.last_used_at),
+        "lastUsedFrom": token.last_used_from,
+    }
+
+
+def _isoformat(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _describe_token(call: Call) -> Answer:
     now = timezone.now()
-    current = ProfileToken.objects.filter(client=call.client).unrevoked().first()
+    tokens = ProfileToken.objects.filter(client=call.client)
+    current = tokens.current().first()
     if current is None or current.is_expired(now):
         ended = f" It expired at {current.expires_at.isoformat()}." if current else ""
         raise ProductError(
             ErrorCode.TOKEN_NOT_FOUND,
             f"Client {call.client.code!r} has no active profile authentication token.{ended}",
         )
-    return 200, {
+    body: dict[str, Any] = {
         "tokenType": "bearer",
         "scope": PROFILE_API_SCOPE,
         "expiresIn": int(current.time_remaining(now).total_seconds()),
         "lastFour": current.last_four,
         "createdAt": current.created_at.isoformat(),
         "expiresAt": current.expires_at.isoformat(),
+        **_last_used(current),
     }
+    previous = tokens.in_grace(now).first()
+    if previous is not None:
+        body["previousToken"] = {
+            "lastFour": previous.last_four,
+            "validUntil": previous.valid_until.isoformat(),
+            **_last_used(previous),
+        }
+    return 200, body
+
+
+@endpoint("DELETE")
+def previous_token(call: Call) -> Answer:
+    """End the previous token's grace period now: "Revoke now" on the screen."""
+    revoked = ProfileToken.objects.revoke_previous(
+        call.client, actor=call.user, remote_addr=call.remote_addr
+    )
+    if revoked is None:
+        raise ProductError(
+            ErrorCode.PREVIOUS_TOKEN_NOT_FOUND,
+            f"Client {call.client.code!r} has no previous profile authentication token "
+            "in its grace period.",
+        )
+    return NO_CONTENT, {}
 
 
 @endpoint("GET", "PATCH")

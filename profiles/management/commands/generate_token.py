@@ -12,7 +12,8 @@ from profiles.tokens import expiry
 
 class Command(OperatorCommand):
     help = (
-        "Generate a client's profile authentication token, revoking the previous one. "
+        "Generate a client's profile authentication token, revoking the previous one at once "
+        "or after --previous-token-grace-seconds. "
         "The token is printed once, alone on stdout; everything else goes to stderr."
     )
 
@@ -26,6 +27,16 @@ class Command(OperatorCommand):
             metavar="N",
             help=f"one of {expiry.choices_text()} (default {expiry.default_days()})",
         )
+        parser.add_argument(
+            "--previous-token-grace-seconds",
+            type=int,
+            default=0,
+            metavar="S",
+            help=(
+                "keep the current token working S more seconds, at most "
+                f"{expiry.MAX_GRACE_SECONDS} (default 0: it stops at once)"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["expires_in_days"]
@@ -33,15 +44,38 @@ class Command(OperatorCommand):
             raise CommandError(
                 f"--expires-in-days must be one of {expiry.choices_text()}, not {days}."
             )
+        grace = options["previous_token_grace_seconds"]
+        if not 0 <= grace <= expiry.MAX_GRACE_SECONDS:
+            raise CommandError(
+                "--previous-token-grace-seconds must be between 0 and "
+                f"{expiry.MAX_GRACE_SECONDS}, not {grace}."
+            )
         client = find_client(options["client"])
         actor, label = self.operator(options)
         token, plaintext = ProfileToken.objects.issue(
-            client, expires_in_days=days, actor=actor, actor_label=label
+            client,
+            expires_in_days=days,
+            actor=actor,
+            actor_label=label,
+            previous_token_grace_seconds=grace,
         )
         self.stdout.write(plaintext)
+        previous = (
+            ProfileToken.objects.filter(client=client).in_grace(token.created_at).first()
+            if grace
+            else None
+        )
+        if previous is None:
+            then = "any previous token no longer works."
+        else:
+            then = (
+                f"the previous token {previous.masked} keeps working until "
+                f"{previous.valid_until.isoformat()} (`revoke_token {client.code} --previous` "
+                "ends it sooner)."
+            )
         self.stderr.write(
             f"Token {token.masked} for {client.code} expires at {token.expires_at.isoformat()}. "
-            "It is shown only this once; any previous token no longer works."
+            f"It is shown only this once; {then}"
         )
         if not ProfileApiSettings.for_client(client).require_authentication:
             self.stderr.write(

@@ -15,6 +15,8 @@ from profiles.models import Client, Profile, ProfileApiSettings, Role
 
 DEMO_CLIENT = ("demo", "Demo")
 DEMO_USERS = (("approver", Role.APPROVER), ("editor", Role.EDITOR))
+# Where the demo users' token expiry reminders go (printed by make run's console backend).
+DEMO_EMAIL_DOMAIN = "demo.example"
 # The visitor profile the examples of docs/api.md update and fetch.
 DEMO_PROFILE = ("1368007744041-575948.01_00", "123-test")
 ACTOR_LABEL = "seed_demo"
@@ -23,6 +25,7 @@ ACTOR_LABEL = "seed_demo"
 class Command(BaseCommand):
     help = (
         "Create the client 'demo' with users 'approver' (Approver) and 'editor' (Editor), "
+        f"e-mail addresses <username>@{DEMO_EMAIL_DOMAIN} unless they have one, "
         "and the demo visitor profile (thirdPartyId 123-test). "
         "Passwords come from DEMO_PASSWORD, or are generated for new users and printed once."
     )
@@ -43,6 +46,9 @@ class Command(BaseCommand):
 
     def _seed_user(self, client: Client, username: str, role: Role, password: str | None) -> None:
         user, created = get_user_model().objects.get_or_create(username=username)
+        if not user.email:
+            user.email = f"{username}@{DEMO_EMAIL_DOMAIN}"
+            user.save(update_fields=["email"])
         if created or password is not None:
             chosen = password or secrets.token_urlsafe(12)
             user.set_password(chosen)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from profiles.management.operator import find_client
-from profiles.models import AuditEvent, ProfileApiSettings, ProfileToken
+from profiles.models import AuditEvent, Client, ProfileApiSettings, ProfileToken
 from profiles.tokens import expiry
 
 
@@ -23,10 +24,28 @@ class Command(BaseCommand):
         required = ProfileApiSettings.for_client(client).require_authentication
         self.stdout.write(f"Client: {client.code} ({client.name})")
         self.stdout.write(f"Require Authentication: {'on' if required else 'off'}")
-        token = ProfileToken.objects.filter(client=client).unrevoked().first()
+        tokens = ProfileToken.objects.filter(client=client)
+        token = tokens.current().first()
+        previous = tokens.in_grace(now).first()
         if token is None:
             self.stdout.write("Token: none")
-            return
+        else:
+            self._describe(client, token, now)
+        if previous is not None:
+            stops_in = expiry.describe_remaining(previous.valid_until - now)
+            self.stdout.write(f"Previous token: {previous.masked} (in its grace period)")
+            self.stdout.write(f"Stops working: {previous.valid_until.isoformat()} (in {stops_in})")
+            self.stdout.write(f"Previous token last used: {self._used(previous, now)}")
+
+    @staticmethod
+    def _used(token: ProfileToken, now: datetime) -> str:
+        """ "3 minutes ago from 203.0.113.5 (2026-…)", or "never"."""
+        if token.last_used_at is None:
+            return "never"
+        said = token.last_used(now).removeprefix("Last used ")
+        return f"{said} ({token.last_used_at.isoformat()})"
+
+    def _describe(self, client: Client, token: ProfileToken, now: datetime) -> None:
         generated = (
             AuditEvent.objects.filter(client=client, token_last_four=token.last_four)
             .filter(
@@ -40,3 +59,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Generated: {token.created_at.isoformat()} by {creator}")
         self.stdout.write(f"Expires: {token.expires_at.isoformat()}")
         self.stdout.write(f"Expires in: {expiry.describe_remaining(token.time_remaining(now))}")
+        self.stdout.write(f"Last used: {self._used(token, now)}")
