@@ -117,17 +117,7 @@ class ProfileTokenAdmin(ReadOnlyAdmin):
         "last_used_at",
     )
     list_filter = ("client",)
-    fields = (
-        "client",
-        "masked",
-        "created_by",
-        "created_at",
-        "expires_at",
-        "grace_until",
-        "revoked_at",
-        "last_used_at",
-        "last_used_from",
-    )
+    fields = (*list_display, "last_used_from")
     readonly_fields = fields
 
 
