@@ -6,6 +6,7 @@ not understand instead of guessing, so a typo stops the process at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -76,6 +77,22 @@ def _local_secret_key() -> str:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],.localhost")
+
+
+def env_networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IPv4/IPv6 networks (CIDR), each checked at start-up."""
+    networks = []
+    for item in env_list(name, ""):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list networks (CIDR), not {item!r}") from None
+    return tuple(networks)
+
+
+# Proxies whose X-Forwarded-For is believed (docs/operations.md#configuration): the caller's
+# address is the right-most entry that is not one of them (profiles.access.addresses).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # HTTPS. HTTPS_ONLY=true is the production switch: redirect plain HTTP, secure cookies, and
@@ -194,6 +211,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "profiles.access.lockout.lockout_response"
+# The sign-in lockout counts by the same caller address as everything else (TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_address"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr
 
 LOGIN_URL = "login"

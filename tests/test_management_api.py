@@ -341,10 +341,16 @@ def test_it_answers_404_for_an_expired_token_and_says_when_it_expired(
 def test_it_reads_the_settings(client: HttpClient, alice: User, demo: Client) -> None:
     response = client.get(SETTINGS_URL, headers=basic("alice"))
     assert response.status_code == 200
-    assert response.json() == {"enableProfileApiAuthentication": False}
+    assert response.json() == {
+        "enableProfileApiAuthentication": False,
+        "profileApiAllowedNetworks": [],
+    }
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
     response = client.get(SETTINGS_URL, headers=basic("alice"))
-    assert response.json() == {"enableProfileApiAuthentication": True}
+    assert response.json() == {
+        "enableProfileApiAuthentication": True,
+        "profileApiAllowedNetworks": [],
+    }
 
 
 def test_it_turns_authentication_on_and_off_audited_like_the_screen(
@@ -352,7 +358,10 @@ def test_it_turns_authentication_on_and_off_audited_like_the_screen(
 ) -> None:
     response = patch_settings(client, {"enableProfileApiAuthentication": True})
     assert response.status_code == 200
-    assert response.json() == {"enableProfileApiAuthentication": True}
+    assert response.json() == {
+        "enableProfileApiAuthentication": True,
+        "profileApiAllowedNetworks": [],
+    }
     found = ProfileApiSettings.for_client(demo)
     assert found.require_authentication
     assert found.changed_by == alice
@@ -364,7 +373,10 @@ def test_it_turns_authentication_on_and_off_audited_like_the_screen(
     )
 
     response = patch_settings(client, {"enableProfileApiAuthentication": False})
-    assert response.json() == {"enableProfileApiAuthentication": False}
+    assert response.json() == {
+        "enableProfileApiAuthentication": False,
+        "profileApiAllowedNetworks": [],
+    }
     assert not ProfileApiSettings.for_client(demo).require_authentication
     latest = AuditEvent.objects.first()
     assert latest is not None
@@ -373,15 +385,21 @@ def test_it_turns_authentication_on_and_off_audited_like_the_screen(
 
 def test_it_writes_no_audit_event_when_nothing_changes(client: HttpClient, alice: User) -> None:
     response = patch_settings(client, {"enableProfileApiAuthentication": False})
-    assert response.json() == {"enableProfileApiAuthentication": False}
+    assert response.json() == {
+        "enableProfileApiAuthentication": False,
+        "profileApiAllowedNetworks": [],
+    }
     assert not AuditEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "enableProfileApiAuthentication: is required."),
-        ({"enableProfileApiAuthentication": None}, "enableProfileApiAuthentication: is required."),
+        ({}, "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both."),
+        (
+            {"enableProfileApiAuthentication": None},
+            "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both.",
+        ),
         (
             {"enableProfileApiAuthentication": "true"},
             "enableProfileApiAuthentication: must be true or false.",

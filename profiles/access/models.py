@@ -87,6 +87,7 @@ class AuditEvent(models.Model):
         REMINDER_SENT = "reminder_sent", "Expiry reminder sent"
         CLIENT_CREATED = "client_created", "Client created"
         ROLE_GRANTED = "role_granted", "Role granted"
+        ALLOWED_NETWORKS_CHANGED = "allowed_networks_changed", "Allowed networks changed"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="audit_events")
     actor = models.ForeignKey(

@@ -20,6 +20,9 @@ and runs only once the call is authenticated. The decorator:
   cannot be enumerated without a token;
 - answers methods outside ``methods`` with 405;
 - makes the view CSRF-exempt (scripts hold no session) and never redirects to a login page;
+- refuses, with 403, a call to a client with allowed networks from any other address
+  (docs/api.md#allowed-networks), before any token is considered and whether or not the
+  client requires authentication; the caller's address is ``caller_address``;
 - enforces docs/api.md#authentication through ``profiles.tokens.verification``: when the
   client's "Require Authentication" is off every call is accepted and a sent token is ignored; when on, ``Authorization: Bearer <token>`` or the
   legacy ``access_token: <token>`` header must carry the client's active token (either one
@@ -88,6 +91,7 @@ IN_QUERY_MESSAGE = (
 )
 INVALID_MESSAGE = "The profile authentication token is invalid."
 EXPIRED_MESSAGE = "The profile authentication token has expired."
+NETWORK_MESSAGE = "This client accepts profile API calls only from its allowed networks."
 
 
 def profile_api(
@@ -170,8 +174,30 @@ def authenticate(request: HttpRequest, code: str) -> Client:
         return verification.authenticate(
             code, presented_tokens(request), address=caller_address(request)
         )
+    except verification.NetworkRefused as refused:
+        raise _network_refusal(request, refused) from None
     except verification.Refused as refused:
         raise _refusal(request, refused) from None
+
+
+def _network_refusal(request: HttpRequest, refused: verification.NetworkRefused) -> ProductError:
+    """403 naming the rule, never the networks or the address; counted and logged like a
+    refused token, so probing from elsewhere is throttled too."""
+    address = caller_address(request) or "unknown"
+    retry_after = PROFILE_API_FAILURES.count(address)
+    logger.warning(
+        "refused profile API call: client=%s address=%s reason=network not allowed path=%s",
+        refused.client.code,
+        address,
+        request.path_info[:200],
+    )
+    if retry_after is not None:
+        return ProductError(
+            ErrorCode.TOO_MANY_REQUESTS,
+            f"Too many failed authentication attempts; retry after {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+    return ProductError(ErrorCode.NETWORK_NOT_ALLOWED, NETWORK_MESSAGE)
 
 
 def presented_tokens(request: HttpRequest) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from profiles.tokens import expiry
+from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks
 
 ENABLED = "enabled"
 DISABLED = "disabled"
@@ -23,6 +25,32 @@ class RequireAuthenticationForm(forms.Form):
     @property
     def enabled(self) -> bool:
         return bool(self.cleaned_data["require_authentication"] == ENABLED)
+
+
+class AllowedNetworksForm(forms.Form):
+    """The profile APIs' allowed networks, one CIDR per line (docs/api.md#allowed-networks)."""
+
+    allowed_networks = forms.CharField(
+        label="Allowed networks",
+        required=False,
+        max_length=MAX_ALLOWED_NETWORKS * 80,
+        help_text=(
+            "One network per line in CIDR notation, IPv4 or IPv6 (e.g. 192.0.2.0/24); "
+            "profile API calls from anywhere else are refused. Empty: any address."
+        ),
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+    )
+
+    @classmethod
+    def showing(cls, networks: list[str]) -> AllowedNetworksForm:
+        return cls(initial={"allowed_networks": "\n".join(networks)})
+
+    def clean_allowed_networks(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["allowed_networks"].splitlines()]
+        try:
+            return clean_networks(line for line in lines if line)
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None
 
 
 def _expiry_choices() -> list[tuple[int, str]]:

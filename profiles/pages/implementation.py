@@ -15,7 +15,12 @@ from profiles.access.addresses import caller_address
 from profiles.access.models import Client, Role
 from profiles.access.roles import client_for
 from profiles.pages.card import Card
-from profiles.pages.forms import RequireAuthenticationForm, RevokePreviousForm, TokenForm
+from profiles.pages.forms import (
+    AllowedNetworksForm,
+    RequireAuthenticationForm,
+    RevokePreviousForm,
+    TokenForm,
+)
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 MANAGE_SETTINGS = "manage Profile API Settings"
@@ -28,6 +33,7 @@ def _render_card(
     context = {
         "card": card,
         "auth_form": RequireAuthenticationForm.showing(card.settings.require_authentication),
+        "networks_form": AllowedNetworksForm.showing(list(card.settings.allowed_networks)),
         "token_form": TokenForm(),
         "revoke_form": RevokePreviousForm(
             initial={"previous_token": card.previous.pk if card.previous else None}
@@ -57,6 +63,23 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         if changed:
             state = "enabled" if auth_form.enabled else "disabled"
             messages.success(request, f"Require Authentication {state}.")
+        return redirect("implementation", client_code=client.code)
+
+    if "save_networks" in request.POST:
+        networks_form = AllowedNetworksForm(request.POST)
+        if not networks_form.is_valid():
+            return _render_card(request, client, status=400, networks_form=networks_form)
+        networks = networks_form.cleaned_data["allowed_networks"]
+        changed = ProfileApiSettings.for_client(client).set_allowed_networks(
+            networks, actor=request.user, remote_addr=caller_address(request)
+        )
+        if changed:
+            messages.success(
+                request,
+                "Allowed networks saved."
+                if networks
+                else "Profile API calls accepted from any address.",
+            )
         return redirect("implementation", client_code=client.code)
 
     if "generate" in request.POST or "regenerate" in request.POST:

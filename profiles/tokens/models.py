@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -16,12 +19,46 @@ from profiles.tokens import expiry, secret
 if TYPE_CHECKING:
     from profiles.access.models import Actor
 
+MAX_ALLOWED_NETWORKS = 100
+_MAX_NETWORK_TEXT = 64
+
+
+def clean_networks(entries: Iterable[object]) -> list[str]:
+    """``entries`` as an allowlist: each an IPv4/IPv6 network in CIDR notation (a bare
+    address is a network of one), normalised (host bits cleared), duplicates dropped, in the
+    order given, at most :data:`MAX_ALLOWED_NETWORKS` (docs/api.md#allowed-networks).
+
+    Raises ``ValidationError`` naming the first bad entry.
+    """
+    cleaned: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ValidationError("each entry must be a network in CIDR notation, as a string.")
+        text = entry.strip()
+        try:
+            if len(text) > _MAX_NETWORK_TEXT:
+                raise ValueError(text)
+            network = str(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            shown = ascii(text[:_MAX_NETWORK_TEXT]) + ("…" if len(text) > _MAX_NETWORK_TEXT else "")
+            raise ValidationError(
+                f"{shown} is not a network in CIDR notation (e.g. 192.0.2.0/24 or 2001:db8::/32)."
+            ) from None
+        if network not in cleaned:
+            cleaned.append(network)
+        if len(cleaned) > MAX_ALLOWED_NETWORKS:
+            raise ValidationError(f"at most {MAX_ALLOWED_NETWORKS} networks are allowed.")
+    return cleaned
+
 
 class ProfileApiSettings(models.Model):
     client = models.OneToOneField(
         Client, on_delete=models.CASCADE, primary_key=True, related_name="profile_api_settings"
     )
     require_authentication = models.BooleanField(default=False)
+    # Networks (CIDR) the profile APIs accept calls from; empty: any address
+    # (docs/api.md#allowed-networks). Read by profiles.tokens.verification with the client.
+    allowed_networks = models.JSONField(default=list, blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -62,6 +99,37 @@ class ProfileApiSettings(models.Model):
                 actor=actor,
                 remote_addr=remote_addr,
                 actor_label=actor_label,
+            )
+        return True
+
+    def set_allowed_networks(
+        self,
+        networks: Iterable[object],
+        *,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+    ) -> bool:
+        """Replace the allowed networks with ``networks`` (validated by :func:`clean_networks`,
+        which raises ``ValidationError``); audited. Returns whether anything changed."""
+        cleaned = clean_networks(networks)
+        if cleaned == list(self.allowed_networks or []):
+            return False
+        detail = ", ".join(cleaned) or "any address"
+        if len(detail) > 255:
+            detail = detail[:254] + "…"
+        with transaction.atomic():
+            self.allowed_networks = cleaned
+            self.changed_by = actor_user(actor)
+            self.changed_at = timezone.now()
+            self.save()
+            AuditEvent.record(
+                self.client,
+                AuditEvent.Action.ALLOWED_NETWORKS_CHANGED,
+                actor=actor,
+                remote_addr=remote_addr,
+                actor_label=actor_label,
+                detail=detail,
             )
         return True
 

@@ -11,6 +11,12 @@ A client code that names no client is refused exactly as a client that requires
 authentication (docs/api.md#authentication), after the same token look-ups, so neither the
 answer nor the queries spent tell a caller without the token which client codes exist.
 
+A client may limit the profile APIs to its allowed networks (docs/api.md#allowed-networks):
+the networks come with the client in the same query, and a call from any other address is
+refused (:class:`NetworkRefused`) before any presented token is considered, whether or not
+the client requires authentication. A code that names no client has no networks and is
+refused as before.
+
 A token that opens a call has its last use recorded (docs/tokens.md#last-used): not on
 every call, but when the stored time, read by the check itself, is a minute old or more.
 The write is then one conditional UPDATE that only changes a row whose time is still that
@@ -20,8 +26,10 @@ minute. A failed write is logged and never fails the call.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +38,7 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
+from profiles.access.addresses import Network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
 from profiles.tokens import expiry, secret
@@ -40,10 +49,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ApiClient:
-    """A client as the gate needs it: with its "Require Authentication"."""
+    """A client as the gate needs it: with its "Require Authentication" and allowed networks
+    (empty: any address)."""
 
     client: Client
     require_authentication: bool
+    allowed_networks: tuple[Network, ...] = ()
+
+    def allows(self, address: str | None) -> bool:
+        """Whether a profile API call from ``address`` may proceed to the token check."""
+        return not self.allowed_networks or (
+            address is not None and within(address, self.allowed_networks)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +86,24 @@ class Refused(Exception):
         self.reasons = reasons
 
 
+class NetworkRefused(Exception):
+    """``client`` accepts profile API calls only from its allowed networks, and this call
+    comes from elsewhere."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client.code)
+        self.client = client
+
+
 _SETTINGS_JOIN = (
     f"LEFT JOIN {reads.table(ProfileApiSettings)} s "
     f"ON s.{reads.column(ProfileApiSettings, 'client')} = c.{reads.column(Client, 'id')}"
 )
-_REQUIRE = f"s.{reads.column(ProfileApiSettings, 'require_authentication')}"
+_REQUIRE = (
+    f"s.{reads.column(ProfileApiSettings, 'require_authentication')}, "
+    f"s.{reads.column(ProfileApiSettings, 'allowed_networks')}"
+)
+_SETTINGS_WIDTH = 2
 
 _CLIENT = f"""
 SELECT {reads.columns(Client, "c")}, {_REQUIRE}
@@ -101,7 +131,27 @@ def client(code: str) -> ApiClient | None:
     row = reads.fetch_one(_CLIENT, [code])
     if row is None:
         return None
-    return ApiClient(reads.instance(Client, row[:-1]), bool(row[-1]))
+    return _api_client(reads.instance(Client, row[:-_SETTINGS_WIDTH]), row[-_SETTINGS_WIDTH:])
+
+
+def _api_client(found: Client, settings: tuple[object, ...]) -> ApiClient:
+    require, networks = settings
+    return ApiClient(found, bool(require), _networks(networks))
+
+
+def _networks(stored: object) -> tuple[Network, ...]:
+    if not stored:
+        return ()
+    # The JSON column arrives as text (both backends); a decoded list is taken as it is.
+    text = stored if isinstance(stored, str) else json.dumps(stored)
+    return _parsed_networks(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_networks(text: str) -> tuple[Network, ...]:
+    """The stored JSON list of networks, parsed once per process and distinct value."""
+    entries = json.loads(text)
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 def stored_token(candidate: str) -> StoredToken | None:
@@ -121,9 +171,9 @@ def stored_token(candidate: str) -> StoredToken | None:
     found = reads.instance(ProfileToken, row[:width])
     if not hmac.compare_digest(found.digest, presented):
         return None
-    owner = reads.instance(Client, row[width:-1])
+    owner = reads.instance(Client, row[width:-_SETTINGS_WIDTH])
     found.client = owner
-    return StoredToken(found, ApiClient(owner, bool(row[-1])))
+    return StoredToken(found, _api_client(owner, row[-_SETTINGS_WIDTH:]))
 
 
 def hint(candidate: str) -> str:
@@ -183,7 +233,8 @@ def authenticate(
     With "Require Authentication" off every call passes and tokens are ignored; with it on,
     one of ``candidates`` must be the client's active token, or its previous token during
     that one's grace period; the token's use from ``address`` is then recorded
-    (:func:`record_use`). Raises :class:`Refused`
+    (:func:`record_use`). Before either, a client with allowed networks refuses a call from
+    any other ``address`` with :class:`NetworkRefused`. Raises :class:`Refused`
     otherwise, and for a code that names no client, with the reasons a client requiring
     authentication would give for the same candidates: every token, another client's
     included, is invalid for a client that does not exist.
@@ -192,6 +243,8 @@ def authenticate(
     caller = next((s.owner for s in stored if s is not None and s.owner.client.code == code), None)
     if caller is None:
         caller = client(code)
+    if caller is not None and not caller.allows(address):
+        raise NetworkRefused(caller.client)
     if caller is not None and not caller.require_authentication:
         return caller.client
     client_id = caller.client.pk if caller is not None else None

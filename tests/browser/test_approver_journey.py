@@ -247,3 +247,38 @@ def test_it_rotates_with_a_grace_period_and_revokes_the_previous_token_now(
         alice,
         old_token[-4:],
     )
+
+
+def test_it_limits_the_profile_apis_to_allowed_networks_and_clears_the_list(
+    page: Page,
+    live_server: LiveServer,
+    demo: Client,
+    alice: User,
+    api: APIRequestContext,
+) -> None:
+    """The live server sees the script at 127.0.0.1: a list without it refuses the script."""
+    a_profile(demo, tier="gold")
+    sign_in(page, live_server, "alice", settings_path(demo))
+    assert fetch_profile(api, "") == 200
+
+    networks = page.get_by_label("Allowed networks")
+    networks.fill("not a network")
+    page.get_by_role("button", name="Set allowed networks").click()
+    expect(page.get_by_text("'not a network' is not a network in CIDR notation")).to_be_visible()
+
+    page.get_by_label("Allowed networks").fill("192.0.2.0/24\n2001:db8::/32")
+    page.get_by_role("button", name="Set allowed networks").click()
+    expect(page.get_by_role("status")).to_have_text("Allowed networks saved.")
+    expect(page.get_by_label("Allowed networks")).to_have_value("192.0.2.0/24\n2001:db8::/32")
+    refused = api.get(f"/rest/v1/profiles/{PC_ID}?client=demo")
+    assert refused.status == 403
+    assert refused.json()["message"] == (
+        "This client accepts profile API calls only from its allowed networks."
+    )
+
+    page.get_by_label("Allowed networks").fill("")
+    page.get_by_role("button", name="Set allowed networks").click()
+    expect(page.get_by_role("status")).to_have_text("Profile API calls accepted from any address.")
+    assert fetch_profile(api, "") == 200
+    actions = AuditEvent.objects.filter(action=AuditEvent.Action.ALLOWED_NETWORKS_CHANGED)
+    assert actions.count() == 2

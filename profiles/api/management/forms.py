@@ -12,6 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import expiry
+from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks
 
 PROFILE_API_SCOPE = "profile_api"
 
@@ -117,16 +118,35 @@ class TokenRequestBodyForm(ApiForm):
         return cleaned
 
 
-class SettingsPatchForm(ApiForm):
-    """The JSON body of ``PATCH …/target/clients/settings``."""
+class JsonNetworkListField(forms.Field):
+    """A JSON list of networks in CIDR notation (docs/api.md#allowed-networks), normalised;
+    ``[]`` means any address."""
 
-    enableProfileApiAuthentication = JsonBooleanField(  # Adobe's name
-        error_messages={"required": "is required."}
-    )
+    default_error_messages = {
+        "invalid": f"must be a list of at most {MAX_ALLOWED_NETWORKS} networks in CIDR notation."
+    }
+
+    def to_python(self, value: Any) -> list[str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return clean_networks(value)
+
+
+class SettingsPatchForm(ApiForm):
+    """The JSON body of ``PATCH …/target/clients/settings``: either field, or both."""
+
+    enableProfileApiAuthentication = JsonBooleanField(required=False)  # Adobe's name
+    profileApiAllowedNetworks = JsonNetworkListField(required=False)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         unknown = sorted(set(self.data) - set(self.fields))
         if unknown:
             raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
+        if not self.errors and all(cleaned.get(name) is None for name in self.fields):
+            raise forms.ValidationError(
+                "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both."
+            )
         return cleaned

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import transaction
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
@@ -156,9 +157,20 @@ def client_settings(call: Call) -> Answer:
     found = ProfileApiSettings.for_client(call.client)
     if call.request.method == "PATCH":
         wanted = SettingsPatchForm(json_object(call)).validated()
-        found.set_require_authentication(
-            wanted["enableProfileApiAuthentication"],
-            actor=call.user,
-            remote_addr=call.remote_addr,
-        )
-    return 200, {"enableProfileApiAuthentication": found.require_authentication}
+        with transaction.atomic():
+            if wanted["enableProfileApiAuthentication"] is not None:
+                found.set_require_authentication(
+                    wanted["enableProfileApiAuthentication"],
+                    actor=call.user,
+                    remote_addr=call.remote_addr,
+                )
+            if wanted["profileApiAllowedNetworks"] is not None:
+                found.set_allowed_networks(
+                    wanted["profileApiAllowedNetworks"],
+                    actor=call.user,
+                    remote_addr=call.remote_addr,
+                )
+    return 200, {
+        "enableProfileApiAuthentication": found.require_authentication,
+        "profileApiAllowedNetworks": list(found.allowed_networks),
+    }
