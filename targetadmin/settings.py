@@ -110,6 +110,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The profile APIs take API_MIDDLEWARE below instead of the rest of this list.
+    "targetadmin.api_paths.ApiPathsMiddleware",
     "targetadmin.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -122,6 +124,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees every failed sign-in, whether from the login form or HTTP Basic.
     "axes.middleware.AxesMiddleware",
+]
+
+# What the profile APIs' paths go through (targetadmin/api_paths.py,
+# docs/operations.md#the-api-path): none of the pages' sessions, CSRF, sign-in or messages.
+API_MIDDLEWARE = [
+    "targetadmin.logging.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "targetadmin.api_paths.ApiHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "targetadmin.urls"
