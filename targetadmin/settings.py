@@ -163,8 +163,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend with writers queued one after another (targetadmin/sqlite,
+    # docs/operations.md#sqlite-writers) instead of sleeping in SQLite's busy handler.
+    DATABASES["default"]["ENGINE"] = "targetadmin.sqlite"
     # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at
-    # BEGIN, so concurrent writers queue on the busy timeout instead of failing mid-way.
+    # BEGIN, so concurrent writers queue instead of failing mid-way.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
         "transaction_mode": "IMMEDIATE",
