@@ -302,6 +302,9 @@ BATCH_DIR = Path(env_str("BATCH_DIR", str(VAR_DIR / "batches")))
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 500_000, minimum=1)
 BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
+# The worker sizes each chunk so that its transaction takes about this long: on SQLite it
+# holds the one write lock, and single updates wait behind it (docs/operations.md#sqlite-writers).
+BATCH_CHUNK_MILLISECONDS = env_int("BATCH_CHUNK_MILLISECONDS", 50, minimum=1)
 BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 30, minimum=1)
 BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 120, minimum=1)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)
