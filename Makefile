@@ -69,9 +69,11 @@ test-postgresql: $(DEPS) chromium
 # Benchmarks (docs/performance.md); each part prints its own table.
 bench: bench-online bench-batch bench-postgresql
 
-# The online profile APIs under gunicorn and wrk; BENCH_ONLINE_ARGS=--help lists the knobs.
+# The online profile APIs under gunicorn and wrk, on SQLite then on a throwaway PostgreSQL
+# (unless DATABASE_URL names one); BENCH_ONLINE_ARGS=--help lists the knobs.
 bench-online: $(DEPS)
 	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)
+	.ci/with-postgresql $(PY) -m bench.online --database postgresql $(BENCH_ONLINE_ARGS)
 
 # The screenshots of docs/screen.md, taken by the browser journeys (tests/browser) at 1280 px wide.
 screenshots: $(DEPS) chromium

@@ -1,10 +1,10 @@
 """Seed the online benchmark's database: ``python -m bench.online_seed PROFILES``.
 
-Run by ``bench/online.py`` with ``DJANGO_SETTINGS_MODULE=bench.online_settings`` and a
-``DATABASE_URL`` in a temporary directory. Creates the tables, the clients ``auth-off``
-(Require Authentication off) and ``auth-on`` (on, with a freshly issued token), and the same
-``PROFILES`` profiles in each, through the product's own ingest pipeline. Prints one JSON
-line: the profiles' thirdPartyIds and the plaintext token.
+Run by ``bench/online.py`` with the product's settings and a ``DATABASE_URL`` of its own.
+Creates the tables, the clients ``auth-off`` (Require Authentication off) and ``auth-on``
+(on, with a freshly issued token), the same ``PROFILES`` profiles in each, through the
+product's own ingest pipeline, and the empty clients that take the benchmark's batch file.
+Prints one JSON line: the profiles' thirdPartyIds and the plaintext token.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def seed(profiles: int) -> dict[str, object]:
     from django.core.management import call_command
     from django.db import transaction
 
+    from bench.online import BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT, GUARDED_CLIENT, OPEN_CLIENT
     from profiles.ingest import pipeline
     from profiles.models import Client, ProfileApiSettings, ProfileToken
     from profiles.store import KeyKind
@@ -34,7 +35,7 @@ def seed(profiles: int) -> dict[str, object]:
         for number, third_party_id in enumerate(third_party_ids, start=1)
     ]
     token = ""
-    for code, require_authentication in (("auth-off", False), ("auth-on", True)):
+    for code, require_authentication in ((OPEN_CLIENT, False), (GUARDED_CLIENT, True)):
         client = Client.objects.create(code=code, name=code)
         with transaction.atomic():
             outcome = pipeline.apply(client.pk, KeyKind.THIRD_PARTY_ID, rows, create_missing=True)
@@ -43,6 +44,8 @@ def seed(profiles: int) -> dict[str, object]:
         if require_authentication:
             ProfileApiSettings.for_client(client).set_require_authentication(True, actor=None)
             _, token = ProfileToken.objects.issue(client, expires_in_days=1, actor=None)
+    for code in (BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT):
+        Client.objects.create(code=code, name=code)
     return {"third_party_ids": third_party_ids, "token": token}
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from profiles.access.addresses import caller_address
 from profiles.tokens import secret
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_META = "HTTP_X_REQUEST_ID"
 
 _META_REQUEST_ID = "targetadmin.request_id"
 _META_CLIENT = "targetadmin.client"
@@ -90,6 +91,10 @@ def _redact(match: re.Match[str]) -> str:
     return f"{secret.PREFIX}…{match.group()[-4:]}"
 
 
+# Built once: ``json.dumps`` with these options builds a new encoder on every call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -112,12 +117,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        line = json.dumps(
-            {key: value for key, value in entry.items() if value is not None},
-            ensure_ascii=False,
-            default=str,
-        )
-        return _TOKEN_SHAPED.sub(_redact, line)
+        line = _encode({key: value for key, value in entry.items() if value is not None})
+        return _TOKEN_SHAPED.sub(_redact, line) if secret.PREFIX in line else line
 
 
 def current_request_id() -> str | None:
@@ -133,32 +134,40 @@ def client_code_of(request: HttpRequest, view_kwargs: dict[str, object]) -> str 
     return code[:64] if code else None
 
 
+def request_record(request: HttpRequest, status: int, started: float) -> logging.LogRecord:
+    """The request line's record, as ``request_logger.info`` would make it.
+
+    Made directly: ``Logger.info`` would also look up the caller's file and line for every
+    request, which no line shows.
+    """
+    method, path = request.method, request.path
+    record = logging.LogRecord(
+        request_logger.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None
+    )
+    record.method = method
+    record.path = path
+    record.status = status
+    record.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    record.remote_addr = caller_address(request)
+    return record
+
+
 class RequestLogMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        incoming = request.META.get(_REQUEST_ID_META, "")
+        sane = incoming and _SANE_REQUEST_ID.fullmatch(incoming)
+        request_id = incoming if sane else os.urandom(16).hex()
         request.META[_META_REQUEST_ID] = request_id
         context = (_request_id.set(request_id), _client_code.set(None))
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
-            request_logger.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "remote_addr": caller_address(request),
-                },
-            )
+            if request_logger.isEnabledFor(logging.INFO):
+                request_logger.handle(request_record(request, response.status_code, started))
             return response
         finally:
             _request_id.reset(context[0])

@@ -127,6 +127,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The profile APIs take API_MIDDLEWARE below instead of the rest of this list.
+    "targetadmin.api_paths.ApiPathsMiddleware",
     "targetadmin.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -139,6 +141,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees every failed sign-in, whether from the login form or HTTP Basic.
     "axes.middleware.AxesMiddleware",
+]
+
+# What the profile APIs' paths go through (targetadmin/api_paths.py,
+# docs/operations.md#the-api-path): none of the pages' sessions, CSRF, sign-in or messages.
+API_MIDDLEWARE = [
+    "targetadmin.logging.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "targetadmin.api_paths.ApiHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "targetadmin.urls"
@@ -170,8 +180,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend with writers queued one after another (targetadmin/sqlite,
+    # docs/operations.md#sqlite-writers) instead of sleeping in SQLite's busy handler.
+    DATABASES["default"]["ENGINE"] = "targetadmin.sqlite"
     # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at
-    # BEGIN, so concurrent writers queue on the busy timeout instead of failing mid-way.
+    # BEGIN, so concurrent writers queue instead of failing mid-way.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
         "transaction_mode": "IMMEDIATE",
@@ -312,6 +325,9 @@ BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
 # worker's memory stays bounded for wide rows and long values (docs/operations.md#configuration).
 BATCH_CHUNK_CELLS = env_int("BATCH_CHUNK_CELLS", 100_000, minimum=1)
 BATCH_CHUNK_BYTES = env_int("BATCH_CHUNK_BYTES", 2 * 1024 * 1024, minimum=1)
+# The worker sizes each chunk so that its transaction takes about this long: on SQLite it
+# holds the one write lock, and single updates wait behind it (docs/operations.md#sqlite-writers).
+BATCH_CHUNK_MILLISECONDS = env_int("BATCH_CHUNK_MILLISECONDS", 50, minimum=1)
 BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 30, minimum=1)
 BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 120, minimum=1)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)

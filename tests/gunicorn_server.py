@@ -22,6 +22,7 @@ _OUTER_SETTINGS = ("DATABASE_URL", "BIND", "WEB_CONCURRENCY")
 class Server:
     port: int
     log_path: Path
+    pid: int = 0  # gunicorn's master, which leads a process group of its own
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -75,6 +76,8 @@ def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
 
     ``settings`` are environment variables (``WEB_CONCURRENCY="1"``); its own output, one
     JSON object per line, is in ``Server.log_path`` (complete once the block has ended).
+    gunicorn and its workers are a process group of their own (``Server.pid``), so a test
+    can kill them all at once.
     """
     port = free_port()
     env = environment(var_dir, BIND=f"127.0.0.1:{port}", **settings)
@@ -87,10 +90,11 @@ def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             wait_until_listening(port, process)
-            yield Server(port, log_path)
+            yield Server(port, log_path, process.pid)
         finally:
             process.terminate()
             process.wait(timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -242,3 +243,32 @@ def test_it_prunes_batches_past_the_retention_period(
     assert out.getvalue().strip() == "Deleted 1 batches."
     assert list(Batch.objects.values_list("pk", flat=True)) == [recent]
     assert not old_file.exists()
+
+
+def test_it_sizes_each_chunk_so_that_its_transaction_lasts_about_batch_chunk_milliseconds(
+    demo: Client, client: HttpClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's transaction holds SQLite's one write lock: single updates wait behind it."""
+    settings.BATCH_CHUNK_ROWS = 10_000
+    settings.BATCH_CHUNK_MILLISECONDS = 20
+    sizes: list[int] = []
+    really_apply = processing.apply
+
+    def slow_apply(batch: Batch, chunk: processing.Chunk) -> Any:
+        rows = sum(len(run) for _, run in chunk.runs)
+        sizes.append(rows)
+        time.sleep(rows * 0.000_02)  # 20 µs a row: 1,000 rows fill the 20 ms
+        return really_apply(batch, chunk)
+
+    monkeypatch.setattr(processing, "apply", slow_apply)
+
+    batch_id = batch_id_of(
+        submit(client, "batch=pcId,a\n" + "".join(f"p{n},v\n" for n in range(5000)))
+    )
+
+    done = status(client, batch_id)
+    assert (done["status"], done["successfulUpdates"]) == ("complete", "5000")
+    assert sum(sizes) == 5000
+    assert len(sizes) >= 5
+    assert max(sizes) <= 2_000  # about 20 ms worth, never the 10,000 rows it may hold
+    assert min(sizes[:-1]) >= processing.FEWEST_PACED_ROWS

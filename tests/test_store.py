@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from profiles.models import Client, Profile
@@ -14,6 +14,7 @@ from profiles.store import (
     Update,
     encoded_size,
     merge,
+    reads,
 )
 from profiles.store.postgresql import COPY_THRESHOLD
 
@@ -208,3 +209,43 @@ def test_it_stores_names_and_values_that_look_like_json_separators_exactly(
     stored = Profile.objects.get(client=demo, pc_id="p1").attributes
     assert {name: stored[name]["value"] for name in tricky} == tricky
     assert {stored[name]["modifiedAt"] for name in tricky} == {LATER.isoformat()}
+
+
+# The hot paths' plain-SQL reads (profiles/store/reads.py) --------------------------------
+
+
+def test_a_profile_read_in_plain_sql_is_the_profile_the_orm_reads(demo: Client) -> None:
+    merge(
+        demo.pk,
+        KeyKind.THIRD_PARTY_ID,
+        [Update("u-1", {"tier": "gold"})],
+        create_missing=True,
+        now=NOW,
+    )
+    from_orm = Profile.objects.get(client=demo, third_party_id="u-1")
+
+    found = reads.profile(demo.pk, KeyKind.THIRD_PARTY_ID, "u-1")
+
+    assert found is not None
+    assert found == from_orm
+    fields = [field.attname for field in Profile._meta.concrete_fields]
+    assert [getattr(found, name) for name in fields] == [getattr(from_orm, name) for name in fields]
+    assert found.modified_at.tzinfo is not None
+    assert (found._state.adding, found._state.db) == (False, "default")
+    assert found.client == demo
+    found.attributes = {}
+    found.save(update_fields=["attributes"])
+    from_orm.refresh_from_db()
+    assert from_orm.attributes == {}
+
+
+def test_the_plain_sql_reads_are_counted_whenever_queries_are_watched(demo: Client) -> None:
+    with CaptureQueriesContext(connection) as watched:
+        reads.profile(demo.pk, KeyKind.PC_ID, "nobody")
+    assert len(watched.captured_queries) == 1
+    assert "profiles_profile" in watched.captured_queries[0]["sql"]
+
+
+def test_a_failing_plain_sql_read_raises_djangos_database_error(db: None) -> None:
+    with pytest.raises(DatabaseError):
+        reads.fetch_one("SELECT nothing FROM no_such_table WHERE 1 = %s", [1])

@@ -13,6 +13,7 @@ worker's memory does not grow with the width of the rows or the length of the va
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,35 @@ def apply(batch: Batch, chunk: Chunk) -> Outcome:
     return outcome
 
 
+# Pacing (``paced_chunks``): the first chunk's rows, and the fewest a chunk is cut down to.
+FIRST_PACED_ROWS = 1_000
+FEWEST_PACED_ROWS = 100
+
+
+def paced_chunks(batch: Batch, most_rows: int, seconds: float) -> Iterator[Chunk]:
+    """The batch's chunks from its resume point, each sized so that its transaction lasts
+    about ``seconds``: from the rows a second the previous one's transaction applied (the
+    time between handing a chunk out and being asked for the next), at most twice the
+    previous chunk, between ``FEWEST_PACED_ROWS`` and ``most_rows`` rows.
+
+    A write transaction holds SQLite's one write lock, and single updates wait behind it
+    (docs/operations.md#sqlite-writers): so a batch never holds it much longer than
+    ``seconds``, however wide its rows, and the rows a chunk commits together stay many.
+    """
+    fewest = min(FEWEST_PACED_ROWS, most_rows)
+    rows = min(FIRST_PACED_ROWS, most_rows)
+    while True:
+        # From the resume point the last chunk recorded; the reader (and its file) is let go.
+        chunk = next(stored_chunks(batch, rows), None)
+        if chunk is None:
+            return
+        handed_out = time.monotonic()
+        yield chunk
+        took = max(time.monotonic() - handed_out, 1e-6)
+        done = sum(len(run_rows) for _, run_rows in chunk.runs) + len(chunk.failures)
+        rows = max(fewest, min(most_rows, 2 * done, int(done * seconds / took)))
+
+
 class ChunkAlreadyApplied(Exception):
     pass
 
@@ -182,4 +212,7 @@ def run(batch_id: str) -> None:
     if not batch.path.is_file():
         batch.finish(Status.STUCK)
         return
-    process(batch, stored_chunks(batch, settings.BATCH_CHUNK_ROWS))
+    process(
+        batch,
+        paced_chunks(batch, settings.BATCH_CHUNK_ROWS, settings.BATCH_CHUNK_MILLISECONDS / 1000),
+    )

@@ -7,16 +7,25 @@ make on every call are therefore written out once, in SQL that SQLite and Postgr
 accept, with table and column names taken from the models' ``_meta``; their rows become
 model instances through the same converters the ORM applies (aware datetimes, decoded
 JSON). Everything else keeps using the ORM.
+
+They run on the driver's own cursor, with the statement already in the driver's parameter
+style (:func:`execute`): Django's cursor wrapper rewrites ``%s`` placeholders with a regular
+expression and goes through several layers on every call, which costs more than SQLite's
+answer. Errors are still Django's (``wrap_database_errors``), and whenever something
+watches queries (``assertNumQueries``, ``DEBUG``'s query log, an execute wrapper) they go
+through Django's cursor as any other query, so they are seen and counted.
 """
 
 from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.models.base import ModelState
 from django.db.models.expressions import Col
 
 from profiles.store import KeyKind
@@ -72,15 +81,47 @@ def profile(client_id: int, kind: KeyKind, key: str) -> Profile | None:
     return None if row is None else instance(Profile, row)
 
 
-def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, params)
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    with execute(sql, params) as cursor:
         row: tuple[Any, ...] | None = cursor.fetchone()
         return row
 
 
+@functools.cache
+def _in_qmark_style(sql: str) -> str:
+    """``sql`` with SQLite's placeholders; none of these statements holds a literal ``%``."""
+    return sql.replace("%s", "?")
+
+
+@contextmanager
+def execute(sql: str, params: Sequence[Any]) -> Iterator[Any]:
+    """A cursor that has run ``sql`` (``%s`` placeholders) with ``params``; see the docstring."""
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.queries_logged or database.execute_wrappers:
+        with database.cursor() as cursor:
+            cursor.execute(sql, params)
+            yield cursor
+        return
+    database.close_if_health_check_failed()
+    database.ensure_connection()
+    if database.vendor == "sqlite":
+        sql = _in_qmark_style(sql)
+    with database.wrap_database_errors:
+        cursor = database.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            yield cursor
+        finally:
+            cursor.close()
+
+
 def instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
-    """``model`` built from a row of its concrete columns, as the ORM would build it."""
+    """``model`` built from a row of its concrete columns, as the ORM would build it.
+
+    As ``Model.from_db`` builds it, less the work a row of every concrete column does not
+    need: ``__init__``'s argument checks and the ``pre_init``/``post_init`` signals, which
+    nothing in this project listens to for these models.
+    """
     database = connections[DEFAULT_DB_ALIAS]
     converted = list(values)
     for index, field_column, converters in _converters(database, model):
@@ -89,12 +130,18 @@ def instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
             for converter in converters:
                 value = converter(value, field_column, database)
             converted[index] = value
-    return model.from_db(database.alias, _attnames(model), converted)
+    built = model.__new__(model)
+    state = ModelState()
+    state.adding = False
+    state.db = database.alias
+    built._state = state
+    built.__dict__.update(zip(_attnames(model), converted, strict=True))
+    return built
 
 
 @functools.cache
-def _attnames(model: type[models.Model]) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+def _attnames(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(field.attname for field in model._meta.concrete_fields)
 
 
 # Per database connection (each thread has its own) and model: the columns that need

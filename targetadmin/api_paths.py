@@ -1,0 +1,138 @@
+"""The profile APIs' lean path through Django (docs/operations.md#the-api-path).
+
+Scripts call the profile APIs with a token, never with a session, a form or a browser: the
+page machinery (sessions, messages, CSRF, sign-in and its lockout, static files, HTML error
+pages) has nothing to do for them, yet costs more CPU than the API's own work.
+:class:`ApiPathsMiddleware`, first in ``MIDDLEWARE``, hands every request whose path starts
+with one of :data:`API_PREFIXES` to a chain of its own, ``API_MIDDLEWARE``:
+
+- the request log (one line per request, as on every path);
+- Django's ``SecurityMiddleware`` (HTTPS redirect, HSTS, ``nosniff``, referrer and opener
+  policies: the same settings as the pages');
+- :class:`ApiHeadersMiddleware`: the ``Host`` check of ``ALLOWED_HOSTS``, and
+  ``X-Frame-Options`` and the Content-Security-Policy every answer carries (built once),
+  and ``Content-Length``.
+
+Every other path takes the full ``MIDDLEWARE``. On the lean path a URL that names no view is
+answered 404 in the envelope of the API its prefix belongs to, not with the HTML page, and a
+refusal (4xx) is written once, by the request log, not a second time by ``django.request``;
+server errors are still logged with their traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.csp import CSP, build_policy
+from django.utils.module_loading import import_string
+
+from profiles.api.envelopes import json_api_error, rest_error, xml_error
+from profiles.rules.errors import ErrorCode, ProductError
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+
+# Each prefix with the envelope its endpoints answer in (docs/api.md#error-envelopes).
+_ENVELOPES: dict[str, Callable[[ProductError], HttpResponse]] = {
+    "/m2/": xml_error,
+    "/rest/v1/profiles/": rest_error,
+    "/api/v1/": json_api_error,
+}
+API_PREFIXES = tuple(_ENVELOPES)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+def not_found(path: str) -> HttpResponse:
+    """The 404 of a path under an API prefix that names no endpoint, in that API's envelope."""
+    envelope = next(envelope for prefix, envelope in _ENVELOPES.items() if path.startswith(prefix))
+    return envelope(ProductError(ErrorCode.NOT_FOUND, "Not found."))
+
+
+class ApiHandler(BaseHandler):
+    """Django's request handling with the middleware of ``paths`` instead of ``MIDDLEWARE``.
+
+    Only synchronous middleware, as every one of ``API_MIDDLEWARE`` is.
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        self._view_middleware: list[Callable[..., HttpResponseBase | None]] = []
+        self._template_response_middleware: list[Callable[..., HttpResponseBase]] = []
+        self._exception_middleware: list[Callable[..., HttpResponseBase | None]] = []
+        handler: Callable[[HttpRequest], Any] = convert_exception_to_response(self._get_response)
+        for path in reversed(paths):
+            instance = import_string(path)(handler)
+            if hasattr(instance, "process_view"):
+                self._view_middleware.insert(0, instance.process_view)
+            if hasattr(instance, "process_template_response"):
+                self._template_response_middleware.append(instance.process_template_response)
+            if hasattr(instance, "process_exception"):
+                self._exception_middleware.append(instance.process_exception)
+            handler = convert_exception_to_response(instance)
+        self._middleware_chain = handler
+
+    def _get_response(self, request: HttpRequest) -> HttpResponseBase:
+        try:
+            return super()._get_response(request)  # type: ignore[misc,no-any-return]
+        except Http404:
+            # No view for the path (the API views answer their own not-found).
+            return not_found(request.path_info)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase = self._middleware_chain(request)
+        if response.status_code < 500:
+            # The request line says it was refused; ``django.request`` need not say it again.
+            response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+
+
+class ApiPathsMiddleware:
+    """First in ``MIDDLEWARE``: API paths take ``API_MIDDLEWARE``, the rest go on."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.api = ApiHandler(settings.API_MIDDLEWARE)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info.startswith(API_PREFIXES):
+            return self.api(request)
+        return self.get_response(request)
+
+
+class ApiHeadersMiddleware:
+    """The ``Host`` check, ``X-Frame-Options``, the Content-Security-Policy and
+    ``Content-Length`` of API answers.
+
+    The pages' middleware does the same through ``CommonMiddleware`` (which reads the host
+    and sets the length), ``XFrameOptionsMiddleware`` and ``ContentSecurityPolicyMiddleware``. An API answer uses
+    no nonce, so its policy is the same for every answer and is built once.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.headers = {"X-Frame-Options": str(settings.X_FRAME_OPTIONS).upper()}
+        configs: tuple[tuple[str, Mapping[str, Any]], ...] = (
+            (CSP.HEADER_ENFORCE, settings.SECURE_CSP),
+            (CSP.HEADER_REPORT_ONLY, settings.SECURE_CSP_REPORT_ONLY),
+        )
+        for header, config in configs:
+            if config:
+                self.headers[str(header)] = build_policy(config)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        request.get_host()  # DisallowedHost (400) for a host ALLOWED_HOSTS does not name
+        response = self.get_response(request)
+        for name, value in self.headers.items():
+            if name not in response:
+                response[name] = value
+        if not response.streaming and "Content-Length" not in response:
+            # As CommonMiddleware does on the pages: the answer need not be sent chunked.
+            response["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+        return response

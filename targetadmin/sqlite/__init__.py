@@ -1,0 +1,1 @@
+"""The SQLite database backend, with one queue for writers (``base.py``)."""
