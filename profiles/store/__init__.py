@@ -187,7 +187,9 @@ def merge(
         return result
     stamp = now.isoformat()
     stamp_suffix = ',"modifiedAt":' + _encode_string(stamp) + "}"
-    pc_ids = new_pc_ids(len(combined)) if kind is KeyKind.THIRD_PARTY_ID else None
+    # Only a profile created by thirdPartyId needs a new pcId.
+    new = create_missing and kind is KeyKind.THIRD_PARTY_ID
+    pc_ids = new_pc_ids(len(combined)) if new else None
     payload: list[Row] = []
     for number, (key, attributes) in enumerate(combined.items()):
         text = _attributes_json(attributes, stamp, stamp_suffix)

@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
-from profiles.store import KeyKind, Row
+from profiles.store import KeyKind, Row, reads
 from profiles.store.reads import profile_sql
 
 _encode = json.encoder.encode_basestring
@@ -112,6 +112,9 @@ class SQLiteEngine:
         else:
             sql = _UPDATE.format(column=kind.column)
             params = [rows, client_id, stamp, MAX_PROFILE_ATTRIBUTES_BYTES]
+        if connection.in_atomic_block:  # as every caller has it: the driver's own cursor
+            with reads.execute(sql, params) as cursor:
+                return dict(cursor.fetchall())
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return dict(cursor.fetchall())

@@ -58,10 +58,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _start_transaction_under_autocommit(self) -> None:
         with self.wrap_database_errors:
             self.take_writer_lock()
-        try:
-            super()._start_transaction_under_autocommit()  # type: ignore[misc]
-        finally:
-            self.release_writer_lock_when_done()
+            try:
+                if self.queries_logged:  # through a cursor, so that it is seen and counted
+                    super()._start_transaction_under_autocommit()  # type: ignore[misc]
+                else:  # the same statement, without a cursor wrapper to build
+                    mode = self.transaction_mode  # type: ignore[attr-defined]
+                    self.connection.execute("BEGIN" if mode is None else f"BEGIN {mode}")
+            finally:
+                self.release_writer_lock_when_done()
 
     def _commit(self) -> None:
         try:
