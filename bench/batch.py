@@ -1,23 +1,31 @@
-"""``make bench-batch`` (part of ``make bench``): the batch file path end to end against the raw SQLite limit.
+"""``make bench-batch`` (part of ``make bench``): the batch file path end to end against SQLite alone.
 
 For a 500,000-row (~50 MB) and a 50,000-row v2 file keyed by thirdPartyId it measures:
 
-- raw: the rows merged into a fresh SQLite file with plain ``sqlite3`` (``bench/batch_raw.py``);
+- engine: the rows, encoded before the clock starts, upserted into a fresh SQLite file with
+  plain ``sqlite3`` (``bench/batch_raw.py``): the reference to chase;
+- naive: a stdlib script parsing the file and running the same upserts;
 - product: a fresh database, gunicorn and one ``db_worker`` started as ``make run`` starts
   them; the file POSTed to ``/m2/bench/v2/profile/batchUpdate``; the clock stops when
   ``batchStatus`` says ``complete`` with every row successful;
 
-and prints both times, rows per second, their ratio and the peak RSS (``VmHWM``) of the
-worker and of the gunicorn worker that took the upload.
+and prints the times, each ratio (reference / product), the stages (upload; parse, merge and
+bookkeeping as the worker logs them; the rest is waiting for the worker and polling), the
+peak RSS (``VmHWM``) of the worker and of the gunicorn worker that took the upload, and the
+rows lost or wrong when every profile of the batch is read back from the database.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import re
 import shutil
 import socket
+import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,9 +38,22 @@ from bench import batch_raw as raw
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-SIZES = (500_000, 50_000)
+# The interpreter running the bench (the project's virtualenv under ``make``).
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+# BENCH_BATCH_SIZES=20000,5000 for a quick run (the first is compared with the second for memory).
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_BATCH_SIZES", "500000,50000").split(","))
+
+
+@dataclass
+class Run:
+    seconds: float
+    upload_seconds: float
+    worker_peak_kb: int
+    web_peak_kb: int
+    stages: dict[str, float]  # parse, merge, bookkeeping as the worker logged them
+    lost: int | None = None  # rows of the file not found when read back (None: not checked)
+    wrong: int | None = None  # found, with other values
 
 
 @dataclass
@@ -118,10 +139,49 @@ def run_batch(
     return uploaded
 
 
+_STAGES = re.compile(r"parse ([0-9.]+) s, merge ([0-9.]+) s, bookkeeping ([0-9.]+) s")
+
+
+def stages_logged(log: Path) -> dict[str, float]:
+    """The last batch's stage times from the worker's log."""
+    found = _STAGES.findall(log.read_text(errors="replace"))
+    if not found:
+        return {}
+    return dict(zip(("parse", "merge", "bookkeeping"), map(float, found[-1]), strict=True))
+
+
+def reread(database: Path, batch_file: Path) -> tuple[int, int]:
+    """Rows of the file lost and wrong: every key's stored values against the file's."""
+    want = raw.expected(batch_file)
+    connection = sqlite3.connect(database)
+    stored = dict(
+        connection.execute(
+            "SELECT third_party_id, attributes FROM profiles_profile"
+            " WHERE client_id = (SELECT id FROM profiles_client WHERE code = 'bench')"
+        )
+    )
+    connection.close()
+    lost = wrong = 0
+    for key, values in want.items():
+        text = stored.get(key)
+        if text is None:
+            lost += 1
+            continue
+        got = {name: cell["value"] for name, cell in json.loads(text).items()}
+        wrong += got != values
+    return lost, wrong
+
+
 def product(
     batch_file: Path, rows: int, work: Path, database_url: str | None = None
 ) -> tuple[float, float, int, int]:
-    """Seconds to complete, seconds to upload, worker and web peak RSS in KB.
+    """Seconds to complete, seconds to upload, worker and web peak RSS in KB."""
+    run = product_run(batch_file, rows, work, database_url)
+    return run.seconds, run.upload_seconds, run.worker_peak_kb, run.web_peak_kb
+
+
+def product_run(batch_file: Path, rows: int, work: Path, database_url: str | None = None) -> Run:
+    """The product end to end, its stages and (on SQLite) what it stored, read back.
 
     On a fresh SQLite file in ``work``, or on the (fresh) database ``database_url`` names.
     """
@@ -134,7 +194,7 @@ def product(
     manage = [PYTHON, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=True, env=env, cwd=ROOT)
     create = "from profiles.models import Client; Client.objects.create(code='bench', name='Bench')"
-    subprocess.run([*manage, "shell", "-c", create], check=True, env=env, cwd=ROOT)
+    subprocess.run([*manage, "shell", "-v", "0", "-c", create], check=True, env=env, cwd=ROOT)
     port = free_port()
     web = subprocess.Popen(
         [GUNICORN, "targetadmin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
@@ -142,11 +202,15 @@ def product(
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )
-    worker = subprocess.Popen(
-        [*manage, "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.1", "-v", "0"],
-        env=env,
-        cwd=ROOT,
-    )
+    log = work / "worker.log"
+    with log.open("wb") as log_file:
+        worker = subprocess.Popen(
+            [*manage, "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.1"],
+            env={**env, "LOG_LEVEL": "INFO"},  # the stage times are an INFO line
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         wait_for(port)
         # One small batch first, so imports and connections are warm in both processes.
@@ -156,42 +220,63 @@ def product(
             uploaded = run_batch(port, body, rows, size=batch_file.stat().st_size, since=started)
         elapsed = time.perf_counter() - started
         web_peak = max(peak_rss_kb(pid) for pid in children(web.pid))
-        return elapsed, uploaded, peak_rss_kb(worker.pid), web_peak
+        result = Run(elapsed, uploaded, peak_rss_kb(worker.pid), web_peak, {})
     finally:
         for process in (web, worker):
             process.terminate()
         for process in (web, worker):
             process.wait(timeout=60)
+    result.stages = stages_logged(log)
+    if not database_url:
+        result.lost, result.wrong = reread(var / "targetadmin.sqlite3", batch_file)
+    return result
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="targetadmin-bench-"))
-    measures = []
+    results: list[tuple[int, float, float, Run]] = []
     try:
         for rows in SIZES:
             batch_file = work / f"batch-{rows}.txt"
             size = generate.write(batch_file, rows)
             print(f"{rows:,} rows, {size / 1e6:.1f} MB: measuring…", flush=True)
-            raw_seconds = raw.run(batch_file, work / "raw.sqlite3")
-            seconds, uploaded, worker_kb, web_kb = product(batch_file, rows, work)
-            measures.append(Measure(rows, raw_seconds, seconds, uploaded, worker_kb, web_kb))
+            engine = raw.engine_alone(batch_file, work / "raw.sqlite3")
+            naive = raw.run(batch_file, work / "raw.sqlite3")
+            results.append((rows, engine, naive, product_run(batch_file, rows, work)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print()
+    print("\nSQLite: engine = plain sqlite3 upserts of pre-encoded rows; naive = a stdlib script;")
+    print("product = upload to complete; ratio = reference s / product s (1.0 = as fast)")
     print(
-        f"{'rows':>9} {'raw s':>7} {'raw rows/s':>11} {'product s':>10} {'upload s':>9}"
-        f" {'rows/s':>9} {'ratio':>6} {'worker MB':>10} {'web MB':>7}"
+        f"{'rows':>9} {'engine s':>9} {'naive s':>8} {'product s':>10} {'rows/s':>8}"
+        f" {'vs engine':>10} {'vs naive':>9} {'worker MB':>10} {'web MB':>7} {'lost':>5} {'wrong':>6}"
     )
-    for m in measures:
+    for rows, engine, naive, run in results:
         print(
-            f"{m.rows:>9,} {m.raw_seconds:>7.2f} {m.rows / m.raw_seconds:>11,.0f}"
-            f" {m.product_seconds:>10.2f} {m.upload_seconds:>9.2f}"
-            f" {m.rows / m.product_seconds:>9,.0f} {m.raw_seconds / m.product_seconds:>6.2f}"
-            f" {m.worker_peak_kb / 1024:>10.1f} {m.web_peak_kb / 1024:>7.1f}"
+            f"{rows:>9,} {engine:>9.2f} {naive:>8.2f} {run.seconds:>10.2f}"
+            f" {rows / run.seconds:>8,.0f} {engine / run.seconds:>10.2f} {naive / run.seconds:>9.2f}"
+            f" {run.worker_peak_kb / 1024:>10.1f} {run.web_peak_kb / 1024:>7.1f}"
+            f" {run.lost!s:>5} {run.wrong!s:>6}"
         )
-    big, small = measures[0], measures[1]
+    print(
+        f"\n{'rows':>9} {'upload s':>9} {'parse s':>8} {'merge s':>8} {'bookkeeping s':>14}"
+        f" {'waiting+polling s':>18}"
+    )
+    for rows, _, _, run in results:
+        parse, merge, books = (
+            run.stages.get(k, float("nan")) for k in ("parse", "merge", "bookkeeping")
+        )
+        rest = run.seconds - run.upload_seconds - parse - merge - books
+        print(
+            f"{rows:>9,} {run.upload_seconds:>9.2f} {parse:>8.2f} {merge:>8.2f} {books:>14.2f}"
+            f" {rest:>18.2f}"
+        )
+    big, small = results[0][3], results[1][3]
     growth = big.worker_peak_kb / small.worker_peak_kb - 1
-    print(f"\nworker peak RSS, 500k vs 50k: {growth:+.1%}")
+    print(f"\nworker peak RSS, {results[0][0]:,} vs {results[1][0]:,} rows: {growth:+.1%}")
+    lost = sum(run.lost or 0 for *_, run in results)
+    wrong = sum(run.wrong or 0 for *_, run in results)
+    print(f"read back every profile of each batch: {lost} lost, {wrong} wrong")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min) on {os.cpu_count()} CPUs: {load}")
 

@@ -13,6 +13,7 @@ worker's memory does not grow with the width of the rows or the length of the va
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 
 Entry = tuple[KeyKind, Row] | RowFailure
+
+logger = logging.getLogger(__name__)
 
 
 def json_entry(index: int, item: Any) -> Entry:
@@ -186,10 +189,17 @@ class ChunkAlreadyApplied(Exception):
 
 def process(batch: Batch, chunks: Iterable[Chunk]) -> None:
     """Apply ``chunks`` (those after the batch's resume point) and complete the batch."""
+    clock = time.perf_counter
+    parse = merge = bookkeeping = 0.0  # seconds in each stage, logged at the end
+    started = clock()
     try:
         for chunk in chunks:
+            parsed = clock()
+            parse += parsed - started
             with transaction.atomic():
                 outcome = apply(batch, chunk)
+                merged = clock()
+                merge += merged - parsed
                 recorded = batch.record_chunk(
                     outcome,
                     start_offset=batch.resume_offset,
@@ -199,9 +209,18 @@ def process(batch: Batch, chunks: Iterable[Chunk]) -> None:
                 if not recorded:
                     raise ChunkAlreadyApplied
             del chunk, outcome  # before the next chunk is read
+            started = clock()
+            bookkeeping += started - merged  # the counts, the resume point, the commit
     except ChunkAlreadyApplied:
         return  # another worker owns this batch now; it finishes it
     batch.finish(Status.COMPLETE)
+    logger.info(
+        "batch %s applied: parse %.3f s, merge %.3f s, bookkeeping %.3f s",
+        batch.pk,
+        parse,
+        merge,
+        bookkeeping,
+    )
 
 
 def run(batch_id: str) -> None:
