@@ -192,11 +192,7 @@ def _network_refusal(request: HttpRequest, refused: verification.NetworkRefused)
         request.path_info[:200],
     )
     if retry_after is not None:
-        return ProductError(
-            ErrorCode.TOO_MANY_REQUESTS,
-            f"Too many failed authentication attempts; retry after {retry_after} seconds.",
-            retry_after=retry_after,
-        )
+        return _throttled(retry_after)
     return ProductError(ErrorCode.NETWORK_NOT_ALLOWED, NETWORK_MESSAGE)
 
 
@@ -244,9 +240,14 @@ def _refusal(request: HttpRequest, refused: verification.Refused) -> ProductErro
         request.path_info[:200],
     )
     if retry_after is not None:
-        return ProductError(
-            ErrorCode.TOO_MANY_REQUESTS,
-            f"Too many failed authentication attempts; retry after {retry_after} seconds.",
-            retry_after=retry_after,
-        )
+        return _throttled(retry_after)
     return error
+
+
+def _throttled(retry_after: int) -> ProductError:
+    """The answer once an address has spent its refusals for the window."""
+    return ProductError(
+        ErrorCode.TOO_MANY_REQUESTS,
+        f"Too many failed authentication attempts; retry after {retry_after} seconds.",
+        retry_after=retry_after,
+    )
