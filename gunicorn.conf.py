@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from gunicorn import glogging
+
 from targetadmin.gunicorn_worker import ThreadWorker
 
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -67,6 +69,21 @@ limit_request_line = 0
 # Turned on (GUNICORN_ACCESS_LOG=-), its lines leave out the query string and every request
 # header but the request id: the URL path, method, status, size and duration only.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type hints
+    """gunicorn's logger, building no access line while the access log is off.
+
+    gunicorn builds every request's access line (a dozen fields, dates formatted twice)
+    whenever ``logconfig_dict`` is set, and hands it to a logger without handlers: a tenth of
+    the CPU a minimal request costs, for nothing.
+    """
+
+    def _compute_access_log_enabled(self) -> bool:
+        return bool(self.cfg.accesslog) and bool(super()._compute_access_log_enabled())
+
+
+logger_class = Logger
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 errorlog = "-"
 logconfig_dict = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import socket
 import sqlite3
 import urllib.request
@@ -13,6 +14,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from gunicorn.config import Config
 
 from profiles.ingest.batchfile import READ_CHUNK_BYTES
 from tests.gunicorn_server import Server, add_demo_client, gunicorn
@@ -223,3 +225,22 @@ def test_it_refuses_a_multipart_upload_cut_off_before_its_content_length(
     assert status == 400, answer
     assert f"The upload ended after {cut:,} of {len(body):,} bytes it announced." in answer
     assert stored(directory) == before
+
+
+@pytest.mark.parametrize(("access_log", "built"), [(None, False), ("-", True)])
+def test_gunicorn_builds_access_lines_only_while_the_access_log_is_on(
+    monkeypatch: pytest.MonkeyPatch, access_log: str | None, built: bool
+) -> None:
+    # gunicorn builds one for every request whenever logconfig_dict is set, unless told.
+    if access_log is None:
+        monkeypatch.delenv("GUNICORN_ACCESS_LOG", raising=False)
+    else:
+        monkeypatch.setenv("GUNICORN_ACCESS_LOG", access_log)
+    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    cfg = Config()
+    for name in ("accesslog", "logconfig_dict"):
+        cfg.set(name, conf[name])
+    logger = conf["logger_class"].__new__(conf["logger_class"])  # without configuring logging
+    logger.cfg = cfg
+
+    assert logger._compute_access_log_enabled() is built
