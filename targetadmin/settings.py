@@ -327,7 +327,7 @@ BATCH_CHUNK_CELLS = env_int("BATCH_CHUNK_CELLS", 100_000, minimum=1)
 BATCH_CHUNK_BYTES = env_int("BATCH_CHUNK_BYTES", 2 * 1024 * 1024, minimum=1)
 # The worker sizes each chunk so that its transaction takes about this long: on SQLite it
 # holds the one write lock, and single updates wait behind it (docs/operations.md#sqlite-writers).
-BATCH_CHUNK_MILLISECONDS = env_int("BATCH_CHUNK_MILLISECONDS", 50, minimum=1)
+BATCH_CHUNK_MILLISECONDS = env_int("BATCH_CHUNK_MILLISECONDS", 20, minimum=1)
 BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 30, minimum=1)
 BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 120, minimum=1)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)
