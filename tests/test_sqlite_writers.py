@@ -93,6 +93,55 @@ def test_a_writer_that_waits_past_the_busy_timeout_gives_up_as_a_busy_database(
     waiter.release()
 
 
+def test_the_writers_of_one_process_pass_it_on_before_another_process_gets_it(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "db-writers")
+    here, elsewhere = WriterLock(path, hand_over_seconds=60), WriterLock(path)
+    order: list[str] = []
+
+    def write(lock: WriterLock, name: str) -> None:
+        lock.acquire(timeout=5)
+        order.append(name)
+        time.sleep(0.02)
+        lock.release()
+
+    here.acquire(timeout=1)
+    threads = [threading.Thread(target=write, args=(here, f"here-{n}")) for n in range(3)]
+    threads.append(threading.Thread(target=write, args=(elsewhere, "elsewhere")))
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # all four are waiting before the first release
+    here.release()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(order[:3]) == ["here-0", "here-1", "here-2"]
+    assert order[3] == "elsewhere"
+    assert is_free(path)
+
+
+def test_a_writer_that_gives_up_waiting_leaves_nothing_locked(tmp_path: Path) -> None:
+    path = str(tmp_path / "db-writers")
+    lock = WriterLock(path, hand_over_seconds=60)
+    lock.acquire(timeout=1)
+    gave_up: list[BaseException] = []
+
+    def wait_briefly() -> None:
+        try:
+            lock.acquire(timeout=0.1)
+        except WriterBusy as busy:
+            gave_up.append(busy)
+
+    thread = threading.Thread(target=wait_briefly)
+    thread.start()
+    thread.join()
+    lock.release()
+
+    assert len(gave_up) == 1
+    assert is_free(path)
+
+
 def test_a_process_that_dies_holding_the_lock_frees_it(tmp_path: Path) -> None:
     path = str(tmp_path / "db-writers")
     script = (
