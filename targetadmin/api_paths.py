@@ -29,10 +29,12 @@ from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.urls import Resolver404, ResolverMatch, resolve
 from django.utils.csp import CSP, build_policy
 from django.utils.module_loading import import_string
 
 from profiles.api.envelopes import json_api_error, rest_error, xml_error
+from profiles.api.gate import is_profile_api
 from profiles.rules.errors import ErrorCode, ProductError
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -78,6 +80,13 @@ class ApiHandler(BaseHandler):
             handler = convert_exception_to_response(instance)
         self._middleware_chain = handler
 
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        """The match :class:`ApiPathsMiddleware` found, rather than resolving again."""
+        match = getattr(request, "resolver_match", None)
+        if isinstance(match, ResolverMatch):
+            return match
+        return super().resolve_request(request)
+
     def _get_response(self, request: HttpRequest) -> HttpResponseBase:
         try:
             return super()._get_response(request)  # type: ignore[misc,no-any-return]
@@ -94,15 +103,28 @@ class ApiHandler(BaseHandler):
 
 
 class ApiPathsMiddleware:
-    """First in ``MIDDLEWARE``: API paths take ``API_MIDDLEWARE``, the rest go on."""
+    """First in ``MIDDLEWARE``: the profile APIs take ``API_MIDDLEWARE``, the rest go on.
+
+    A path under an API prefix is resolved here, once: it takes the lean path when its view
+    is a profile API's (``is_profile_api``), or when it names no view at all (a 404 in the
+    API's envelope). Another view under such a prefix (the management API of a client coded
+    ``m2``, at ``/m2/target/...``) takes the full middleware like any page.
+    """
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.api = ApiHandler(settings.API_MIDDLEWARE)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.path_info.startswith(API_PREFIXES):
-            return self.api(request)
+        path = request.path_info
+        if path.startswith(API_PREFIXES):
+            try:
+                match = resolve(path)
+            except Resolver404:
+                return self.api(request)
+            if is_profile_api(match.func):
+                request.resolver_match = match
+                return self.api(request)
         return self.get_response(request)
 
 

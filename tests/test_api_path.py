@@ -19,9 +19,11 @@ from django.test import Client as HttpClient
 from django.test import RequestFactory
 
 from profiles.api import fetch
-from profiles.models import Client
+from profiles.models import Client, Role
 from targetadmin.api_paths import ApiPathsMiddleware
+from tests.conftest import member
 from tests.profile_api import a_profile, issue_token, message_of, require_authentication
+from tests.support import basic
 
 FETCH = "/rest/v1/profiles/thirdPartyId/u-1?client=demo"
 UPDATE = "/m2/demo/profile/update?mbox3rdPartyId=u-1&profile.tier=gold"
@@ -51,7 +53,7 @@ def lines() -> Iterator[Lines]:
         root.removeHandler(handler)
 
 
-def test_only_api_paths_skip_the_page_middleware() -> None:
+def test_only_the_profile_apis_skip_the_page_middleware() -> None:
     passed_on: list[str] = []
 
     def pages(request: HttpRequest) -> HttpResponse:
@@ -62,10 +64,13 @@ def test_only_api_paths_skip_the_page_middleware() -> None:
     factory = RequestFactory()
     for path in ("/m2/demo/profile/update", "/rest/v1/profiles/p1", "/api/v1/clients/x/batches/y"):
         middleware(factory.get(path))
-    for path in ("/", "/clients/demo/profiles/", "/admin/", "/demo/target/clients/settings"):
+    pages = ["/", "/clients/demo/profiles/", "/admin/", "/demo/target/clients/settings"]
+    # A client coded m2 has its management API under the /m2/ prefix.
+    pages.append("/m2/target/clients/settings")
+    for path in pages:
         middleware(factory.get(path))
 
-    assert passed_on == ["/", "/clients/demo/profiles/", "/admin/", "/demo/target/clients/settings"]
+    assert passed_on == pages
 
 
 def test_an_api_answer_carries_every_security_header_and_its_length(demo: Client) -> None:
@@ -174,3 +179,14 @@ def test_an_accepted_api_call_spends_one_query_a_lookup(
         response = http.get(FETCH, HTTP_AUTHORIZATION=f"Bearer {token}")
 
     assert response.status_code == 200
+
+
+def test_a_client_named_like_an_api_prefix_keeps_its_management_api(db: None) -> None:
+    """``/m2/target/...`` is the management API of a client coded ``m2``, not a profile API."""
+    m2 = Client.objects.create(code="m2", name="M2")
+    member(m2, "mo", Role.APPROVER)
+
+    response = HttpClient().get("/m2/target/clients/settings", headers=basic("mo"))
+
+    assert response.status_code == 200
+    assert response.json()["enableProfileApiAuthentication"] is False

@@ -19,7 +19,8 @@ and runs only once the call is authenticated. The decorator:
   401, message, challenge and envelope, counted by the same throttle, so client codes
   cannot be enumerated without a token;
 - answers methods outside ``methods`` with 405;
-- makes the view CSRF-exempt (scripts hold no session) and never redirects to a login page;
+- makes the view CSRF-exempt (scripts hold no session) and never redirects to a login page,
+  and marks it so that it is served without the pages' middleware (``is_profile_api``);
 - refuses, with 403, a call to a client with allowed networks from any other address
   (docs/api.md#allowed-networks), before any token is considered and whether or not the
   client requires authentication; the caller's address is ``caller_address``;
@@ -104,7 +105,6 @@ def profile_api(
     allowed = tuple(method.upper() for method in methods)
 
     def decorate(view: ApiView[P]) -> Callable[..., HttpResponseBase]:
-        @csrf_exempt
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             try:
@@ -147,9 +147,16 @@ def profile_api(
                     raise
                 return envelope(fault)
 
-        return guarded
+        guarded.profile_api = True  # type: ignore[attr-defined]  # see is_profile_api
+        return csrf_exempt(guarded)
 
     return decorate
+
+
+def is_profile_api(view: object) -> bool:
+    """Whether ``view`` is guarded by :func:`profile_api` (it then needs no page middleware,
+    docs/operations.md#the-api-path)."""
+    return getattr(view, "profile_api", False) is True
 
 
 def _client_code(request: HttpRequest, from_path: object, client_param: str | None) -> str:

@@ -36,7 +36,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-
 # How long a process may keep the file locked while handing the lock from one of its
 # writers to the next: long enough for a burst of single updates to pass together, short
 # enough that the other processes (and the batch worker) wait little for it.
