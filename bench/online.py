@@ -54,6 +54,8 @@ from bench.baseline import BASELINE_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = ROOT / "bench" / "wrk" / "paths.lua"
+# What django-tasks-db's worker logs once it is up and polling.
+WORKER_READY = "Starting worker"
 OPEN_CLIENT = "auth-off"
 GUARDED_CLIENT = "auth-on"
 # Clients that take the batch file: one applies it alone, one while single updates arrive.
@@ -468,14 +470,35 @@ def measure_baseline(
 
 @contextmanager
 def product(env: dict[str, str], directory: Path) -> Iterator[int]:
-    """gunicorn and one task worker as ``make run`` starts them; yields gunicorn's port."""
+    """gunicorn and one task worker as ``make run`` starts them; yields gunicorn's port.
+
+    The worker starts first, and gunicorn once it polls: its start-up (imports and system
+    checks, a few seconds of CPU) would otherwise fall into the first case's measurement.
+    """
     port = free_port()
-    log = directory / "product.log"
+    worker_log = directory / "worker.log"
     worker = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.5"]
     with ExitStack() as stack:
-        stack.enter_context(gunicorn(env, port, "targetadmin.wsgi", "/healthz", log))
-        stack.enter_context(started(worker, env, log))
+        process = stack.enter_context(started(worker, env, worker_log))
+        wait_for_line(process, worker_log, WORKER_READY, "the task worker")
+        stack.enter_context(
+            gunicorn(env, port, "targetadmin.wsgi", "/healthz", log=directory / "product.log")
+        )
         yield port
+
+
+def wait_for_line(
+    process: subprocess.Popen[bytes], log: Path, text: str, name: str, seconds: float = 60
+) -> None:
+    """Wait until ``process`` (called ``name`` in errors) has written ``text`` to ``log``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} exited with status {process.returncode}; see {log}.")
+        if text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    sys.exit(f"{name} did not write {text!r} within {seconds:.0f} s; see {log}.")
 
 
 def measure_round(
