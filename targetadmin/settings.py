@@ -179,6 +179,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's PostgreSQL backend, checking a kept connection only after idle time
+    # (targetadmin/postgresql, docs/operations.md#database-connections).
+    DATABASES["default"]["ENGINE"] = "targetadmin.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend with writers queued one after another (targetadmin/sqlite,
     # docs/operations.md#sqlite-writers) instead of sleeping in SQLite's busy handler.

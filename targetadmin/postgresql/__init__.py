@@ -1,0 +1,1 @@
+"""The PostgreSQL database backend, with a health check only after idle time (``base.py``)."""
