@@ -6,8 +6,6 @@ one row, updating only: a profile that does not exist is not created.
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from profiles.access.models import Client
 from profiles.ingest import pipeline
 from profiles.rules.errors import ErrorCode, ProductError
@@ -28,8 +26,9 @@ def apply(client: Client, kind: KeyKind, profile_id: str, attributes: dict[str, 
     no such profile exists.
     """
     row = pipeline.Row(position=1, profile_id=profile_id, attributes=attributes)
-    with transaction.atomic():
-        outcome = pipeline.apply(client.pk, kind, [row], create_missing=False)
+    # One row is merged by one statement, which commits on its own: no transaction around
+    # it, so PostgreSQL is spared a BEGIN and a COMMIT round trip for every call.
+    outcome = pipeline.apply(client.pk, kind, [row], create_missing=False)
     if outcome.failures:
         failure = outcome.failures[0]
         raise ProductError(ErrorCode(failure.code), failure.message)

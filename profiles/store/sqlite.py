@@ -112,7 +112,9 @@ class SQLiteEngine:
         else:
             sql = _UPDATE.format(column=kind.column)
             params = [rows, client_id, stamp, MAX_PROFILE_ATTRIBUTES_BYTES]
-        if connection.in_atomic_block:  # as every caller has it: the driver's own cursor
+        # In a transaction (a batch's chunk) the writer lock is held already: the driver's own
+        # cursor. A lone statement (the single update) goes through Django's, which takes it.
+        if connection.in_atomic_block:
             with reads.execute(sql, params) as cursor:
                 return dict(cursor.fetchall())
         with connection.cursor() as cursor:
