@@ -1,14 +1,19 @@
-"""A kept PostgreSQL connection is health-checked only after idle time
-(docs/operations.md#database-connections)."""
+"""A kept PostgreSQL connection is health-checked only after idle time, and the profile APIs'
+statements are prepared on it once (docs/operations.md#database-connections)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
+from profiles.store import reads
 from targetadmin.postgresql import base
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
@@ -83,3 +88,57 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_before_use(
     replacement = _backend_pid()
 
     assert replacement != dropped
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [str(statement) for (statement,) in cursor.fetchall()]
+
+
+def test_the_profile_apis_statements_are_prepared_once_per_connection() -> None:
+    first = reads.fetch_one("SELECT %s::int + 40", [1])
+    again = reads.fetch_one("SELECT %s::int + 40", [2])
+
+    assert (first, again) == ((41,), (42,))
+    assert [s for s in _prepared_statements() if "+ 40" in s] == ["SELECT $1::int + 40"]
+
+
+def test_with_prepared_statements_off_nothing_is_prepared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection.close()
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "prepare_threshold", None)
+
+    answer = reads.fetch_one("SELECT %s::int + 50", [1])
+
+    assert answer == (51,)
+    assert [s for s in _prepared_statements() if "+ 50" in s] == []
+    connection.close()
+
+
+@pytest.mark.parametrize(("value", "threshold"), [("true", 5), ("false", None)])
+def test_database_prepared_statements_sets_the_connections_threshold(
+    value: str, threshold: int | None
+) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'], "
+            "settings.DATABASES['default']['OPTIONS']['prepare_threshold'])",
+        ],
+        env=os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+            "DATABASE_PREPARED_STATEMENTS": value,
+        },
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert completed.stdout.split() == ["targetadmin.postgresql", str(threshold)]

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from profiles.rules.limits import MAX_PROFILE_ATTRIBUTES_BYTES
-from profiles.store import KeyKind, Row
+from profiles.store import KeyKind, Row, reads
 from profiles.store.reads import profile_sql
 
 # Chunks at least this long go through COPY and a temporary table (faster from about
@@ -127,8 +127,7 @@ class PostgreSQLEngine:
             params["keys"] = [key for key, _, _ in payload]
             params["pc_ids"] = [pc_id for _, pc_id, _ in payload]
             params["attributes"] = [attributes for _, _, attributes in payload]
-            with connection.cursor() as cursor:
-                cursor.execute(statement(_ARRAY_ROWS), params)
+            with reads.execute(statement(_ARRAY_ROWS), params) as cursor:
                 return dict(cursor.fetchall())
         # The temporary table lives as long as the connection; each chunk empties it.
         with transaction.atomic(), connection.cursor() as cursor:

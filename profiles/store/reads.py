@@ -11,7 +11,8 @@ JSON). Everything else keeps using the ORM.
 They run on the driver's own cursor, with the statement already in the driver's parameter
 style (:func:`execute`): Django's cursor wrapper rewrites ``%s`` placeholders with a regular
 expression and goes through several layers on every call, which costs more than SQLite's
-answer. Errors are still Django's (``wrap_database_errors``), and whenever something
+answer. On PostgreSQL each is prepared once per connection
+(docs/operations.md#database-connections). Errors are still Django's (``wrap_database_errors``), and whenever something
 watches queries (``assertNumQueries``, ``DEBUG``'s query log, an execute wrapper) they go
 through Django's cursor as any other query, so they are seen and counted.
 """
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.base import ModelState
 from django.db.models.expressions import Col
@@ -94,7 +96,7 @@ def _in_qmark_style(sql: str) -> str:
 
 
 @contextmanager
-def execute(sql: str, params: Sequence[Any]) -> Iterator[Any]:
+def execute(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Iterator[Any]:
     """A cursor that has run ``sql`` (``%s`` placeholders) with ``params``; see the docstring."""
     database = connections[DEFAULT_DB_ALIAS]
     if database.queries_logged or database.execute_wrappers:
@@ -104,15 +106,23 @@ def execute(sql: str, params: Sequence[Any]) -> Iterator[Any]:
         return
     database.close_if_health_check_failed()
     database.ensure_connection()
-    if database.vendor == "sqlite":
-        sql = _in_qmark_style(sql)
+    postgresql = database.vendor == "postgresql"
     with database.wrap_database_errors:
-        cursor = database.connection.cursor()
+        # On PostgreSQL: server-side binding, each statement prepared on the connection the
+        # first time (planning the gate's three-table join cost the server several times
+        # what running it does); with DATABASE_PREPARED_STATEMENTS=false, for a pooler that
+        # cannot keep prepared statements, psycopg sends it unprepared.
+        driver: Any = (
+            psycopg.Cursor(database.connection) if postgresql else database.connection.cursor()
+        )
         try:
-            cursor.execute(sql, params)
-            yield cursor
+            if postgresql:
+                driver.execute(sql, params, prepare=True)
+            else:
+                driver.execute(_in_qmark_style(sql), params)
+            yield driver
         finally:
-            cursor.close()
+            driver.close()
 
 
 def instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
