@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client, actor_user
-from profiles.tokens import expiry, secret
+from profiles.tokens import expiry, sealing, secret
 
 if TYPE_CHECKING:
     from profiles.access.models import Actor
@@ -51,6 +51,14 @@ def clean_networks(entries: Iterable[object]) -> list[str]:
     return cleaned
 
 
+def clean_token_retrievable(enabled: bool) -> bool:
+    """``enabled``, unless it is turned on without a key to keep the copies with
+    (docs/tokens.md#retrievable-tokens): then ``ValidationError``."""
+    if enabled and not sealing.is_configured():
+        raise ValidationError(sealing.MISSING_KEYS)
+    return enabled
+
+
 class ProfileApiSettings(models.Model):
     client = models.OneToOneField(
         Client, on_delete=models.CASCADE, primary_key=True, related_name="profile_api_settings"
@@ -59,6 +67,9 @@ class ProfileApiSettings(models.Model):
     # Networks (CIDR) the profile APIs accept calls from; empty: any address
     # (docs/api.md#allowed-networks). Read by profiles.tokens.verification with the client.
     allowed_networks = models.JSONField(default=list, blank=True)
+    # Each new token is also kept encrypted, so it can be shown again and answered by
+    # GET …/authentication/token (docs/tokens.md#retrievable-tokens). Off by default.
+    token_retrievable = models.BooleanField(default=False)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -130,6 +141,46 @@ class ProfileApiSettings(models.Model):
                 remote_addr=remote_addr,
                 actor_label=actor_label,
                 detail=detail,
+            )
+        return True
+
+    def set_token_retrievable(
+        self,
+        enabled: bool,
+        *,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+    ) -> bool:
+        """Allow the client's tokens to be retrieved again, or stop it; audited. Turning it
+        off erases every stored copy of the client's tokens in the same transaction.
+        Returns whether anything changed; ``ValidationError`` from
+        :func:`clean_token_retrievable` when it cannot be turned on."""
+        if self.token_retrievable == enabled:
+            return False
+        clean_token_retrievable(enabled)
+        with transaction.atomic():
+            # Issuing a token reads the setting under the same lock, so no copy is kept
+            # after the option went off.
+            Client.objects.select_for_update().filter(pk=self.client_id).exists()
+            erased = 0
+            if not enabled:
+                erased = ProfileToken.objects.filter(
+                    client_id=self.client_id, ciphertext__isnull=False
+                ).update(ciphertext=None)
+            self.token_retrievable = enabled
+            self.changed_by = actor_user(actor)
+            self.changed_at = timezone.now()
+            self.save()
+            AuditEvent.record(
+                self.client,
+                AuditEvent.Action.TOKEN_RETRIEVAL_ENABLED
+                if enabled
+                else AuditEvent.Action.TOKEN_RETRIEVAL_DISABLED,
+                actor=actor,
+                remote_addr=remote_addr,
+                actor_label=actor_label,
+                detail="" if enabled else f"stored copies erased: {erased}",
             )
         return True
 
@@ -205,6 +256,9 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     actor_label=actor_label,
                 )
             ]
+            retrievable = ProfileApiSettings.objects.filter(
+                client=client, token_retrievable=True
+            ).exists()
             replaced = mine.current().first()
             keeps_working = (
                 replaced is not None
@@ -212,12 +266,14 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 and not replaced.is_expired(now)
             )
             if replaced is not None:
+                # Only the current token is ever retrieved: a replaced one's copy goes.
+                replaced.ciphertext = None
                 if keeps_working:
                     replaced.grace_until = now + timedelta(seconds=previous_token_grace_seconds)
-                    replaced.save(update_fields=["grace_until"])
+                    replaced.save(update_fields=["grace_until", "ciphertext"])
                 else:
                     replaced.revoked_at = now
-                    replaced.save(update_fields=["revoked_at"])
+                    replaced.save(update_fields=["revoked_at", "ciphertext"])
             token = self.create(
                 client=client,
                 digest=secret.digest(plaintext),
@@ -225,6 +281,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 created_by=actor_user(actor),
                 created_at=now,
                 expires_at=now + timedelta(days=expires_in_days),
+                ciphertext=sealing.seal(plaintext) if retrievable else None,
             )
             AuditEvent.record(
                 client,
@@ -305,7 +362,8 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             if token is None:
                 return None
             token.revoked_at = timezone.now()
-            token.save(update_fields=["revoked_at"])
+            token.ciphertext = None
+            token.save(update_fields=["revoked_at", "ciphertext"])
             AuditEvent.record(
                 client,
                 AuditEvent.Action.TOKEN_REVOKED,
@@ -372,6 +430,10 @@ class ProfileToken(models.Model):
     # Written at most once a minute per token, after a call it opened (docs/tokens.md#last-used).
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_from = models.GenericIPAddressField(null=True, blank=True)
+    # The token encrypted (profiles.tokens.sealing), kept only while its client allows
+    # retrieval and only for its current token (docs/tokens.md#retrievable-tokens); NULL:
+    # no copy kept, which "" would not say as plainly.
+    ciphertext = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001
 
     objects: ClassVar[ProfileTokenQuerySet] = ProfileTokenQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -403,6 +465,34 @@ class ProfileToken(models.Model):
         if self.grace_until is None:
             return self.expires_at
         return min(self.grace_until, self.expires_at)
+
+    @property
+    def retrievable(self) -> bool:
+        """Whether an encrypted copy was kept: generated while retrieval was allowed."""
+        return self.ciphertext is not None
+
+    def retrieve(
+        self,
+        *,
+        via: str,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+    ) -> str | None:
+        """The plaintext from the kept copy, audited as retrieved ``via`` the screen or the
+        API; ``None`` (nothing recorded) when no copy was kept or no configured key opens it."""
+        plaintext = sealing.unseal(self.ciphertext) if self.ciphertext is not None else None
+        if plaintext is not None:
+            AuditEvent.record(
+                self.client,
+                AuditEvent.Action.TOKEN_RETRIEVED,
+                actor=actor,
+                remote_addr=remote_addr,
+                actor_label=actor_label,
+                token_last_four=self.last_four,
+                detail=via,
+            )
+        return plaintext
 
     def check_usable_by(self, client_id: int | None, now: datetime | None = None) -> None:
         """Raise ``TokenRejected`` unless this is ``client_id``'s unrevoked, unexpired token,
