@@ -103,7 +103,7 @@ class Card:
         if self.token is None or self.may_reveal:
             return ""
         if self.token_expired:
-            return "Not retrievable: it has expired."
+            return "Not retrievable: it no longer works."
         if self.settings.token_retrievable:
             return (
                 "Not retrievable: it was generated while retrieval was off. "
