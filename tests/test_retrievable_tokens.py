@@ -18,11 +18,13 @@ from cryptography.fernet import Fernet
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
 
 from profiles.access.models import AuditEvent
 from profiles.models import Client, ProfileApiSettings, ProfileToken
-from profiles.tokens import sealing, secret
+from profiles.tokens import sealing, secret, verification
 from profiles.tokens.checks import (
     MISSING_KEY_ERROR,
     MISSING_KEY_WARNING,
@@ -92,6 +94,45 @@ def test_the_gate_still_checks_the_digest_only(demo: Client) -> None:
     )
 
     assert response.status_code == 200
+
+
+def test_the_gates_token_query_does_not_read_the_copy(demo: Client) -> None:
+    allow_retrieval(demo)
+    require_authentication(demo)
+    a_profile(demo, city="Lyon")
+    plaintext = issue_token(demo)
+    ciphertext_column = ProfileToken._meta.get_field("ciphertext").column
+    token_table = ProfileToken._meta.db_table
+
+    with CaptureQueriesContext(connection) as captured:
+        response = HttpClient().get(
+            f"/rest/v1/profiles/{PC_ID}?client=demo",
+            headers={"Authorization": f"Bearer {plaintext}"},
+        )
+
+    assert response.status_code == 200
+    token_queries = [q["sql"] for q in captured.captured_queries if token_table in q["sql"]]
+    assert token_queries, "the gate looked the token up"
+    for sql in token_queries:
+        assert ciphertext_column not in sql.lower()
+
+
+def test_the_token_the_gate_finds_has_its_copy_deferred_yet_loads_it_when_read(
+    demo: Client,
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    found = verification.stored_token(plaintext)
+
+    assert found is not None
+    assert "ciphertext" in found.token.get_deferred_fields()
+    assert verification.verify(demo.pk, plaintext) == ProfileToken.objects.get()
+    with CaptureQueriesContext(connection) as captured:
+        ciphertext = found.token.ciphertext
+    assert len(captured) == 1
+    assert ciphertext is not None
+    assert sealing.unseal(ciphertext) == plaintext
 
 
 def test_a_replaced_or_revoked_token_loses_its_copy(demo: Client) -> None:
