@@ -17,13 +17,14 @@ import pytest
 from cryptography.fernet import Fernet
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
 from profiles.access.models import AuditEvent
 from profiles.models import Client, ProfileApiSettings, ProfileToken
+from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import sealing, secret, verification
 from profiles.tokens.checks import (
     MISSING_KEY_ERROR,
@@ -598,3 +599,94 @@ def test_the_card_refuses_to_allow_it_without_a_key(
     assert response.status_code == 400
     assert "No token encryption key is configured" in response.content.decode()
     assert ProfileApiSettings.for_client(demo).token_retrievable is False
+
+
+# Keys removed while the option is on: generating is refused, nothing half-done
+
+
+@pytest.fixture
+def keys_removed(demo: Client, settings: Any) -> str:
+    """The option on and a working token issued, then the keys taken out of the settings;
+    the audit trail starts empty."""
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+    settings.TOKEN_ENCRYPTION_KEYS = ()
+    AuditEvent.objects.all().delete()
+    return plaintext
+
+
+def nothing_was_issued(client: Client, working: str) -> None:
+    (token,) = ProfileToken.objects.filter(client=client)
+    assert token.digest == secret.digest(working)
+    assert (token.revoked_at, token.grace_until) == (None, None)
+    assert verification.verify(client.pk, working) == token
+    generated = (AuditEvent.Action.TOKEN_GENERATED, AuditEvent.Action.TOKEN_REGENERATED)
+    assert AuditEvent.objects.filter(action__in=generated).count() == 0
+
+
+def test_issuing_is_refused_without_a_key_while_the_option_is_on(
+    demo: Client, keys_removed: str
+) -> None:
+    with pytest.raises(ProductError) as refused:
+        ProfileToken.objects.issue(
+            demo, expires_in_days=90, actor=None, previous_token_grace_seconds=3600
+        )
+
+    assert refused.value.code == ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING
+    assert "TOKEN_ENCRYPTION_KEYS" in refused.value.message
+    nothing_was_issued(demo, keys_removed)
+    assert not AuditEvent.objects.exists()
+
+
+def test_without_the_option_a_token_is_issued_with_no_key_at_all(
+    demo: Client, other_client: Client, keys_removed: str
+) -> None:
+    plaintext = issue_token(other_client)
+
+    assert verification.verify(other_client.pk, plaintext).ciphertext is None
+
+
+def test_the_card_refuses_to_generate_without_a_key_and_says_why(
+    demo: Client, alice: User, keys_removed: str
+) -> None:
+    http = signed_in(alice)
+
+    response = http.post(
+        PAGE, {"regenerate": "confirmed", "expires_in_days": "90", "previous_token_grace": "0"}
+    )
+
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "no token encryption key is configured" in page
+    assert "new_token" not in response.context
+    assert keys_removed not in page
+    nothing_was_issued(demo, keys_removed)
+    assert not AuditEvent.objects.exists()
+
+
+def test_the_management_api_refuses_to_generate_without_a_key_in_its_envelope(
+    demo: Client, alice: User, keys_removed: str
+) -> None:
+    response = HttpClient().post(
+        f"{TOKEN_URL}?authorizationScope=profile_api&expiresInDays=90", headers=basic("alice")
+    )
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["httpStatus"] == 503
+    (error,) = body["errors"]
+    assert error["errorCode"] == "token_encryption_key_missing"
+    assert "TOKEN_ENCRYPTION_KEYS" in error["message"]
+    assert "accessToken" not in body
+    nothing_was_issued(demo, keys_removed)
+    assert not AuditEvent.objects.exists()
+
+
+def test_the_generate_token_command_refuses_without_a_key(demo: Client, keys_removed: str) -> None:
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="no token encryption key is configured"):
+        call_command("generate_token", "demo", stdout=out, stderr=StringIO())
+
+    assert out.getvalue() == ""
+    nothing_was_issued(demo, keys_removed)

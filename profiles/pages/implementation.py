@@ -22,6 +22,7 @@ from profiles.pages.forms import (
     TokenForm,
     TokenRetrievableForm,
 )
+from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 MANAGE_SETTINGS = "manage Profile API Settings"
@@ -118,16 +119,24 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
                     "previous": ProfileToken.objects.filter(client=client).in_grace().first(),
                 },
             )
-        _, plaintext = ProfileToken.objects.issue(
-            client,
-            expires_in_days=expires_in_days,
-            actor=request.user,
-            remote_addr=caller_address(request),
-            # A grace period keeps a working token only; "Generate" has none to keep.
-            previous_token_grace_seconds=(token_form.cleaned_data["previous_token_grace"] or 0)
-            if replaces_active
-            else 0,
-        )
+        try:
+            _, plaintext = ProfileToken.objects.issue(
+                client,
+                expires_in_days=expires_in_days,
+                actor=request.user,
+                remote_addr=caller_address(request),
+                # A grace period keeps a working token only; "Generate" has none to keep.
+                previous_token_grace_seconds=(token_form.cleaned_data["previous_token_grace"] or 0)
+                if replaces_active
+                else 0,
+            )
+        except ProductError as refused:
+            # Retrieval is on and no key is configured (docs/tokens.md#retrievable-tokens):
+            # nothing was issued; the card says why.
+            if refused.code != ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING:
+                raise
+            messages.error(request, refused.message)
+            return _render_card(request, client, status=503)
         # The plaintext goes into this response only: never a redirect, session or message.
         return _render_card(request, client, new_token=plaintext)
 

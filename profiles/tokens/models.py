@@ -14,12 +14,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client, actor_user
+from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import expiry, sealing, secret
 
 if TYPE_CHECKING:
     from profiles.access.models import Actor
 
 MAX_ALLOWED_NETWORKS = 100
+KEYS_MISSING_REFUSAL = (
+    "This client allows its token to be retrieved again, but no token encryption key is "
+    "configured (TOKEN_ENCRYPTION_KEYS), so no token can be generated: configure the key, "
+    "or turn the option off first."
+)
 _MAX_NETWORK_TEXT = 64
 
 
@@ -230,6 +236,10 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         ``previous_token_grace_seconds``, keeps working that long as the *previous* token;
         a previous token still in its grace period then ends at once. Returns the stored
         token and its plaintext; the plaintext exists only in the return value.
+
+        A client that allows its token to be retrieved again needs a key to keep the copy
+        with: without one, ``ProductError`` (``token_encryption_key_missing``) and nothing
+        is issued, replaced or audited (docs/tokens.md#retrievable-tokens).
         """
         if expires_in_days not in expiry.choices():
             raise ValueError(f"expires_in_days must be one of {expiry.choices_text()}")
@@ -243,6 +253,12 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             # Re-generations of one client queue here (PostgreSQL; SQLite's write lock
             # serialises them anyway), so each sees the one before it complete.
             Client.objects.select_for_update().filter(pk=client.pk).exists()
+            retrievable = ProfileApiSettings.objects.filter(
+                client=client, token_retrievable=True
+            ).exists()
+            if retrievable and not sealing.is_configured():
+                # Nothing half-done: no token without its copy while the option is on.
+                raise ProductError(ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING, KEYS_MISSING_REFUSAL)
             mine = self.filter(client=client)
             older = [
                 ended
@@ -256,9 +272,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     actor_label=actor_label,
                 )
             ]
-            retrievable = ProfileApiSettings.objects.filter(
-                client=client, token_retrievable=True
-            ).exists()
             replaced = mine.current().first()
             keeps_working = (
                 replaced is not None
