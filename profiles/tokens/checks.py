@@ -1,9 +1,10 @@
 """The start-up check of retrievable tokens (docs/tokens.md#retrievable-tokens): a client
 that keeps encrypted copies needs a key to keep and open them.
 
-A database check (Django runs it with ``migrate`` and ``check --database default``): in
-production (``DEBUG`` off) a missing key is an error, so a release without
-``TOKEN_ENCRYPTION_KEYS`` stops before it serves; with ``DEBUG`` on it is a warning.
+A database check (Django runs it with ``migrate`` and ``check --database default``; gunicorn
+runs it before it serves, targetadmin/startup.py): in production (``DEBUG`` off) a missing
+key is an error, so a release or a web server without ``TOKEN_ENCRYPTION_KEYS`` stops before
+it serves; with ``DEBUG`` on it is a warning.
 """
 
 from __future__ import annotations
