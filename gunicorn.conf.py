@@ -8,6 +8,7 @@ profile APIs' contract (docs/api.md#authentication, docs/api.md#single-profile-u
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from gunicorn import glogging
 
@@ -104,3 +105,14 @@ logconfig_dict = {
         },
     },
 }
+
+
+def on_starting(server: Any) -> None:
+    """Before binding or forking: refuse to start when the start-up check reports an error
+    (targetadmin/startup.py; docs/operations.md#start-up-and-processes). gunicorn prints the
+    message and exits with status 1."""
+    from targetadmin import startup
+
+    why = startup.refusal(server.log.warning)
+    if why is not None:
+        raise RuntimeError(f"targetadmin cannot start: {why}")

@@ -1,7 +1,8 @@
 """The operators' Django admin: clients and their settings, roles, and read-only records.
 
-Tokens show metadata only: the admin has no field that could hold or reveal a secret, and
-tokens are created on the settings screen, the management API or the command line.
+Tokens show metadata only: the admin has no field that could hold or reveal a secret (not
+the digest, not the encrypted copy of a retrievable token), and tokens are created on the
+settings screen, the management API or the command line.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ class ProfileApiSettingsInline(admin.StackedInline[ProfileApiSettings, Client]):
     """Shown, not edited here: changes go through the screen or the API so they are audited."""
 
     model = ProfileApiSettings
-    fields = ("require_authentication", "changed_by", "changed_at")
+    fields = (
+        "require_authentication",
+        "allowed_networks",
+        "token_retrievable",
+        "changed_by",
+        "changed_at",
+    )
     readonly_fields = fields
     can_delete = False
 
@@ -115,10 +122,17 @@ class ProfileTokenAdmin(ReadOnlyAdmin):
         "grace_until",
         "revoked_at",
         "last_used_at",
+        "kept_for_retrieval",
     )
     list_filter = ("client",)
     fields = (*list_display, "last_used_from")
     readonly_fields = fields
+    # Neither secret's stand-in is ever shown: not the digest, not the encrypted copy.
+    exclude = ("digest", "ciphertext")
+
+    @admin.display(boolean=True, description="Retrievable")
+    def kept_for_retrieval(self, token: ProfileToken) -> bool:
+        return token.retrievable
 
 
 @admin.register(TokenReminder)

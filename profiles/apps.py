@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 
 
 class ProfilesConfig(AppConfig):
     name = "profiles"
     verbose_name = "Target profiles"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from profiles.tokens.checks import token_encryption_keys
+
+        checks.register(token_encryption_keys, checks.Tags.database)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -301,6 +302,33 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
     },
 }
+
+
+def _fernet_keys(name: str, text: str) -> tuple[str, ...]:
+    """Fernet keys, comma- or line-separated; one that is not a key stops the process,
+    named by its position, never by its value."""
+    keys = tuple(key.strip() for key in text.replace("\n", ",").split(",") if key.strip())
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
+
+
+# Retrievable tokens (docs/tokens.md#retrievable-tokens) are kept encrypted with these keys:
+# the first encrypts, every one decrypts, so a new key goes first and an old one stays until
+# no token needs it. Unset: the key file `make run` creates (bin/run, `manage.py
+# create_local_token_key`); in production a missing key is a start-up error while any
+# client has the option on (profiles.tokens.checks).
+TOKEN_ENCRYPTION_KEY_FILE = VAR_DIR / "token-encryption-key"
+TOKEN_ENCRYPTION_KEYS = _fernet_keys(
+    "TOKEN_ENCRYPTION_KEYS",
+    os.environ.get("TOKEN_ENCRYPTION_KEYS")
+    or (TOKEN_ENCRYPTION_KEY_FILE.read_text() if TOKEN_ENCRYPTION_KEY_FILE.exists() else ""),
+)
 
 # Product settings (docs/operations.md#limits-and-retention).
 TOKEN_EXPIRY_CHOICES_DAYS = (1, 7, 30, 90, 180, 365)

@@ -8,6 +8,7 @@ from typing import Any
 
 import hypothesis
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
 from django.db import connection
@@ -111,6 +112,16 @@ def immediate_tasks(settings: Any, tmp_path: Path) -> None:
     """Tasks run inside the call that enqueues them; batch files go to a per-test folder."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.BATCH_DIR = tmp_path / "batches"
+
+
+# The key retrievable tokens are sealed with in tests (docs/tokens.md#retrievable-tokens),
+# whatever the environment or var/ holds; tests of keys override it.
+TEST_TOKEN_ENCRYPTION_KEY = Fernet.generate_key().decode("ascii")
+
+
+@pytest.fixture(autouse=True)
+def token_encryption_key(settings: Any) -> None:
+    settings.TOKEN_ENCRYPTION_KEYS = (TEST_TOKEN_ENCRYPTION_KEY,)
 
 
 MIN_WATCHED_SECRET_LENGTH = 8

@@ -267,6 +267,7 @@ def test_it_sets_and_clears_the_list_through_the_management_api(demo: Client, al
     assert response.json() == {
         "enableProfileApiAuthentication": False,
         "profileApiAllowedNetworks": ["192.0.2.0/24", "2001:db8::/32"],
+        "profileTokenRetrievable": False,
     }
     got = HttpClient().get(SETTINGS_URL, headers=basic("alice")).json()
     assert got["profileApiAllowedNetworks"] == ["192.0.2.0/24", "2001:db8::/32"]
@@ -282,7 +283,10 @@ def test_it_sets_and_clears_the_list_through_the_management_api(demo: Client, al
         ({"profileApiAllowedNetworks": "192.0.2.0/24"}, "must be a list of at most 100"),
         ({"profileApiAllowedNetworks": ["192.0.2.0/33"]}, "'192.0.2.0/33' is not a network"),
         ({"profileApiAllowedNetworks": [None]}, "as a string"),
-        ({}, "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both."),
+        (
+            {},
+            "Send at least one of enableProfileApiAuthentication, profileApiAllowedNetworks, profileTokenRetrievable.",
+        ),
     ],
 )
 def test_it_refuses_a_bad_list_through_the_management_api(

@@ -344,12 +344,14 @@ def test_it_reads_the_settings(client: HttpClient, alice: User, demo: Client) ->
     assert response.json() == {
         "enableProfileApiAuthentication": False,
         "profileApiAllowedNetworks": [],
+        "profileTokenRetrievable": False,
     }
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
     response = client.get(SETTINGS_URL, headers=basic("alice"))
     assert response.json() == {
         "enableProfileApiAuthentication": True,
         "profileApiAllowedNetworks": [],
+        "profileTokenRetrievable": False,
     }
 
 
@@ -361,6 +363,7 @@ def test_it_turns_authentication_on_and_off_audited_like_the_screen(
     assert response.json() == {
         "enableProfileApiAuthentication": True,
         "profileApiAllowedNetworks": [],
+        "profileTokenRetrievable": False,
     }
     found = ProfileApiSettings.for_client(demo)
     assert found.require_authentication
@@ -376,6 +379,7 @@ def test_it_turns_authentication_on_and_off_audited_like_the_screen(
     assert response.json() == {
         "enableProfileApiAuthentication": False,
         "profileApiAllowedNetworks": [],
+        "profileTokenRetrievable": False,
     }
     assert not ProfileApiSettings.for_client(demo).require_authentication
     latest = AuditEvent.objects.first()
@@ -388,6 +392,7 @@ def test_it_writes_no_audit_event_when_nothing_changes(client: HttpClient, alice
     assert response.json() == {
         "enableProfileApiAuthentication": False,
         "profileApiAllowedNetworks": [],
+        "profileTokenRetrievable": False,
     }
     assert not AuditEvent.objects.exists()
 
@@ -395,10 +400,13 @@ def test_it_writes_no_audit_event_when_nothing_changes(client: HttpClient, alice
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both."),
+        (
+            {},
+            "Send at least one of enableProfileApiAuthentication, profileApiAllowedNetworks, profileTokenRetrievable.",
+        ),
         (
             {"enableProfileApiAuthentication": None},
-            "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both.",
+            "Send at least one of enableProfileApiAuthentication, profileApiAllowedNetworks, profileTokenRetrievable.",
         ),
         (
             {"enableProfileApiAuthentication": "true"},

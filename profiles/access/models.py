@@ -88,6 +88,9 @@ class AuditEvent(models.Model):
         CLIENT_CREATED = "client_created", "Client created"
         ROLE_GRANTED = "role_granted", "Role granted"
         ALLOWED_NETWORKS_CHANGED = "allowed_networks_changed", "Allowed networks changed"
+        TOKEN_RETRIEVAL_ENABLED = "token_retrieval_enabled", "Token retrieval allowed"
+        TOKEN_RETRIEVAL_DISABLED = "token_retrieval_disabled", "Token retrieval turned off"
+        TOKEN_RETRIEVED = "token_retrieved", "Token retrieved"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="audit_events")
     actor = models.ForeignKey(

@@ -91,6 +91,27 @@ class Card:
         return expiry.describe_remaining(self.token.time_remaining(self.now)) if self.token else ""
 
     @property
+    def may_reveal(self) -> bool:
+        """Reveal is offered for an active token of which a copy was kept."""
+        token = self.active_token
+        return token is not None and token.retrievable
+
+    @property
+    def retrievability(self) -> str:
+        """Why the token cannot be shown again (docs/tokens.md#retrievable-tokens), or ""
+        when it can."""
+        if self.token is None or self.may_reveal:
+            return ""
+        if self.token_expired:
+            return "Not retrievable: it no longer works."
+        if self.settings.token_retrievable:
+            return (
+                "Not retrievable: it was generated while retrieval was off. "
+                "Re-generate it to be able to retrieve it again."
+            )
+        return "Not retrievable: only its digest is kept."
+
+    @property
     def may_regenerate(self) -> bool:
         """Replacing a working token needs a confirmation, so it has its own form."""
         return self.active_token is not None

@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from profiles.tokens import expiry
-from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks
+from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks, clean_token_retrievable
 
 ENABLED = "enabled"
 DISABLED = "disabled"
@@ -51,6 +51,24 @@ class AllowedNetworksForm(forms.Form):
             return clean_networks(line for line in lines if line)
         except ValidationError as error:
             raise ValidationError(error.messages) from None
+
+
+class TokenRetrievableForm(forms.Form):
+    """Allow the token to be retrieved again (docs/tokens.md#retrievable-tokens)."""
+
+    token_retrievable = forms.BooleanField(
+        label="Allow the token to be retrieved again",
+        required=False,
+        help_text=(
+            "Trades safety for compatibility: each new token is then also kept encrypted, so "
+            "Approvers can reveal it and scripts can fetch it from GET "
+            "…/authentication/token, as Adobe's clients do. Leave it off unless a script "
+            "needs it; turning it off erases every kept copy."
+        ),
+    )
+
+    def clean_token_retrievable(self) -> bool:
+        return clean_token_retrievable(bool(self.cleaned_data["token_retrievable"]))
 
 
 def _expiry_choices() -> list[tuple[int, str]]:

@@ -20,7 +20,9 @@ from profiles.pages.forms import (
     RequireAuthenticationForm,
     RevokePreviousForm,
     TokenForm,
+    TokenRetrievableForm,
 )
+from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 MANAGE_SETTINGS = "manage Profile API Settings"
@@ -34,6 +36,9 @@ def _render_card(
         "card": card,
         "auth_form": RequireAuthenticationForm.showing(card.settings.require_authentication),
         "networks_form": AllowedNetworksForm.showing(list(card.settings.allowed_networks)),
+        "retrievable_form": TokenRetrievableForm(
+            initial={"token_retrievable": card.settings.token_retrievable}
+        ),
         "token_form": TokenForm(),
         "revoke_form": RevokePreviousForm(
             initial={"previous_token": card.previous.pk if card.previous else None}
@@ -82,6 +87,12 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
             )
         return redirect("implementation", client_code=client.code)
 
+    if "save_retrievable" in request.POST:
+        return _save_retrievable(request, client)
+
+    if "reveal" in request.POST:
+        return _reveal(request, client)
+
     if "generate" in request.POST or "regenerate" in request.POST:
         token_form = TokenForm(request.POST)
         if not token_form.is_valid():
@@ -108,16 +119,24 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
                     "previous": ProfileToken.objects.filter(client=client).in_grace().first(),
                 },
             )
-        _, plaintext = ProfileToken.objects.issue(
-            client,
-            expires_in_days=expires_in_days,
-            actor=request.user,
-            remote_addr=caller_address(request),
-            # A grace period keeps a working token only; "Generate" has none to keep.
-            previous_token_grace_seconds=(token_form.cleaned_data["previous_token_grace"] or 0)
-            if replaces_active
-            else 0,
-        )
+        try:
+            _, plaintext = ProfileToken.objects.issue(
+                client,
+                expires_in_days=expires_in_days,
+                actor=request.user,
+                remote_addr=caller_address(request),
+                # A grace period keeps a working token only; "Generate" has none to keep.
+                previous_token_grace_seconds=(token_form.cleaned_data["previous_token_grace"] or 0)
+                if replaces_active
+                else 0,
+            )
+        except ProductError as refused:
+            # Retrieval is on and no key is configured (docs/tokens.md#retrievable-tokens):
+            # nothing was issued; the card says why.
+            if refused.code != ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING:
+                raise
+            messages.error(request, refused.message)
+            return _render_card(request, client, status=503)
         # The plaintext goes into this response only: never a redirect, session or message.
         return _render_card(request, client, new_token=plaintext)
 
@@ -125,6 +144,46 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         return _revoke_previous(request, client)
 
     return _render_card(request, client, status=400)
+
+
+def _save_retrievable(request: HttpRequest, client: Client) -> HttpResponse:
+    """Allow the token to be retrieved again, or stop it (erasing every kept copy)."""
+    form = TokenRetrievableForm(request.POST)
+    if not form.is_valid():
+        return _render_card(request, client, status=400, retrievable_form=form)
+    enabled = form.cleaned_data["token_retrievable"]
+    changed = ProfileApiSettings.for_client(client).set_token_retrievable(
+        enabled, actor=request.user, remote_addr=caller_address(request)
+    )
+    if changed:
+        messages.success(
+            request,
+            "Token retrieval allowed: tokens generated from now on can be retrieved again."
+            if enabled
+            else "Token retrieval turned off: every kept copy of the token was erased.",
+        )
+    return redirect("implementation", client_code=client.code)
+
+
+def _reveal(request: HttpRequest, client: Client) -> HttpResponse:
+    """Show the active token again, from its kept copy; audited."""
+    token = ProfileToken.objects.filter(client=client).active().first()
+    plaintext = (
+        token.retrieve(
+            via="revealed on the screen", actor=request.user, remote_addr=caller_address(request)
+        )
+        if token is not None
+        else None
+    )
+    if plaintext is None:
+        messages.warning(
+            request,
+            "The token cannot be revealed: no copy of it is kept, or none of the configured "
+            "keys opens it. Re-generate it instead.",
+        )
+        return redirect("implementation", client_code=client.code)
+    # As a new token: in this response only, never a redirect, session or message.
+    return _render_card(request, client, revealed_token=plaintext)
 
 
 def _revoke_previous(request: HttpRequest, client: Client) -> HttpResponse:

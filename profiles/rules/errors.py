@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     CLIENT_NOT_FOUND = "client_not_found"
     TOKEN_NOT_FOUND = "token_not_found"  # noqa: S105 (an error code, not a secret)
     PREVIOUS_TOKEN_NOT_FOUND = "previous_token_not_found"  # noqa: S105 (an error code)
+    TOKEN_ENCRYPTION_KEY_MISSING = "token_encryption_key_missing"  # noqa: S105 (an error code)
     # One row of a batch (recorded as a failed row; the rest of the batch goes on)
     MISSING_ID = "missing_id"
     ID_TOO_LONG = "id_too_long"

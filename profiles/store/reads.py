@@ -49,13 +49,30 @@ def column(model: type[models.Model], name: str) -> str:
     return field.column
 
 
-def columns(model: type[models.Model], alias: str) -> str:
-    """Every concrete column of ``model``, in field order, qualified by ``alias``."""
-    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+Fields = tuple[str, ...] | None
+"""Names of some of a model's concrete fields, or ``None`` for all of them."""
 
 
-def width(model: type[models.Model]) -> int:
-    return len(model._meta.concrete_fields)
+@functools.cache
+def _fields(model: type[models.Model], names: Fields) -> tuple[models.Field[Any, Any], ...]:
+    """``model``'s concrete fields named in ``names`` (all when ``None``), in field order."""
+    concrete = tuple(model._meta.concrete_fields)
+    if names is None:
+        return concrete
+    unknown = set(names) - {field.name for field in concrete}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column for {', '.join(sorted(unknown))}")
+    return tuple(field for field in concrete if field.name in names)
+
+
+def columns(model: type[models.Model], alias: str, fields: Fields = None) -> str:
+    """The concrete columns of ``model`` (those of ``fields``, or every one), in field order,
+    qualified by ``alias``."""
+    return ", ".join(f"{alias}.{field.column}" for field in _fields(model, fields))
+
+
+def width(model: type[models.Model], fields: Fields = None) -> int:
+    return len(_fields(model, fields))
 
 
 class _KeptForLater(dict[str, str]):
@@ -125,16 +142,18 @@ def execute(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Iterator[Any
             driver.close()
 
 
-def instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
+def instance[M: models.Model](model: type[M], values: Sequence[Any], fields: Fields = None) -> M:
     """``model`` built from a row of its concrete columns, as the ORM would build it.
 
     As ``Model.from_db`` builds it, less the work a row of every concrete column does not
     need: ``__init__``'s argument checks and the ``pre_init``/``post_init`` signals, which
-    nothing in this project listens to for these models.
+    nothing in this project listens to for these models. A row of some columns only (those
+    :func:`columns` gave for the same ``fields``) leaves the other fields deferred, as
+    ``QuerySet.only`` does: reading one of them loads it with a query of its own.
     """
     database = connections[DEFAULT_DB_ALIAS]
     converted = list(values)
-    for index, field_column, converters in _converters(database, model):
+    for index, field_column, converters in _converters(database, model, fields):
         value = converted[index]
         if value is not None:
             for converter in converters:
@@ -145,28 +164,29 @@ def instance[M: models.Model](model: type[M], values: Sequence[Any]) -> M:
     state.adding = False
     state.db = database.alias
     built._state = state
-    built.__dict__.update(zip(_attnames(model), converted, strict=True))
+    built.__dict__.update(zip(_attnames(model, fields), converted, strict=True))
     return built
 
 
 @functools.cache
-def _attnames(model: type[models.Model]) -> tuple[str, ...]:
-    return tuple(field.attname for field in model._meta.concrete_fields)
+def _attnames(model: type[models.Model], fields: Fields) -> tuple[str, ...]:
+    return tuple(field.attname for field in _fields(model, fields))
 
 
-# Per database connection (each thread has its own) and model: the columns that need
+# Per database connection (each thread has its own), model and fields: the columns that need
 # converting, with their converters in the order the ORM's compiler applies them (the
 # backend's, then the field's own).
-_CONVERTERS: weakref.WeakKeyDictionary[Any, dict[type[models.Model], list[ColumnConverters]]] = (
-    weakref.WeakKeyDictionary()
-)
+_CONVERTERS: weakref.WeakKeyDictionary[
+    Any, dict[tuple[type[models.Model], Fields], list[ColumnConverters]]
+] = weakref.WeakKeyDictionary()
 
 
-def _converters(database: Any, model: type[models.Model]) -> list[ColumnConverters]:
+def _converters(database: Any, model: type[models.Model], fields: Fields) -> list[ColumnConverters]:
     by_model = _CONVERTERS.setdefault(database, {})
-    if model not in by_model:
+    key = (model, fields)
+    if key not in by_model:
         found = []
-        for index, field in enumerate(model._meta.concrete_fields):
+        for index, field in enumerate(_fields(model, fields)):
             field_column = field.get_col(model._meta.db_table)
             converters = [
                 *database.ops.get_db_converters(field_column),
@@ -174,5 +194,5 @@ def _converters(database: Any, model: type[models.Model]) -> list[ColumnConverte
             ]
             if converters:
                 found.append((index, field_column, converters))
-        by_model[model] = found
-    return by_model[model]
+        by_model[key] = found
+    return by_model[key]

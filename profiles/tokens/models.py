@@ -14,12 +14,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client, actor_user
-from profiles.tokens import expiry, secret
+from profiles.rules.errors import ErrorCode, ProductError
+from profiles.tokens import expiry, sealing, secret
 
 if TYPE_CHECKING:
     from profiles.access.models import Actor
 
 MAX_ALLOWED_NETWORKS = 100
+KEYS_MISSING_REFUSAL = (
+    "This client allows its token to be retrieved again, but no token encryption key is "
+    "configured (TOKEN_ENCRYPTION_KEYS), so no token can be generated: configure the key, "
+    "or turn the option off first."
+)
 _MAX_NETWORK_TEXT = 64
 
 
@@ -51,6 +57,14 @@ def clean_networks(entries: Iterable[object]) -> list[str]:
     return cleaned
 
 
+def clean_token_retrievable(enabled: bool) -> bool:
+    """``enabled``, unless it is turned on without a key to keep the copies with
+    (docs/tokens.md#retrievable-tokens): then ``ValidationError``."""
+    if enabled and not sealing.is_configured():
+        raise ValidationError(sealing.MISSING_KEYS)
+    return enabled
+
+
 class ProfileApiSettings(models.Model):
     client = models.OneToOneField(
         Client, on_delete=models.CASCADE, primary_key=True, related_name="profile_api_settings"
@@ -59,6 +73,9 @@ class ProfileApiSettings(models.Model):
     # Networks (CIDR) the profile APIs accept calls from; empty: any address
     # (docs/api.md#allowed-networks). Read by profiles.tokens.verification with the client.
     allowed_networks = models.JSONField(default=list, blank=True)
+    # Each new token is also kept encrypted, so it can be shown again and answered by
+    # GET …/authentication/token (docs/tokens.md#retrievable-tokens). Off by default.
+    token_retrievable = models.BooleanField(default=False)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -133,6 +150,46 @@ class ProfileApiSettings(models.Model):
             )
         return True
 
+    def set_token_retrievable(
+        self,
+        enabled: bool,
+        *,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+    ) -> bool:
+        """Allow the client's tokens to be retrieved again, or stop it; audited. Turning it
+        off erases every stored copy of the client's tokens in the same transaction.
+        Returns whether anything changed; ``ValidationError`` from
+        :func:`clean_token_retrievable` when it cannot be turned on."""
+        if self.token_retrievable == enabled:
+            return False
+        clean_token_retrievable(enabled)
+        with transaction.atomic():
+            # Issuing a token reads the setting under the same lock, so no copy is kept
+            # after the option went off.
+            Client.objects.select_for_update().filter(pk=self.client_id).exists()
+            erased = 0
+            if not enabled:
+                erased = ProfileToken.objects.filter(
+                    client_id=self.client_id, ciphertext__isnull=False
+                ).update(ciphertext=None)
+            self.token_retrievable = enabled
+            self.changed_by = actor_user(actor)
+            self.changed_at = timezone.now()
+            self.save()
+            AuditEvent.record(
+                self.client,
+                AuditEvent.Action.TOKEN_RETRIEVAL_ENABLED
+                if enabled
+                else AuditEvent.Action.TOKEN_RETRIEVAL_DISABLED,
+                actor=actor,
+                remote_addr=remote_addr,
+                actor_label=actor_label,
+                detail="" if enabled else f"stored copies erased: {erased}",
+            )
+        return True
+
 
 class TokenRejected(Exception):
     """A presented token cannot be used. ``reason`` is 'invalid' or 'expired'."""
@@ -179,6 +236,10 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         ``previous_token_grace_seconds``, keeps working that long as the *previous* token;
         a previous token still in its grace period then ends at once. Returns the stored
         token and its plaintext; the plaintext exists only in the return value.
+
+        A client that allows its token to be retrieved again needs a key to keep the copy
+        with: without one, ``ProductError`` (``token_encryption_key_missing``) and nothing
+        is issued, replaced or audited (docs/tokens.md#retrievable-tokens).
         """
         if expires_in_days not in expiry.choices():
             raise ValueError(f"expires_in_days must be one of {expiry.choices_text()}")
@@ -192,6 +253,12 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             # Re-generations of one client queue here (PostgreSQL; SQLite's write lock
             # serialises them anyway), so each sees the one before it complete.
             Client.objects.select_for_update().filter(pk=client.pk).exists()
+            retrievable = ProfileApiSettings.objects.filter(
+                client=client, token_retrievable=True
+            ).exists()
+            if retrievable and not sealing.is_configured():
+                # Nothing half-done: no token without its copy while the option is on.
+                raise ProductError(ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING, KEYS_MISSING_REFUSAL)
             mine = self.filter(client=client)
             older = [
                 ended
@@ -212,12 +279,14 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 and not replaced.is_expired(now)
             )
             if replaced is not None:
+                # Only the current token is ever retrieved: a replaced one's copy goes.
+                replaced.ciphertext = None
                 if keeps_working:
                     replaced.grace_until = now + timedelta(seconds=previous_token_grace_seconds)
-                    replaced.save(update_fields=["grace_until"])
+                    replaced.save(update_fields=["grace_until", "ciphertext"])
                 else:
                     replaced.revoked_at = now
-                    replaced.save(update_fields=["revoked_at"])
+                    replaced.save(update_fields=["revoked_at", "ciphertext"])
             token = self.create(
                 client=client,
                 digest=secret.digest(plaintext),
@@ -225,6 +294,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 created_by=actor_user(actor),
                 created_at=now,
                 expires_at=now + timedelta(days=expires_in_days),
+                ciphertext=sealing.seal(plaintext) if retrievable else None,
             )
             AuditEvent.record(
                 client,
@@ -305,7 +375,8 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             if token is None:
                 return None
             token.revoked_at = timezone.now()
-            token.save(update_fields=["revoked_at"])
+            token.ciphertext = None
+            token.save(update_fields=["revoked_at", "ciphertext"])
             AuditEvent.record(
                 client,
                 AuditEvent.Action.TOKEN_REVOKED,
@@ -372,6 +443,10 @@ class ProfileToken(models.Model):
     # Written at most once a minute per token, after a call it opened (docs/tokens.md#last-used).
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_from = models.GenericIPAddressField(null=True, blank=True)
+    # The token encrypted (profiles.tokens.sealing), kept only while its client allows
+    # retrieval and only for its current token (docs/tokens.md#retrievable-tokens); NULL:
+    # no copy kept, which "" would not say as plainly.
+    ciphertext = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001
 
     objects: ClassVar[ProfileTokenQuerySet] = ProfileTokenQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -403,6 +478,34 @@ class ProfileToken(models.Model):
         if self.grace_until is None:
             return self.expires_at
         return min(self.grace_until, self.expires_at)
+
+    @property
+    def retrievable(self) -> bool:
+        """Whether an encrypted copy was kept: generated while retrieval was allowed."""
+        return self.ciphertext is not None
+
+    def retrieve(
+        self,
+        *,
+        via: str,
+        actor: Actor,
+        remote_addr: str | None = None,
+        actor_label: str = "",
+    ) -> str | None:
+        """The plaintext from the kept copy, audited as retrieved ``via`` the screen or the
+        API; ``None`` (nothing recorded) when no copy was kept or no configured key opens it."""
+        plaintext = sealing.unseal(self.ciphertext) if self.ciphertext is not None else None
+        if plaintext is not None:
+            AuditEvent.record(
+                self.client,
+                AuditEvent.Action.TOKEN_RETRIEVED,
+                actor=actor,
+                remote_addr=remote_addr,
+                actor_label=actor_label,
+                token_last_four=self.last_four,
+                detail=via,
+            )
+        return plaintext
 
     def check_usable_by(self, client_id: int | None, now: datetime | None = None) -> None:
         """Raise ``TokenRejected`` unless this is ``client_id``'s unrevoked, unexpired token,

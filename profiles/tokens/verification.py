@@ -2,8 +2,10 @@
 
 A malformed candidate is refused before any query. A well-formed one is looked up by its
 SHA-256 digest in one indexed query that also brings its client and the client's "Require
-Authentication" setting, and the digests are compared in constant time. Nothing is cached
-per process, so a re-generated (revoked) token fails on the very next call in every worker.
+Authentication" setting, and the digests are compared in constant time. The query reads
+only the token columns the check needs, never the encrypted copy of a retrievable token
+(docs/tokens.md#retrievable-tokens). Nothing is cached per process, so a re-generated
+(revoked) token fails on the very next call in every worker.
 The profile API gate (``profiles.api.gate``) calls :func:`authenticate`; :func:`verify` is
 the same check for one client and one candidate.
 
@@ -111,8 +113,22 @@ FROM {reads.table(Client)} c {_SETTINGS_JOIN}
 WHERE c.{reads.column(Client, "code")} = %s
 """  # noqa: S608
 
+# The token's columns the check (``ProfileToken.check_usable_by``) and ``record_use`` read;
+# the others, its encrypted copy above all (docs/tokens.md#retrievable-tokens), are never
+# selected here and stay deferred on the instance.
+GATE_FIELDS = (
+    "id",
+    "client",
+    "digest",
+    "last_four",
+    "expires_at",
+    "revoked_at",
+    "grace_until",
+    "last_used_at",
+)
+
 _TOKEN = f"""
-SELECT {reads.columns(ProfileToken, "t")}, {reads.columns(Client, "c")}, {_REQUIRE}
+SELECT {reads.columns(ProfileToken, "t", GATE_FIELDS)}, {reads.columns(Client, "c")}, {_REQUIRE}
 FROM {reads.table(ProfileToken)} t
 JOIN {reads.table(Client)} c ON c.{reads.column(Client, "id")} = t.{reads.column(ProfileToken, "client")}
 {_SETTINGS_JOIN}
@@ -157,6 +173,7 @@ def _parsed_networks(text: str) -> tuple[Network, ...]:
 def stored_token(candidate: str) -> StoredToken | None:
     """The stored token ``candidate`` is, with its client and setting, in one indexed query.
 
+    The token holds the columns of :data:`GATE_FIELDS`; the others are deferred.
     ``None`` for a malformed candidate (no query at all) or an unknown one.
     """
     try:
@@ -167,8 +184,8 @@ def stored_token(candidate: str) -> StoredToken | None:
     row = reads.fetch_one(_TOKEN, [presented])
     if row is None:
         return None
-    width = reads.width(ProfileToken)
-    found = reads.instance(ProfileToken, row[:width])
+    width = reads.width(ProfileToken, GATE_FIELDS)
+    found = reads.instance(ProfileToken, row[:width], GATE_FIELDS)
     if not hmac.compare_digest(found.digest, presented):
         return None
     owner = reads.instance(Client, row[width:-_SETTINGS_WIDTH])

@@ -12,6 +12,7 @@ from pytest_django.live_server_helper import LiveServer
 from profiles.models import AuditEvent, Client, ProfileToken
 from tests.browser.conftest import NARROW, Screenshot, settings_path, sign_in
 from tests.profile_api import PC_ID, a_profile, issue_token, require_authentication
+from tests.support import basic_authorization
 
 pytestmark = pytest.mark.browser
 
@@ -282,3 +283,59 @@ def test_it_limits_the_profile_apis_to_allowed_networks_and_clears_the_list(
     assert fetch_profile(api, "") == 200
     actions = AuditEvent.objects.filter(action=AuditEvent.Action.ALLOWED_NETWORKS_CHANGED)
     assert actions.count() == 2
+
+
+def test_it_allows_retrieval_reveals_the_token_and_erases_the_copy_when_turned_off(
+    page: Page,
+    live_server: LiveServer,
+    demo: Client,
+    alice: User,
+    api: APIRequestContext,
+    screenshot: Screenshot,
+) -> None:
+    """docs/tokens.md#retrievable-tokens, on the card and through a script's GET."""
+    sign_in(page, live_server, "alice", settings_path(demo))
+    card = page.get_by_role("region", name="Profile API Settings")
+    option = card.get_by_label("Allow the token to be retrieved again")
+    expect(card).to_contain_text("Trades safety for compatibility")
+    expect(option).not_to_be_checked()
+
+    option.check()
+    card.get_by_role("button", name="Set token retrieval").click()
+    expect(page.get_by_role("status").filter(has_text="Token retrieval allowed")).to_be_visible()
+    expect(option).to_be_checked()
+    token = generate_token(page)
+    page.reload()
+    expect(card.get_by_label("New profile authentication token")).to_have_count(0)
+
+    card.get_by_role("button", name="Reveal token").click()
+    assert card.get_by_label("Revealed profile authentication token").input_value() == token
+    screenshot(page, "settings-token-revealed")
+    fetched = api.get(
+        "/demo/target/authentication/token", headers={"Authorization": basic_authorization("alice")}
+    )
+    assert fetched.json()["accessToken"] == token
+    page.reload()
+    expect(card.get_by_label("Revealed profile authentication token")).to_have_count(0)
+    assert token not in page.content()
+
+    option.uncheck()
+    card.get_by_role("button", name="Set token retrieval").click()
+    expect(
+        page.get_by_role("status").filter(has_text="every kept copy of the token was erased")
+    ).to_be_visible()
+    expect(card.get_by_role("button", name="Reveal token")).to_have_count(0)
+    expect(card).to_contain_text("Not retrievable: only its digest is kept.")
+    assert (
+        "accessToken"
+        not in api.get(
+            "/demo/target/authentication/token",
+            headers={"Authorization": basic_authorization("alice")},
+        ).json()
+    )
+    assert ProfileToken.objects.get(client=demo).ciphertext is None
+    retrieved = AuditEvent.objects.filter(action=AuditEvent.Action.TOKEN_RETRIEVED)
+    assert sorted(retrieved.values_list("detail", flat=True)) == [
+        "management API",
+        "revealed on the screen",
+    ]

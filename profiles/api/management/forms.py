@@ -12,7 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import expiry
-from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks
+from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks, clean_token_retrievable
 
 PROFILE_API_SCOPE = "profile_api"
 
@@ -135,10 +135,15 @@ class JsonNetworkListField(forms.Field):
 
 
 class SettingsPatchForm(ApiForm):
-    """The JSON body of ``PATCH …/target/clients/settings``: either field, or both."""
+    """The JSON body of ``PATCH …/target/clients/settings``: any of its fields."""
 
     enableProfileApiAuthentication = JsonBooleanField(required=False)  # Adobe's name
     profileApiAllowedNetworks = JsonNetworkListField(required=False)
+    profileTokenRetrievable = JsonBooleanField(required=False)
+
+    def clean_profileTokenRetrievable(self) -> bool | None:
+        wanted: bool | None = self.cleaned_data["profileTokenRetrievable"]
+        return None if wanted is None else clean_token_retrievable(wanted)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -146,7 +151,5 @@ class SettingsPatchForm(ApiForm):
         if unknown:
             raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
         if not self.errors and all(cleaned.get(name) is None for name in self.fields):
-            raise forms.ValidationError(
-                "Send enableProfileApiAuthentication, profileApiAllowedNetworks or both."
-            )
+            raise forms.ValidationError(f"Send at least one of {', '.join(self.fields)}.")
         return cleaned

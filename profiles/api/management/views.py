@@ -118,7 +118,13 @@ def _describe_token(call: Call) -> Answer:
             ErrorCode.TOKEN_NOT_FOUND,
             f"Client {call.client.code!r} has no active profile authentication token.{ended}",
         )
+    # Adobe's answer holds the token itself; here only when a copy was kept
+    # (docs/tokens.md#retrievable-tokens), and its retrieval is audited.
+    plaintext = current.retrieve(
+        via="management API", actor=call.user, remote_addr=call.remote_addr
+    )
     body: dict[str, Any] = {
+        **({"accessToken": plaintext} if plaintext is not None else {}),
         "tokenType": "bearer",
         "scope": PROFILE_API_SCOPE,
         "expiresIn": int(current.time_remaining(now).total_seconds()),
@@ -170,7 +176,14 @@ def client_settings(call: Call) -> Answer:
                     actor=call.user,
                     remote_addr=call.remote_addr,
                 )
+            if wanted["profileTokenRetrievable"] is not None:
+                found.set_token_retrievable(
+                    wanted["profileTokenRetrievable"],
+                    actor=call.user,
+                    remote_addr=call.remote_addr,
+                )
     return 200, {
         "enableProfileApiAuthentication": found.require_authentication,
         "profileApiAllowedNetworks": list(found.allowed_networks),
+        "profileTokenRetrievable": found.token_retrievable,
     }

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 
 from profiles.management.operator import OperatorCommand, find_client
 from profiles.models import ProfileApiSettings, ProfileToken
+from profiles.rules.errors import ProductError
 from profiles.tokens import expiry
 
 
@@ -52,13 +53,16 @@ class Command(OperatorCommand):
             )
         client = find_client(options["client"])
         actor, label = self.operator(options)
-        token, plaintext = ProfileToken.objects.issue(
-            client,
-            expires_in_days=days,
-            actor=actor,
-            actor_label=label,
-            previous_token_grace_seconds=grace,
-        )
+        try:
+            token, plaintext = ProfileToken.objects.issue(
+                client,
+                expires_in_days=days,
+                actor=actor,
+                actor_label=label,
+                previous_token_grace_seconds=grace,
+            )
+        except ProductError as refused:  # retrieval on and no key: nothing was issued
+            raise CommandError(refused.message) from None
         self.stdout.write(plaintext)
         previous = (
             ProfileToken.objects.filter(client=client).in_grace(token.created_at).first()
