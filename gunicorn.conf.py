@@ -111,6 +111,8 @@ def on_starting(server: Any) -> None:
     """Before binding or forking: refuse to start when the start-up check reports an error
     (targetadmin/startup.py; docs/operations.md#start-up-and-processes). gunicorn prints the
     message and exits with status 1."""
+    if getattr(server.app, "app_uri", None) != "targetadmin.wsgi":
+        return  # another application under this configuration (the benchmark's baseline)
     from targetadmin import startup
 
     why = startup.refusal(server.log.warning)
