@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from profiles.ingest import pipeline
 from profiles.ingest.batches import ApiVersion, Batch, Status
 from profiles.ingest.batchfile import Header, read_chunks
 from profiles.ingest.pipeline import Outcome, Row, RowFailure
+from profiles.ingest.storage import open_at
 from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 
@@ -59,10 +59,9 @@ def json_entry(index: int, item: Any) -> Entry:
     return kind, Row(index, profile_id, attributes)
 
 
-def json_file_entries(path: Path, offset: int) -> Iterator[tuple[Entry, int]]:
-    """Entries of a stored JSON batch: one ``[index, profile]`` line each."""
-    with path.open("rb") as handle:
-        handle.seek(offset)
+def json_file_entries(name: str, offset: int) -> Iterator[tuple[Entry, int]]:
+    """Entries of a stored JSON batch from ``offset``: one ``[index, profile]`` line each."""
+    with open_at(name, offset) as handle:
         for line in handle:
             offset += len(line)
             index, item = json.loads(line)
@@ -71,7 +70,7 @@ def json_file_entries(path: Path, offset: int) -> Iterator[tuple[Entry, int]]:
 
 def file_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
     header = Header(KeyKind(batch.key_kind), tuple(batch.attribute_names))
-    with batch.path.open("rb") as handle:
+    with open_at(batch.file_name, batch.resume_offset) as handle:
         for parsed in read_chunks(
             handle,
             header,
@@ -133,7 +132,7 @@ def chunks(entries: Iterable[tuple[Entry, int]], size: int, *, start: int = 0) -
 
 def stored_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
     if batch.api_version == ApiVersion.JSON:
-        entries = json_file_entries(batch.path, batch.resume_offset)
+        entries = json_file_entries(batch.file_name, batch.resume_offset)
         return chunks(entries, size, start=batch.resume_offset)
     return file_chunks(batch, size)
 
@@ -228,7 +227,7 @@ def run(batch_id: str) -> None:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or batch.is_finished:
         return
-    if not batch.path.is_file():
+    if not batch.has_file:
         batch.finish(Status.STUCK)
         return
     process(
