@@ -56,7 +56,7 @@ def post_batch(server: Server, data: bytes) -> str:
 
 def batch_status(server: Server, path: str) -> dict[str, str]:
     link = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    link.request("GET", path)
+    link.request("GET", f"{path}&showDetails=true")
     answer = link.getresponse()
     content = answer.read()
     link.close()
