@@ -16,7 +16,7 @@ from profiles import tasks
 from profiles.api import submissions
 from profiles.ingest import processing
 from profiles.ingest.batches import Batch, BatchFailure, Status
-from profiles.ingest.storage import batch_files
+from profiles.ingest.storage import batch_files, open_at
 from profiles.models import Client, Profile
 from tests.batches import batch_id_of, refusal, status, stored_files, submit, values
 
@@ -214,7 +214,8 @@ def test_it_never_applies_a_chunk_twice_when_two_workers_race(
     batch_id = batch_id_of(submit(client, ROWS))
     monkeypatch.undo()
     slow = Batch.objects.get(pk=batch_id)  # a worker that read the rows before the others
-    rows_read_by_slow = list(processing.stored_chunks(slow, settings.BATCH_CHUNK_ROWS))
+    with open_at(slow.file_name, slow.resume_offset) as handle:
+        rows_read_by_slow = list(processing.stored_chunks(slow, settings.BATCH_CHUNK_ROWS, handle))
     tasks.process_batch.call(batch_id)  # another worker finishes the batch meanwhile
     Profile.objects.filter(pc_id="p4").update(attributes={})
     processing.process(slow, rows_read_by_slow)

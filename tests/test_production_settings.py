@@ -63,7 +63,7 @@ def test_it_fails_the_deploy_check_when_e_mail_would_only_be_printed() -> None:
 
 def batch_storage_class(**overrides: str) -> subprocess.CompletedProcess[str]:
     code = "from profiles.ingest.storage import batch_files; print(type(batch_files()).__name__)"
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
         cwd=ROOT,
         env=os.environ | PRODUCTION | overrides,

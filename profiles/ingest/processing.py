@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -59,36 +59,35 @@ def json_entry(index: int, item: Any) -> Entry:
     return kind, Row(index, profile_id, attributes)
 
 
-def json_file_entries(name: str, offset: int) -> Iterator[tuple[Entry, int]]:
+def json_file_entries(handle: IO[bytes], offset: int) -> Iterator[tuple[Entry, int]]:
     """Entries of a stored JSON batch from ``offset``: one ``[index, profile]`` line each."""
-    with open_at(name, offset) as handle:
-        for line in handle:
-            offset += len(line)
-            index, item = json.loads(line)
-            yield json_entry(index, item), offset
+    handle.seek(offset)
+    for line in handle:
+        offset += len(line)
+        index, item = json.loads(line)
+        yield json_entry(index, item), offset
 
 
-def file_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+def file_chunks(batch: Batch, size: int, handle: IO[bytes]) -> Iterator[Chunk]:
     header = Header(KeyKind(batch.key_kind), tuple(batch.attribute_names))
-    with open_at(batch.file_name, batch.resume_offset) as handle:
-        for parsed in read_chunks(
-            handle,
-            header,
-            offset=batch.resume_offset,
-            position=batch.resume_position,
-            size=size,
-            max_cells=settings.BATCH_CHUNK_CELLS,
-            max_bytes=settings.BATCH_CHUNK_BYTES,
-        ):
-            chunk = Chunk(
-                [(header.kind, parsed.rows)],
-                parsed.failures,
-                parsed.end_offset,
-                parsed.next_position,
-            )
-            del parsed
-            yield chunk
-            del chunk  # before the next chunk is read
+    for parsed in read_chunks(
+        handle,
+        header,
+        offset=batch.resume_offset,
+        position=batch.resume_position,
+        size=size,
+        max_cells=settings.BATCH_CHUNK_CELLS,
+        max_bytes=settings.BATCH_CHUNK_BYTES,
+    ):
+        chunk = Chunk(
+            [(header.kind, parsed.rows)],
+            parsed.failures,
+            parsed.end_offset,
+            parsed.next_position,
+        )
+        del parsed
+        yield chunk
+        del chunk  # before the next chunk is read
 
 
 @dataclass(slots=True)
@@ -130,11 +129,12 @@ def chunks(entries: Iterable[tuple[Entry, int]], size: int, *, start: int = 0) -
         yield chunk
 
 
-def stored_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+def stored_chunks(batch: Batch, size: int, handle: IO[bytes]) -> Iterator[Chunk]:
+    """The batch's chunks from its resume point, read from ``handle``, its stored file."""
     if batch.api_version == ApiVersion.JSON:
-        entries = json_file_entries(batch.file_name, batch.resume_offset)
+        entries = json_file_entries(handle, batch.resume_offset)
         return chunks(entries, size, start=batch.resume_offset)
-    return file_chunks(batch, size)
+    return file_chunks(batch, size, handle)
 
 
 def apply(batch: Batch, chunk: Chunk) -> Outcome:
@@ -170,16 +170,19 @@ def paced_chunks(batch: Batch, most_rows: int, seconds: float) -> Iterator[Chunk
     """
     fewest = min(FEWEST_PACED_ROWS, most_rows)
     rows = min(FIRST_PACED_ROWS, most_rows)
-    while True:
-        # From the resume point the last chunk recorded; the reader (and its file) is let go.
-        chunk = next(stored_chunks(batch, rows), None)
-        if chunk is None:
-            return
-        handed_out = time.monotonic()
-        yield chunk
-        took = max(time.monotonic() - handed_out, 1e-6)
-        done = sum(len(run_rows) for _, run_rows in chunk.runs) + len(chunk.failures)
-        rows = max(fewest, min(most_rows, 2 * done, int(done * seconds / took)))
+    # The file stays open from chunk to chunk: a stored file is opened (and, in the
+    # database, its chunk fetched) once, not once per chunk of the batch.
+    with open_at(batch.file_name, batch.resume_offset) as handle:
+        while True:
+            # From the resume point the last chunk recorded; the reader is let go.
+            chunk = next(stored_chunks(batch, rows, handle), None)
+            if chunk is None:
+                return
+            handed_out = time.monotonic()
+            yield chunk
+            took = max(time.monotonic() - handed_out, 1e-6)
+            done = sum(len(run_rows) for _, run_rows in chunk.runs) + len(chunk.failures)
+            rows = max(fewest, min(most_rows, 2 * done, int(done * seconds / took)))
 
 
 class ChunkAlreadyApplied(Exception):
