@@ -10,6 +10,7 @@ endpoint only, when ``TARGETADMIN_TEST_S3_ENDPOINT`` and its companions name one
 from __future__ import annotations
 
 import os
+import tracemalloc
 import uuid
 from datetime import timedelta
 from io import BytesIO, StringIO
@@ -21,12 +22,14 @@ from django.core.files.storage import Storage
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client as HttpClient
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from profiles import tasks
+from profiles.api import submissions
 from profiles.ingest import processing
-from profiles.ingest.batches import Batch, Status
+from profiles.ingest.batches import ApiVersion, Batch, Status
 from profiles.ingest.storage import (
     FILE_CHUNK_BYTES,
     BatchFileChunk,
@@ -192,6 +195,27 @@ def test_a_batch_stored_in_the_database_is_applied_and_its_chunks_deleted(
     assert (done["status"], done["successfulUpdates"]) == ("complete", "6000")
     assert values(demo, pc_id="p5999") == {"a": "v" * 100}
     assert not BatchFileChunk.objects.exists()
+
+
+@pytest.mark.usefixtures("in_database")
+def test_a_20_mb_upload_is_stored_in_the_database_without_being_held_whole(
+    demo: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "enqueue", lambda batch: None)  # the web side alone
+    body = rows(200_000).encode()  # about 21 MB
+    request = RequestFactory().post(
+        "/m2/demo/v2/profile/batchUpdate", body, content_type="application/x-www-form-urlencoded"
+    )
+    tracemalloc.start()  # the request's body is already in memory; what storing it takes
+    try:
+        batch = submissions.submit_file(request, demo, ApiVersion.V2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert batch.batch_size == 200_000
+    assert peak < 5 * 1024 * 1024, f"{peak:,} bytes"
+    assert BatchFileChunk.objects.count() == -(-len(body) // FILE_CHUNK_BYTES)
 
 
 @pytest.mark.usefixtures("in_database")
