@@ -12,7 +12,9 @@ For a 500,000-row (~50 MB) and a 50,000-row v2 file keyed by thirdPartyId it mea
 and prints the times, each ratio (reference / product), the stages (upload; parse, merge and
 bookkeeping as the worker logs them; the rest is waiting for the worker and polling), the
 peak RSS (``VmHWM``) of the worker and of the gunicorn worker that took the upload, and the
-rows lost or wrong when every profile of the batch is read back from the database.
+rows lost or wrong when every profile of the batch is read back from the database. The
+product runs twice per size: batch files kept in a directory, then in the database
+(``BATCH_STORAGE=database``, docs/operations.md#batch-storage), and both are printed side by side.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -172,22 +176,45 @@ def reread(database: Path, batch_file: Path) -> tuple[int, int]:
     return lost, wrong
 
 
-def product(
-    batch_file: Path, rows: int, work: Path, database_url: str | None = None
-) -> tuple[float, float, int, int]:
-    """Seconds to complete, seconds to upload, worker and web peak RSS in KB."""
-    run = product_run(batch_file, rows, work, database_url)
-    return run.seconds, run.upload_seconds, run.worker_peak_kb, run.web_peak_kb
+@contextmanager
+def batch_files(
+    sizes: tuple[int, ...] | list[int], label: str
+) -> Iterator[Iterator[tuple[int, Path]]]:
+    """Each size's generated v2 file in a temporary folder (``rows``, ``path``), announced as
+    it is measured; the folder and everything in it go when the block ends."""
+    work = Path(tempfile.mkdtemp(prefix="targetadmin-bench-"))
+
+    def each() -> Iterator[tuple[int, Path]]:
+        for rows in sizes:
+            batch_file = work / f"batch-{rows}.txt"
+            size = generate.write(batch_file, rows)
+            print(f"{rows:,} rows, {size / 1e6:.1f} MB{label}: measuring…", flush=True)
+            yield rows, batch_file
+
+    try:
+        yield each()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def product_run(batch_file: Path, rows: int, work: Path, database_url: str | None = None) -> Run:
+def product_run(
+    batch_file: Path, rows: int, database_url: str | None = None, storage: str = "directory"
+) -> Run:
     """The product end to end, its stages and (on SQLite) what it stored, read back.
 
-    On a fresh SQLite file in ``work``, or on the (fresh) database ``database_url`` names.
+    On a fresh SQLite file beside ``batch_file``, or on the (fresh) database ``database_url``
+    names; batch files kept where ``storage`` (``BATCH_STORAGE``) says.
     """
+    work = batch_file.parent
     var = work / "var"
     shutil.rmtree(var, ignore_errors=True)
-    env = {**os.environ, "TARGETADMIN_VAR_DIR": str(var), "DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "TARGETADMIN_VAR_DIR": str(var),
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "BATCH_STORAGE": storage,
+    }
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url
@@ -232,19 +259,32 @@ def product_run(batch_file: Path, rows: int, work: Path, database_url: str | Non
     return result
 
 
+def print_storages(runs: list[tuple[int, Run, Run]]) -> None:
+    """The product with batch files in a directory and in the database, side by side."""
+    print("\nbatch files kept in a directory / in the database (BATCH_STORAGE=database)")
+    print(
+        f"{'rows':>9} {'directory s':>12} {'upload s':>9} {'database s':>11} {'upload s':>9}"
+        f" {'ratio':>6} {'worker MB':>10} {'web MB':>7}"
+    )
+    for rows, directory, database in runs:
+        print(
+            f"{rows:>9,} {directory.seconds:>12.2f} {directory.upload_seconds:>9.2f}"
+            f" {database.seconds:>11.2f} {database.upload_seconds:>9.2f}"
+            f" {directory.seconds / database.seconds:>6.2f}"
+            f" {database.worker_peak_kb / 1024:>10.1f} {database.web_peak_kb / 1024:>7.1f}"
+        )
+
+
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="targetadmin-bench-"))
     results: list[tuple[int, float, float, Run]] = []
-    try:
-        for rows in SIZES:
-            batch_file = work / f"batch-{rows}.txt"
-            size = generate.write(batch_file, rows)
-            print(f"{rows:,} rows, {size / 1e6:.1f} MB: measuring…", flush=True)
-            engine = raw.engine_alone(batch_file, work / "raw.sqlite3")
-            naive = raw.run(batch_file, work / "raw.sqlite3")
-            results.append((rows, engine, naive, product_run(batch_file, rows, work)))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    in_database: list[tuple[int, Run, Run]] = []
+    with batch_files(SIZES, "") as files:
+        for rows, batch_file in files:
+            engine = raw.engine_alone(batch_file, batch_file.parent / "raw.sqlite3")
+            naive = raw.run(batch_file, batch_file.parent / "raw.sqlite3")
+            run = product_run(batch_file, rows)
+            results.append((rows, engine, naive, run))
+            in_database.append((rows, run, product_run(batch_file, rows, storage="database")))
     print("\nSQLite: engine = plain sqlite3 upserts of pre-encoded rows; naive = a stdlib script;")
     print("product = upload to complete; ratio = reference s / product s (1.0 = as fast)")
     print(
@@ -271,11 +311,12 @@ def main() -> None:
             f"{rows:>9,} {run.upload_seconds:>9.2f} {parse:>8.2f} {merge:>8.2f} {books:>14.2f}"
             f" {rest:>18.2f}"
         )
+    print_storages(in_database)
     big, small = results[0][3], results[1][3]
     growth = big.worker_peak_kb / small.worker_peak_kb - 1
     print(f"\nworker peak RSS, {results[0][0]:,} vs {results[1][0]:,} rows: {growth:+.1%}")
-    lost = sum(run.lost or 0 for *_, run in results)
-    wrong = sum(run.wrong or 0 for *_, run in results)
+    lost = sum(run.lost or 0 for _, *runs in in_database for run in runs)
+    wrong = sum(run.wrong or 0 for _, *runs in in_database for run in runs)
     print(f"read back every profile of each batch: {lost} lost, {wrong} wrong")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min) on {os.cpu_count()} CPUs: {load}")

@@ -11,16 +11,16 @@ starts a throwaway local server, as the tests do):
   file POSTed to ``batchUpdate``, the clock stopped when ``batchStatus`` says ``complete``
   (``bench/batch.py`` with ``DATABASE_URL`` set);
 
-and prints both times, rows per second and their ratio (target: at least 0.6).
+and prints both times, rows per second and their ratio (target: at least 0.6), then the
+product again with batch files kept in the database (``BATCH_STORAGE=database``,
+docs/operations.md#batch-storage) beside the directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 import psycopg
 
 from bench import batch, batch_raw
-from bench import batch_file as generate
 
 MERGE = """
 INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
@@ -84,22 +83,33 @@ def main() -> None:
     if not server_url.startswith("postgres"):
         sys.exit("DATABASE_URL must name a PostgreSQL database (make bench-postgresql sets one)")
     sizes = [int(size) for size in sys.argv[1:]] or list(batch.SIZES)
-    work = Path(tempfile.mkdtemp(prefix="targetadmin-bench-pg-"))
     measures = []
-    try:
-        for rows in sizes:
-            batch_file = work / f"batch-{rows}.txt"
-            size = generate.write(batch_file, rows)
-            print(f"{rows:,} rows, {size / 1e6:.1f} MB on PostgreSQL: measuring…", flush=True)
+    in_database: list[tuple[int, batch.Run, batch.Run]] = []
+    with batch.batch_files(sizes, " on PostgreSQL") as files:
+        for rows, batch_file in files:
             raw_url = fresh_database(server_url, "bench_raw")
-            raw_seconds = raw(batch_file, raw_url, migrated(raw_url, work))
-            product_url = fresh_database(server_url, "bench_product")
-            seconds, uploaded, worker_kb, web_kb = batch.product(
-                batch_file, rows, work, database_url=product_url
+            raw_seconds = raw(batch_file, raw_url, migrated(raw_url, batch_file.parent))
+            runs = [
+                batch.product_run(
+                    batch_file,
+                    rows,
+                    database_url=fresh_database(server_url, "bench_product"),
+                    storage=storage,
+                )
+                for storage in ("directory", "database")
+            ]
+            run = runs[0]
+            measures.append(
+                batch.Measure(
+                    rows,
+                    raw_seconds,
+                    run.seconds,
+                    run.upload_seconds,
+                    run.worker_peak_kb,
+                    run.web_peak_kb,
+                )
             )
-            measures.append(batch.Measure(rows, raw_seconds, seconds, uploaded, worker_kb, web_kb))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            in_database.append((rows, runs[0], runs[1]))
     print()
     print("PostgreSQL: raw = COPY + one merge in plain psycopg; product = upload to complete")
     print(
@@ -115,6 +125,7 @@ def main() -> None:
             f" {m.worker_peak_kb / 1024:>10.1f} {m.web_peak_kb / 1024:>7.1f}"
             f"  {'met' if ratio >= TARGET_RATIO else 'missed'} (target ≥ {TARGET_RATIO})"
         )
+    batch.print_storages(in_database)
 
 
 if __name__ == "__main__":

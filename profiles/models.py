@@ -2,6 +2,7 @@
 
 from profiles.access.models import AuditEvent, Client, Membership, Role
 from profiles.ingest.batches import Batch, BatchFailure
+from profiles.ingest.storage import BatchFileChunk
 from profiles.store.models import Profile
 from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenReminder
 
@@ -9,6 +10,7 @@ __all__ = [
     "AuditEvent",
     "Batch",
     "BatchFailure",
+    "BatchFileChunk",
     "Client",
     "Membership",
     "Profile",

@@ -63,7 +63,7 @@ def resume_if_stalled(batch: Batch, now: datetime | None = None) -> Batch:
     if not claimed:
         batch.refresh_from_db()
         return batch
-    if batch.attempts >= settings.BATCH_MAX_ATTEMPTS or not batch.path.is_file():
+    if batch.attempts >= settings.BATCH_MAX_ATTEMPTS or not batch.has_file:
         batch.finish(Status.STUCK)
     else:
         enqueue(batch)

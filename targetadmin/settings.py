@@ -250,7 +250,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
@@ -352,9 +352,33 @@ MANAGEMENT_API_BASIC_FAILURE_WINDOW_SECONDS = env_int(
 
 # Bulk ingestion (docs/api.md#batch-file-update, docs/operations.md#limits-and-retention).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-# Uploaded batch files wait here for a worker: with several hosts, a directory every web
-# host and worker mounts (docs/operations.md#running-in-production).
+# Where uploaded batch files wait for a worker (docs/operations.md#batch-storage): a
+# directory (BATCH_DIR) for one host, the database or an S3-compatible bucket for several.
 BATCH_DIR = Path(env_str("BATCH_DIR", str(VAR_DIR / "batches")))
+_BATCH_STORAGES = {
+    "directory": "profiles.ingest.storage.DirectoryStorage",
+    "database": "profiles.ingest.storage.DatabaseStorage",
+    "s3": "profiles.ingest.object_storage.ObjectStorage",
+}
+BATCH_STORAGE = env_str("BATCH_STORAGE", "directory")
+if BATCH_STORAGE not in _BATCH_STORAGES:
+    raise ImproperlyConfigured(
+        f"BATCH_STORAGE must be directory, database or s3, not {BATCH_STORAGE!r}"
+    )
+_batch_storage_options: dict[str, object] = {}
+if BATCH_STORAGE == "s3":
+    _batch_storage_options = {
+        "bucket_name": os.environ.get("BATCH_S3_BUCKET") or "",
+        "endpoint_url": os.environ.get("BATCH_S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("BATCH_S3_REGION") or None,
+        "location": env_str("BATCH_S3_PREFIX", "batches"),
+    }
+    if not _batch_storage_options["bucket_name"]:
+        raise ImproperlyConfigured("BATCH_STORAGE=s3 needs BATCH_S3_BUCKET")
+STORAGES["batches"] = {
+    "BACKEND": _BATCH_STORAGES[BATCH_STORAGE],
+    "OPTIONS": _batch_storage_options,
+}
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 500_000, minimum=1)
 BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)

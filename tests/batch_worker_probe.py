@@ -2,7 +2,8 @@
 
     python -m tests.batch_worker_probe FILE ROWS
 
-``FILE`` must lie in ``BATCH_DIR``; the database is the one the environment names
+``FILE`` must lie in ``BATCH_DIR`` (with ``BATCH_STORAGE=database`` it is first copied into the
+database's storage, streamed, before the memory is measured); the database is the one the environment names
 (``DATABASE_URL``, or the SQLite file under ``TARGETADMIN_VAR_DIR``), already migrated. The
 probe creates a client and a v2 batch for the file, runs ``processing.run`` (what
 ``manage.py db_worker`` runs for a batch) and prints one JSON object: the batch's counts
@@ -33,13 +34,18 @@ def main(path: Path, rows: int) -> dict[str, object]:
 
     django.setup()
     from django.conf import settings
+    from django.core.files import File
 
     from profiles.access.models import Client
     from profiles.ingest import processing
     from profiles.ingest.batches import ApiVersion, Batch
     from profiles.ingest.batchfile import PREFIX, parse_header
+    from profiles.ingest.storage import batch_files
 
     assert path.parent.resolve() == Path(settings.BATCH_DIR).resolve(), "FILE not in BATCH_DIR"
+    if settings.BATCH_STORAGE != "directory":
+        with path.open("rb") as handle:
+            batch_files().save(path.name, File(handle))
     with path.open("rb") as handle:
         first = handle.readline()
     header = parse_header(first.removeprefix(PREFIX).rstrip(b"\r\n"))

@@ -9,6 +9,7 @@ from xml.etree import ElementTree
 from django.http import HttpResponse
 from django.test import Client as HttpClient
 
+from profiles.ingest.storage import batch_files
 from profiles.models import Client, Profile
 
 FORM = "application/x-www-form-urlencoded"
@@ -25,6 +26,14 @@ def submit(
     path = "/m2/{}/v2/profile/batchUpdate" if version == "v2" else "/m2/{}/profile/batchUpdate"
     data = body.encode() if isinstance(body, str) else body
     return http.post(path.format(client), data=data, content_type=FORM, **headers)
+
+
+def stored_files() -> list[str]:
+    """The names of the batch files the storage ``batches`` holds."""
+    try:
+        return batch_files().listdir("")[1]
+    except FileNotFoundError:  # a directory not made yet
+        return []
 
 
 def xml_root(response: HttpResponse) -> ElementTree.Element:

@@ -107,11 +107,21 @@ def _plain_static_files(settings: Any) -> None:
     settings.WHITENOISE_AUTOREFRESH = True
 
 
+# TARGETADMIN_TEST_BATCH_STORAGE=database runs the suite with batch files kept in the
+# database (docs/development.md#tests), as BATCH_STORAGE=database does.
+BATCH_STORAGE_BACKENDS = {
+    "directory": "profiles.ingest.storage.DirectoryStorage",
+    "database": "profiles.ingest.storage.DatabaseStorage",
+}
+
+
 @pytest.fixture(autouse=True)
 def immediate_tasks(settings: Any, tmp_path: Path) -> None:
     """Tasks run inside the call that enqueues them; batch files go to a per-test folder."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     settings.BATCH_DIR = tmp_path / "batches"
+    backend = BATCH_STORAGE_BACKENDS[os.environ.get("TARGETADMIN_TEST_BATCH_STORAGE", "directory")]
+    settings.STORAGES = {**settings.STORAGES, "batches": {"BACKEND": backend}}
 
 
 # The key retrievable tokens are sealed with in tests (docs/tokens.md#retrievable-tokens),

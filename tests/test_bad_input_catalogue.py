@@ -25,7 +25,7 @@ from profiles.models import Client, Profile, ProfileToken
 from profiles.tokens import secret
 from tests import bad_input_catalogue
 from tests.bad_input_catalogue import ACME_BATCH_ID, CASES, Case
-from tests.batches import xml_body
+from tests.batches import stored_files, xml_body
 from tests.profile_api import require_authentication
 from tests.support import PASSWORD, basic_authorization
 
@@ -162,7 +162,7 @@ def test_a_truncated_upload_is_refused_and_stores_nothing(
     assert status == case.status, body
     assert case.message in body
     assert not Batch.objects.exists()
-    assert not any(settings.BATCH_DIR.glob("*"))
+    assert stored_files() == []
 
 
 def test_a_slow_upload_is_cut_off_by_the_read_timeout_and_stores_nothing(
@@ -189,7 +189,7 @@ def test_a_multipart_upload_cut_off_mid_file_is_refused_and_changes_nothing(
     assert status == case.status, body
     assert case.message in body
     assert not Batch.objects.exists()
-    assert not any(settings.BATCH_DIR.glob("*"))
+    assert stored_files() == []
     assert list(Profile.objects.values_list("pc_id", "attributes")) == [("cut-1", {})]
 
 

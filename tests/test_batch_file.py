@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 
@@ -17,6 +15,7 @@ from tests.batches import (
     batch_id_of,
     refusal,
     status,
+    stored_files,
     submit,
     values,
     xml_body,
@@ -250,9 +249,8 @@ def test_it_fails_a_row_that_is_not_utf8(demo: Client, client: HttpClient) -> No
     assert values(demo, pc_id="p2") == {"a": "ok"}
 
 
-def _nothing_changed(batch_dir: Path) -> bool:
-    leftovers = list(batch_dir.iterdir()) if batch_dir.exists() else []
-    return not Batch.objects.exists() and not Profile.objects.exists() and not leftovers
+def _nothing_changed() -> bool:
+    return not Batch.objects.exists() and not Profile.objects.exists() and not stored_files()
 
 
 @pytest.mark.parametrize(
@@ -281,7 +279,7 @@ def test_it_refuses_a_bad_file_with_400_and_changes_nothing(
     response = submit(client, body)
     assert response.status_code == 400
     assert refusal(response) == message
-    assert _nothing_changed(settings.BATCH_DIR)
+    assert _nothing_changed()
 
 
 def test_it_refuses_a_file_of_the_size_limit_with_413(
@@ -295,7 +293,7 @@ def test_it_refuses_a_file_of_the_size_limit_with_413(
     response = submit(client, body + "p1\n")  # exactly 1000 bytes
     assert response.status_code == 413
     assert refusal(response) == "The batch file must be smaller than 1,000 bytes."
-    assert _nothing_changed(settings.BATCH_DIR)
+    assert _nothing_changed()
 
 
 def test_it_refuses_more_rows_than_the_limit_with_413(
@@ -308,7 +306,7 @@ def test_it_refuses_more_rows_than_the_limit_with_413(
     response = submit(client, "batch=pcId,a\np1,x\np2,x\np3,x\np4,x")
     assert response.status_code == 413
     assert refusal(response) == "The batch file has more than 3 rows."
-    assert _nothing_changed(settings.BATCH_DIR)
+    assert _nothing_changed()
 
 
 def test_it_streams_bodies_past_djangos_in_memory_limit(
@@ -377,7 +375,7 @@ def test_it_refuses_a_multipart_body_without_its_closing_boundary_and_changes_no
         )
         assert response.status_code == 400, closing
         assert refusal(response) == "The multipart upload ended before its closing boundary."
-        assert _nothing_changed(settings.BATCH_DIR)
+        assert _nothing_changed()
 
 
 def test_it_ignores_what_follows_a_multipart_closing_boundary(

@@ -16,8 +16,9 @@ from profiles import tasks
 from profiles.api import submissions
 from profiles.ingest import processing
 from profiles.ingest.batches import Batch, BatchFailure, Status
+from profiles.ingest.storage import batch_files, open_at
 from profiles.models import Client, Profile
-from tests.batches import batch_id_of, refusal, status, submit, values
+from tests.batches import batch_id_of, refusal, status, stored_files, submit, values
 
 ROWS = "batch=pcId,a\n" + "".join(f"p{n},v{n}\n" for n in range(1, 8)) + "bad/,x,y\n"
 
@@ -56,7 +57,7 @@ def test_it_answers_with_the_winners_batch_when_a_racer_reaches_the_database_sec
     monkeypatch.setattr(submissions, "admit", lambda client, key, now: None)  # saw no batch
     assert batch_id_of(submit(client, ROWS, headers={"idempotency-key": "k"})) == first
     assert Batch.objects.count() == 1
-    assert not any(settings.BATCH_DIR.glob("*")), "the losing upload left its file behind"
+    assert stored_files() == [], "the losing upload left its file behind"
 
 
 def test_it_lets_a_corrected_retry_use_the_key_of_a_refused_request(
@@ -200,7 +201,7 @@ def test_it_marks_a_batch_stuck_when_its_file_is_gone(
     kill_worker_after(monkeypatch, chunks=0)
     batch_id = batch_id_of(submit(client, ROWS))
     monkeypatch.undo()
-    Batch.objects.get(pk=batch_id).path.unlink()
+    batch_files().delete(Batch.objects.get(pk=batch_id).file_name)
     stall(batch_id, settings)
     assert status(client, batch_id)["status"] == "stuck"
 
@@ -213,7 +214,8 @@ def test_it_never_applies_a_chunk_twice_when_two_workers_race(
     batch_id = batch_id_of(submit(client, ROWS))
     monkeypatch.undo()
     slow = Batch.objects.get(pk=batch_id)  # a worker that read the rows before the others
-    rows_read_by_slow = list(processing.stored_chunks(slow, settings.BATCH_CHUNK_ROWS))
+    with open_at(slow.file_name, slow.resume_offset) as handle:
+        rows_read_by_slow = list(processing.stored_chunks(slow, settings.BATCH_CHUNK_ROWS, handle))
     tasks.process_batch.call(batch_id)  # another worker finishes the batch meanwhile
     Profile.objects.filter(pc_id="p4").update(attributes={})
     processing.process(slow, rows_read_by_slow)
@@ -236,13 +238,13 @@ def test_it_prunes_batches_past_the_retention_period(
     monkeypatch.undo()
     recent = batch_id_of(submit(client, ROWS))
     Batch.objects.filter(pk=old).update(created_at=timezone.now() - timedelta(days=31))
-    old_file = Batch.objects.get(pk=old).path
-    assert old_file.exists()
+    old_file = Batch.objects.get(pk=old).file_name
+    assert batch_files().exists(old_file)
     out = StringIO()
     call_command("prune_batches", stdout=out)
     assert out.getvalue().strip() == "Deleted 1 batches."
     assert list(Batch.objects.values_list("pk", flat=True)) == [recent]
-    assert not old_file.exists()
+    assert not batch_files().exists(old_file)
 
 
 def test_it_sizes_each_chunk_so_that_its_transaction_lasts_about_batch_chunk_milliseconds(

@@ -121,6 +121,32 @@ def test_it_applies_a_file_of_1000_columns_in_the_memory_of_a_narrow_file(
     assert wide_growth < narrow_growth + 24 * 1024, shown
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_applies_a_wide_file_kept_in_the_database_in_the_memory_of_one_in_a_directory(
+    worker_env: dict[str, str],
+) -> None:
+    """BATCH_STORAGE=database: the 25 MB file is read a chunk at a time, never whole."""
+    batches = Path(worker_env["TARGETADMIN_VAR_DIR"]) / "batches"
+    write_wide_file(batches / "wide.txt")
+
+    # The database's copy first: a batch applied from the directory deletes the file.
+    database = apply_in_worker(
+        worker_env | {"BATCH_STORAGE": "database"}, batches / "wide.txt", WIDE_ROWS
+    )
+    directory = apply_in_worker(worker_env, batches / "wide.txt", WIDE_ROWS)
+
+    assert (database["status"], database["successful"], database["failed"]) == (
+        "complete",
+        WIDE_ROWS // 2,
+        WIDE_ROWS // 2,
+    )
+    shown = f"directory {directory}, database {database}"
+    assert database["peak_kb"] < PEAK_LIMIT_KB, shown
+    directory_growth = directory["peak_kb"] - directory["peak_kb_before"]
+    database_growth = database["peak_kb"] - database["peak_kb_before"]
+    assert database_growth < directory_growth + 8 * 1024, shown
+
+
 # How chunks are bounded ---------------------------------------------------------------------
 
 HEADER = Header(KeyKind.PC_ID, ("a", "b", "c"))  # 4 columns with the key

@@ -25,7 +25,7 @@ from django.test import Client as HttpClient
 from profiles.api import submissions
 from profiles.ingest.batches import Batch, Status
 from profiles.models import Client
-from tests.batches import batch_id_of, submit, values
+from tests.batches import batch_id_of, stored_files, submit, values
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,8 +125,8 @@ def named_batch(response: HttpResponse) -> str:
     return batch_id_of(response)
 
 
-def leftover_files(settings: Any) -> list[Path]:
-    return list(Path(settings.BATCH_DIR).glob("*"))
+def leftover_files(settings: Any) -> list[str]:
+    return stored_files()
 
 
 @pytest.mark.parametrize("way", ["v1", "v2", "json"])

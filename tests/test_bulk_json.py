@@ -244,7 +244,7 @@ def test_it_hands_a_large_batch_to_the_worker_and_answers_202(
     assert status.json()["status"] == "complete"
     assert status.json()["successfulUpdates"] == 1001
     assert values(demo, third_party_id="u-1000") == {"n": "1000"}
-    assert not Batch.objects.get().path.exists()  # the stored rows go once applied
+    assert not Batch.objects.get().has_file  # the stored rows go once applied
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from django.test import Client as HttpClient
 from profiles.ingest.batches import Batch
 from profiles.models import AuditEvent, Client, Profile, ProfileApiSettings, ProfileToken, Role
 from profiles.rules import faults
+from tests.batches import stored_files
 from tests.conftest import member
 from tests.support import PASSWORD, basic
 
@@ -206,7 +207,7 @@ def test_it_answers_a_batch_upload_503_and_keeps_no_file_while_locked(
     assert response.status_code == 503
     assert response["Retry-After"] == str(faults.BUSY_RETRY_AFTER_SECONDS)
     assert "database is busy and nothing was changed" in response.content.decode()
-    assert list(settings.BATCH_DIR.iterdir()) == []
+    assert stored_files() == []
     assert not Batch.objects.exists()
     assert tier(demo) == "silver"
 

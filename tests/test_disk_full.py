@@ -9,6 +9,7 @@ on a real full disk: in a write, or when the last buffered bytes are flushed on 
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import json
@@ -23,6 +24,7 @@ from django.db import connection
 from django.test import Client as HttpClient
 
 from profiles.ingest.batches import Batch
+from profiles.ingest.storage import BatchFileChunk
 from profiles.models import Client, Profile
 from profiles.rules import faults
 from tests.batches import refusal, submit, values
@@ -45,18 +47,26 @@ class FullDisk(io.FileIO):
 
 @pytest.fixture
 def disk(monkeypatch: pytest.MonkeyPatch, settings: Any) -> type[FullDisk]:
-    """Files written under ``BATCH_DIR`` land on the full disk; the rest are untouched."""
-    real_open = pathlib.Path.open
+    """Batch files are kept in ``BATCH_DIR``, and those written there land on the full disk;
+    the rest are untouched."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batches": {"BACKEND": "profiles.ingest.storage.DirectoryStorage"},
+    }
+    real_open = builtins.open
 
-    def open_on_disk(path: pathlib.Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if path.parent != settings.BATCH_DIR or "w" not in mode:
-            return real_open(path, mode, *args, **kwargs)
+    def open_on_disk(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, int) or "w" not in mode:
+            return real_open(file, mode, *args, **kwargs)
+        path = pathlib.Path(file)
+        if path.parent != settings.BATCH_DIR:
+            return real_open(file, mode, *args, **kwargs)
         buffered = io.BufferedWriter(FullDisk(path, "w"))
         if "b" in mode:
             return buffered
         return io.TextIOWrapper(buffered, encoding=kwargs.get("encoding", "utf-8"))
 
-    monkeypatch.setattr(pathlib.Path, "open", open_on_disk)
+    monkeypatch.setattr(builtins, "open", open_on_disk)
     FullDisk.room = 0
     return FullDisk
 
@@ -185,3 +195,82 @@ def test_it_answers_507_when_the_database_cannot_grow_and_changes_nothing() -> N
     assert response.status_code == 507
     assert refusal(response) == faults.DISK_FULL_MESSAGE
     assert Profile.objects.get(client=demo, pc_id="p1").attributes == {}
+
+
+# Batch files kept in the database (BATCH_STORAGE=database) --------------------------------
+
+
+@pytest.fixture
+def files_in_database(settings: Any) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batches": {"BACKEND": "profiles.ingest.storage.DatabaseStorage"},
+    }
+
+
+def assert_no_chunk_or_batch(demo: Client) -> None:
+    assert not BatchFileChunk.objects.exists()
+    assert not Batch.objects.exists()
+    assert values(demo, pc_id="p1") == {}
+
+
+@pytest.mark.parametrize("room_pages", [0, 70])  # none; the first chunk (256 KB), not all
+@pytest.mark.usefixtures("files_in_database")
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_507_and_keeps_no_chunk_when_sqlite_cannot_hold_the_upload(
+    room_pages: int,
+) -> None:
+    """SQLite's "database or disk is full", made real by capping the database's pages."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's page cap")
+    demo = Client.objects.create(code="demo", name="Demo")
+    Profile.objects.create(client=demo, pc_id="p1", attributes={})
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM")  # no free pages left by earlier tests: the room is exact
+        cursor.execute("PRAGMA max_page_count")
+        [cap] = cursor.fetchone()
+        cursor.execute("PRAGMA page_size")
+        [page_size] = cursor.fetchone()
+        cursor.execute("PRAGMA page_count")
+        [pages] = cursor.fetchone()
+        cursor.execute(f"PRAGMA max_page_count = {pages + room_pages * 4096 // page_size}")
+    try:
+        response = submit(HttpClient(), LARGE)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA max_page_count = {cap}")
+
+    assert response.status_code == 507
+    assert refusal(response) == faults.DISK_FULL_MESSAGE
+    assert_no_chunk_or_batch(demo)
+
+
+@pytest.mark.postgresql
+@pytest.mark.usefixtures("files_in_database")
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_507_and_keeps_no_chunk_when_postgresql_has_no_room_for_the_upload() -> None:
+    """PostgreSQL's own disk_full error (SQLSTATE 53100), raised by the database itself for
+    the second chunk of the file: a trigger stands for the full disk under its table."""
+    demo = Client.objects.create(code="demo", name="Demo")
+    Profile.objects.create(client=demo, pc_id="p1", attributes={})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.\"offset\" > 0 THEN RAISE EXCEPTION 'could not extend file'"
+            " USING ERRCODE = 'disk_full'; END IF; RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_disk_full BEFORE INSERT ON profiles_batchfilechunk"
+            " FOR EACH ROW EXECUTE FUNCTION test_disk_full()"
+        )
+    try:
+        response = submit(HttpClient(), LARGE)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_disk_full ON profiles_batchfilechunk")
+            cursor.execute("DROP FUNCTION test_disk_full()")
+
+    assert response.status_code == 507
+    assert response["Retry-After"] == str(faults.DISK_FULL_RETRY_AFTER_SECONDS)
+    assert refusal(response) == faults.DISK_FULL_MESSAGE
+    assert_no_chunk_or_batch(demo)

@@ -42,6 +42,7 @@ from profiles.ingest.batchfile import (
     read_chunks,
 )
 from profiles.ingest.pipeline import Row, RowError, RowFailure
+from profiles.ingest.storage import DirectoryStorage
 from profiles.models import Client, Profile
 from profiles.rules.errors import ProductError
 from profiles.rules.limits import MAX_NAME_LENGTH
@@ -96,7 +97,9 @@ def chunks_of(raw: bytes, cuts: list[int]) -> list[bytes]:
 
 def store(raw: bytes, cuts: list[int], directory: Path) -> tuple[Header, list[Any], int] | str:
     """Write ``raw`` in pieces through the batch writer; the rows read back, or why refused."""
-    writer = BatchFileWriter(directory / "fuzz.txt", max_bytes=1 << 20, max_rows=1000)
+    writer = BatchFileWriter(
+        DirectoryStorage(location=str(directory)), "fuzz.txt", max_bytes=1 << 20, max_rows=1000
+    )
     try:
         for piece in chunks_of(raw, cuts):
             writer.write(piece)
@@ -109,12 +112,12 @@ def store(raw: bytes, cuts: list[int], directory: Path) -> tuple[Header, list[An
         assert stored.message.strip()
         return stored.message
     entries: list[Row | RowFailure] = []
-    with stored.path.open("rb") as handle:
+    with (directory / stored.name).open("rb") as handle:
         for chunk in read_chunks(
             handle, stored.header, offset=stored.data_offset, position=2, size=3
         ):
             entries += sorted([*chunk.rows, *chunk.failures], key=position_of)
-    stored.path.unlink()
+    (directory / stored.name).unlink()
     return stored.header, entries, stored.rows
 
 

@@ -20,6 +20,7 @@ PRODUCTION = {
     "TRUST_X_FORWARDED_PROTO": "true",
     "EMAIL_BACKEND": "smtp",
     "EMAIL_HOST": "smtp.example.com",
+    "BATCH_STORAGE": "database",
 }
 
 
@@ -58,3 +59,36 @@ def test_it_fails_the_deploy_check_when_e_mail_would_only_be_printed() -> None:
     check = deploy_check(EMAIL_BACKEND="console")
     assert check.returncode != 0
     assert "mail.E001" in check.stderr
+
+
+def batch_storage_class(**overrides: str) -> subprocess.CompletedProcess[str]:
+    code = "from profiles.ingest.storage import batch_files; print(type(batch_files()).__name__)"
+    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=os.environ | PRODUCTION | overrides,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_batch_storage_picks_where_batch_files_wait() -> None:
+    database = batch_storage_class()
+    assert database.stdout.strip() == "DatabaseStorage", database.stderr
+    s3 = batch_storage_class(BATCH_STORAGE="s3", BATCH_S3_BUCKET="batches")
+    assert s3.stdout.strip() == "ObjectStorage", s3.stderr
+    assert batch_storage_class(BATCH_STORAGE="directory").stdout.strip() == "DirectoryStorage"
+
+
+def test_it_refuses_a_batch_storage_it_does_not_know() -> None:
+    refused = deploy_check(BATCH_STORAGE="nfs")
+    assert refused.returncode != 0
+    assert "BATCH_STORAGE must be directory, database or s3, not 'nfs'" in refused.stderr
+
+
+def test_it_refuses_s3_batch_storage_without_a_bucket() -> None:
+    refused = deploy_check(BATCH_STORAGE="s3")
+    assert refused.returncode != 0
+    assert "BATCH_STORAGE=s3 needs BATCH_S3_BUCKET" in refused.stderr

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from profiles.ingest.batchfile import BatchFileWriter, parse_header, parse_line, read_chunks
+from profiles.ingest.storage import DirectoryStorage
 from targetadmin_upload import batchfile
 from targetadmin_upload.parts import Part, split
 from targetadmin_upload.sources import Record, open_source
@@ -93,13 +94,16 @@ def test_each_part_passes_the_servers_upload_checks_under_the_same_limits(
         if not part.rows:
             continue
         writer = BatchFileWriter(
-            tmp_path / f"{part.number}.txt", max_bytes=max_bytes, max_rows=max_rows
+            DirectoryStorage(location=tmp_path),
+            f"{part.number}.txt",
+            max_bytes=max_bytes,
+            max_rows=max_rows,
         )
         for chunk in part.body():
             writer.write(chunk)
         stored = writer.finish()  # raises FileRefused past either limit
         assert stored.rows == part.rows
-        with stored.path.open("rb") as handle:
+        with (tmp_path / stored.name).open("rb") as handle:
             for chunk in read_chunks(
                 handle, stored.header, offset=stored.data_offset, position=2, size=100
             ):

@@ -28,6 +28,7 @@ from profiles.api import json_body
 from profiles.ingest import processing
 from profiles.ingest.batches import ApiVersion, Batch, Status, new_batch_id
 from profiles.ingest.batchfile import BatchFileWriter, store_multipart, store_raw_body
+from profiles.ingest.storage import batch_files
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_IDEMPOTENCY_KEY_LENGTH
 
@@ -112,8 +113,10 @@ def submit_file(request: HttpRequest, client: Client, version: ApiVersion) -> Ba
         return original
     batch_id = new_batch_id(client, now)
     multipart = _is_multipart(request)
+    files = batch_files()
     writer = BatchFileWriter(
-        settings.BATCH_DIR / f"{batch_id}.txt",
+        files,
+        f"{batch_id}.txt",
         max_bytes=settings.BATCH_MAX_BYTES,
         max_rows=settings.BATCH_MAX_ROWS,
         prefix_required=not multipart,
@@ -132,17 +135,17 @@ def submit_file(request: HttpRequest, client: Client, version: ApiVersion) -> Ba
         create_missing=version == ApiVersion.V2,
         batch_size=stored.rows,
         idempotency_key=key,
-        file_name=stored.path.name,
+        file_name=stored.name,
         resume_offset=stored.data_offset,
         resume_position=2,  # line 1 is the header
     )
     try:
         created = create(batch)
     except BaseException:
-        stored.path.unlink(missing_ok=True)  # no batch, no file: the upload left no trace
+        files.delete(stored.name)  # no batch, no file: the upload left no trace
         raise
     if created is not batch:  # a submission with the same key got there first
-        stored.path.unlink(missing_ok=True)
+        files.delete(stored.name)
         return created
     if batch.batch_size:
         tasks.enqueue(batch)
@@ -199,7 +202,8 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
         return original
     batch_id = new_batch_id(client, now)
     inline = len(profiles) <= settings.JSON_BULK_INLINE_PROFILES
-    path = settings.BATCH_DIR / f"{batch_id}.jsonl"
+    name = f"{batch_id}.jsonl"
+    files = batch_files()
     batch = Batch(
         id=batch_id,
         client=client,
@@ -207,7 +211,7 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
         create_missing=create_missing,
         batch_size=len(profiles),
         idempotency_key=key,
-        file_name="" if inline else path.name,
+        file_name="" if inline else name,
     )
 
     def apply_inline(batch: Batch) -> None:
@@ -216,18 +220,19 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
 
     try:
         if not inline:
-            settings.BATCH_DIR.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as handle:
+            with files.open(name, "wb") as handle:
                 for index, item in enumerate(profiles):
                     # ASCII escapes carry every string json.loads made, a lone surrogate
                     # included, to the worker, whose checks refuse that row alone.
-                    handle.write(json.dumps([index, item]) + "\n")
+                    handle.write(json.dumps([index, item]).encode() + b"\n")
         created = create(batch, then=apply_inline if inline else None)
     except BaseException:
-        path.unlink(missing_ok=True)  # a half-written file or one no batch points to
+        if not inline:
+            files.delete(name)  # a half-written file or one no batch points to
         raise
     if created is not batch:  # a submission with the same key got there first
-        path.unlink(missing_ok=True)
+        if not inline:
+            files.delete(name)
         return created
     if not inline:
         tasks.enqueue(batch)

@@ -1,6 +1,7 @@
 """Batches: one bulk submission each (docs/concepts.md#batches), its progress and its failed rows.
 
-A batch's rows live in a file under ``BATCH_DIR`` until the batch completes. The worker
+A batch's rows live in a stored file (the storage ``batches``, docs/operations.md#batch-storage)
+until the batch completes. The worker
 applies it chunk by chunk; each chunk's profile changes, failed rows and the batch's new
 counts and resume point commit in one transaction, so a worker killed mid-batch leaves the
 batch exactly at its last committed chunk and the next attempt carries on from there.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from itertools import islice
-from pathlib import Path
 from typing import ClassVar
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from profiles.access.models import Client
 from profiles.ingest.pipeline import Outcome, shown_storable
+from profiles.ingest.storage import batch_files
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from profiles.store import KeyKind
 
@@ -152,8 +153,9 @@ class Batch(models.Model):
         return self.id
 
     @property
-    def path(self) -> Path:
-        return Path(settings.BATCH_DIR) / self.file_name
+    def has_file(self) -> bool:
+        """Whether the batch's stored file is still there for a worker to read."""
+        return bool(self.file_name) and batch_files().exists(self.file_name)
 
     @property
     def is_finished(self) -> bool:
@@ -213,8 +215,8 @@ class Batch(models.Model):
             status=status, finished_at=now, updated_at=now
         )
         self.refresh_from_db()
-        if status == Status.COMPLETE and self.file_name:
-            self.path.unlink(missing_ok=True)
+        if status == Status.COMPLETE:
+            self.delete_file()
 
     def start_attempt(self, task_id: str) -> None:
         self.attempts += 1
@@ -224,7 +226,31 @@ class Batch(models.Model):
 
     def delete_file(self) -> None:
         if self.file_name:
-            self.path.unlink(missing_ok=True)
+            batch_files().delete(self.file_name)
+
+
+def stray_files(before: datetime) -> list[str]:
+    """Stored batch files that no batch names and that were written before ``before``.
+
+    An upload whose web process died mid-way leaves its file without a batch; one still
+    arriving has none yet either, hence ``before``. A file's name is its batch's id, which
+    carries the time it was made (``new_batch_id``).
+    """
+    try:
+        names = batch_files().listdir("")[1]
+    except FileNotFoundError:  # a directory not made yet
+        return []
+    named = set(Batch.objects.filter(file_name__in=names).values_list("file_name", flat=True))
+    cutoff = before.timestamp() * 1000
+    stray = []
+    for name in names:
+        try:
+            made = int(name.rsplit(".", 1)[0].rsplit("-", 2)[-2])
+        except (IndexError, ValueError):
+            continue  # not a batch file
+        if made < cutoff and name not in named:
+            stray.append(name)
+    return stray
 
 
 def storable(text: str, length: int) -> str:

@@ -8,8 +8,9 @@
 
 Two halves, both streaming:
 
-- :class:`BatchFileWriter` receives an upload chunk by chunk, stores it on disk and checks
-  the whole-file rules on the way (``batch=`` prefix, header, size, row count), so a
+- :class:`BatchFileWriter` receives an upload chunk by chunk, stores it (in the storage
+  ``BATCH_STORAGE`` names, docs/operations.md#batch-storage) and checks the whole-file rules
+  on the way (``batch=`` prefix, header, size, row count), so a
   refused file is refused before anything changes and a 50 MB upload is never held in
   memory.
 - :func:`read_chunks` reads a stored file from a byte offset and turns each line into a
@@ -21,14 +22,15 @@ Lines are split into cells on raw commas first and each cell is then form-decode
 
 from __future__ import annotations
 
-import os
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from django.core.files import File
+from django.core.files.storage import Storage
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParser
@@ -296,23 +298,31 @@ def read_chunks(
 
 @dataclass(frozen=True, slots=True)
 class StoredFile:
-    path: Path
+    name: str  # in the storage ``batches``
     header: Header
     rows: int
     data_offset: int  # byte offset of the first data line
 
 
 class BatchFileWriter:
-    """Store an upload under ``path`` while checking the whole-file rules.
+    """Store an upload as ``name`` in ``storage`` while checking the whole-file rules.
 
     ``write`` raises ``FileRefused`` as soon as a rule is broken; the caller then calls
-    ``discard``. Only the header and the current line's last bytes are held in memory.
+    ``discard``. Only the header and the current line's last bytes are held in memory (and
+    what the storage buffers: a chunk of the database's, a part of an object store's).
     """
 
     def __init__(
-        self, path: Path, *, max_bytes: int, max_rows: int, prefix_required: bool = True
+        self,
+        storage: Storage,
+        name: str,
+        *,
+        max_bytes: int,
+        max_rows: int,
+        prefix_required: bool = True,
     ) -> None:
-        self.path = path
+        self.storage = storage
+        self.name = name
         self.max_bytes = max_bytes
         self.max_rows = max_rows
         self.prefix_required = prefix_required
@@ -322,9 +332,7 @@ class BatchFileWriter:
         self.data_offset = 0
         self._head = b""
         self._tail = b""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = path.with_suffix(".part")
-        self._handle: IO[bytes] | None = self._partial.open("wb")
+        self._handle: File[Any] | None = storage.open(name, "wb")
 
     def write(self, chunk: bytes) -> None:
         if self._handle is None:
@@ -385,15 +393,15 @@ class BatchFileWriter:
                 raise FileRefused(
                     ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
                 )
-        os.replace(self._partial, self.path)
-        return StoredFile(self.path, self.header, self.rows, self.data_offset)
+        return StoredFile(self.name, self.header, self.rows, self.data_offset)
 
     def discard(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        self._partial.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
+            handle, self._handle = self._handle, None
+            # Closing may fail again as the write did (a full disk); what is stored goes next.
+            with contextlib.suppress(Exception):
+                handle.close()
+        self.storage.delete(self.name)
 
 
 READ_CHUNK_BYTES = 256 * 1024

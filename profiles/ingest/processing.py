@@ -17,8 +17,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +26,7 @@ from profiles.ingest import pipeline
 from profiles.ingest.batches import ApiVersion, Batch, Status
 from profiles.ingest.batchfile import Header, read_chunks
 from profiles.ingest.pipeline import Outcome, Row, RowFailure
+from profiles.ingest.storage import open_at
 from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 
@@ -59,37 +59,35 @@ def json_entry(index: int, item: Any) -> Entry:
     return kind, Row(index, profile_id, attributes)
 
 
-def json_file_entries(path: Path, offset: int) -> Iterator[tuple[Entry, int]]:
-    """Entries of a stored JSON batch: one ``[index, profile]`` line each."""
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        for line in handle:
-            offset += len(line)
-            index, item = json.loads(line)
-            yield json_entry(index, item), offset
+def json_file_entries(handle: IO[bytes], offset: int) -> Iterator[tuple[Entry, int]]:
+    """Entries of a stored JSON batch from ``offset``: one ``[index, profile]`` line each."""
+    handle.seek(offset)
+    for line in handle:
+        offset += len(line)
+        index, item = json.loads(line)
+        yield json_entry(index, item), offset
 
 
-def file_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+def file_chunks(batch: Batch, size: int, handle: IO[bytes]) -> Iterator[Chunk]:
     header = Header(KeyKind(batch.key_kind), tuple(batch.attribute_names))
-    with batch.path.open("rb") as handle:
-        for parsed in read_chunks(
-            handle,
-            header,
-            offset=batch.resume_offset,
-            position=batch.resume_position,
-            size=size,
-            max_cells=settings.BATCH_CHUNK_CELLS,
-            max_bytes=settings.BATCH_CHUNK_BYTES,
-        ):
-            chunk = Chunk(
-                [(header.kind, parsed.rows)],
-                parsed.failures,
-                parsed.end_offset,
-                parsed.next_position,
-            )
-            del parsed
-            yield chunk
-            del chunk  # before the next chunk is read
+    for parsed in read_chunks(
+        handle,
+        header,
+        offset=batch.resume_offset,
+        position=batch.resume_position,
+        size=size,
+        max_cells=settings.BATCH_CHUNK_CELLS,
+        max_bytes=settings.BATCH_CHUNK_BYTES,
+    ):
+        chunk = Chunk(
+            [(header.kind, parsed.rows)],
+            parsed.failures,
+            parsed.end_offset,
+            parsed.next_position,
+        )
+        del parsed
+        yield chunk
+        del chunk  # before the next chunk is read
 
 
 @dataclass(slots=True)
@@ -131,11 +129,12 @@ def chunks(entries: Iterable[tuple[Entry, int]], size: int, *, start: int = 0) -
         yield chunk
 
 
-def stored_chunks(batch: Batch, size: int) -> Iterator[Chunk]:
+def stored_chunks(batch: Batch, size: int, handle: IO[bytes]) -> Iterator[Chunk]:
+    """The batch's chunks from its resume point, read from ``handle``, its stored file."""
     if batch.api_version == ApiVersion.JSON:
-        entries = json_file_entries(batch.path, batch.resume_offset)
+        entries = json_file_entries(handle, batch.resume_offset)
         return chunks(entries, size, start=batch.resume_offset)
-    return file_chunks(batch, size)
+    return file_chunks(batch, size, handle)
 
 
 def apply(batch: Batch, chunk: Chunk) -> Outcome:
@@ -171,16 +170,19 @@ def paced_chunks(batch: Batch, most_rows: int, seconds: float) -> Iterator[Chunk
     """
     fewest = min(FEWEST_PACED_ROWS, most_rows)
     rows = min(FIRST_PACED_ROWS, most_rows)
-    while True:
-        # From the resume point the last chunk recorded; the reader (and its file) is let go.
-        chunk = next(stored_chunks(batch, rows), None)
-        if chunk is None:
-            return
-        handed_out = time.monotonic()
-        yield chunk
-        took = max(time.monotonic() - handed_out, 1e-6)
-        done = sum(len(run_rows) for _, run_rows in chunk.runs) + len(chunk.failures)
-        rows = max(fewest, min(most_rows, 2 * done, int(done * seconds / took)))
+    # The file stays open from chunk to chunk: a stored file is opened (and, in the
+    # database, its chunk fetched) once, not once per chunk of the batch.
+    with open_at(batch.file_name, batch.resume_offset) as handle:
+        while True:
+            # From the resume point the last chunk recorded; the reader is let go.
+            chunk = next(stored_chunks(batch, rows, handle), None)
+            if chunk is None:
+                return
+            handed_out = time.monotonic()
+            yield chunk
+            took = max(time.monotonic() - handed_out, 1e-6)
+            done = sum(len(run_rows) for _, run_rows in chunk.runs) + len(chunk.failures)
+            rows = max(fewest, min(most_rows, 2 * done, int(done * seconds / took)))
 
 
 class ChunkAlreadyApplied(Exception):
@@ -228,7 +230,7 @@ def run(batch_id: str) -> None:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or batch.is_finished:
         return
-    if not batch.path.is_file():
+    if not batch.has_file:
         batch.finish(Status.STUCK)
         return
     process(

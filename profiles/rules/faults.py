@@ -10,9 +10,9 @@ written nothing and may simply be sent again: 503 with ``Retry-After``.
 timeout (docs/operations.md#slow-clients-and-nginx-in-front) is answered 408; nothing of it
 was applied.
 
-**A full disk.** An upload that cannot be stored (``ENOSPC``, a quota, or SQLite's "database
-or disk is full") is removed as far as it got and no batch is created: 507 with
-``Retry-After``.
+**A full disk.** An upload that cannot be stored (``ENOSPC``, a quota, SQLite's "database
+or disk is full", PostgreSQL's ``disk_full``) is removed as far as it got and no batch is
+created: 507 with ``Retry-After``.
 
 The profile APIs and the management API answer in their own envelopes
 (``profiles.api.gate``, ``profiles.api.management.endpoint``). Pages get the busy page from
@@ -39,6 +39,7 @@ DISK_FULL_MESSAGE = (
     "The server has no room to store this request and nothing of it was kept; retry later."
 )
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_POSTGRESQL_DISK_FULL = "53100"  # SQLSTATE disk_full: "could not extend file"
 
 
 def _sqlite_error_name(error: BaseException) -> str:
@@ -54,8 +55,11 @@ def is_database_busy(error: BaseException) -> bool:
 
 
 def is_disk_full(error: BaseException) -> bool:
-    """True for "no space left on device", an exceeded quota, and SQLite's SQLITE_FULL."""
+    """True for "no space left on device", an exceeded quota, SQLite's SQLITE_FULL and
+    PostgreSQL's disk_full."""
     if isinstance(error, OperationalError):
+        if getattr(error.__cause__, "sqlstate", None) == _POSTGRESQL_DISK_FULL:
+            return True
         return _sqlite_error_name(error).startswith("SQLITE_FULL")
     return isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS
 
