@@ -180,15 +180,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The profile APIs' own statements are prepared once per PostgreSQL connection (profiles/
+# store/reads.py); off for a pooler that cannot keep prepared statements.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's PostgreSQL backend, checking a kept connection only after idle time
     # (targetadmin/postgresql, docs/operations.md#database-connections).
     DATABASES["default"]["ENGINE"] = "targetadmin.postgresql"
-    # The profile APIs' own statements are prepared once per connection (profiles/store/
-    # reads.py); the ORM's never are. Off for a pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "prepare_threshold", 5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
-    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend with writers queued one after another (targetadmin/sqlite,
     # docs/operations.md#sqlite-writers) instead of sleeping in SQLite's busy handler.

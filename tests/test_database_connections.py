@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -104,30 +105,35 @@ def test_the_profile_apis_statements_are_prepared_once_per_connection() -> None:
     assert [s for s in _prepared_statements() if "+ 40" in s] == ["SELECT $1::int + 40"]
 
 
-def test_with_prepared_statements_off_nothing_is_prepared(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    connection.close()
-    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "prepare_threshold", None)
+def test_the_orms_statements_are_not_counted_toward_preparing() -> None:
+    reads.fetch_one("SELECT %s::int + 60", [1])
+    with connection.cursor() as cursor:  # the ORM's cursor, as a batch file's chunk is stored
+        for _ in range(6):
+            cursor.execute("SELECT %s::bytea", [b"x" * 100_000])
+
+    assert connection.connection.prepare_threshold is None
+    assert [s for s in _prepared_statements() if "bytea" in s] == []
+
+
+def test_with_prepared_statements_off_nothing_is_prepared(settings: Any) -> None:
+    settings.DATABASE_PREPARED_STATEMENTS = False
 
     answer = reads.fetch_one("SELECT %s::int + 50", [1])
 
     assert answer == (51,)
     assert [s for s in _prepared_statements() if "+ 50" in s] == []
-    connection.close()
 
 
-@pytest.mark.parametrize(("value", "threshold"), [("true", 5), ("false", None)])
-def test_database_prepared_statements_sets_the_connections_threshold(
-    value: str, threshold: int | None
+@pytest.mark.parametrize(("value", "prepared"), [("true", True), ("false", False)])
+def test_database_prepared_statements_is_read_from_the_environment(
+    value: str, prepared: bool
 ) -> None:
     completed = subprocess.run(
         [
             sys.executable,
             "-c",
             "from django.conf import settings; "
-            "print(settings.DATABASES['default']['ENGINE'], "
-            "settings.DATABASES['default']['OPTIONS']['prepare_threshold'])",
+            "print(settings.DATABASES['default']['ENGINE'], settings.DATABASE_PREPARED_STATEMENTS)",
         ],
         env=os.environ
         | {
@@ -141,4 +147,4 @@ def test_database_prepared_statements_sets_the_connections_threshold(
         check=True,
     )
 
-    assert completed.stdout.split() == ["targetadmin.postgresql", str(threshold)]
+    assert completed.stdout.split() == ["targetadmin.postgresql", str(prepared)]

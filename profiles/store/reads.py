@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.base import ModelState
 from django.db.models.expressions import Col
@@ -123,23 +124,37 @@ def execute(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Iterator[Any
         return
     database.close_if_health_check_failed()
     database.ensure_connection()
-    postgresql = database.vendor == "postgresql"
+    if database.vendor == "postgresql":
+        with database.wrap_database_errors, _preparing(database.connection) as prepared:
+            prepared.execute(sql, params, prepare=settings.DATABASE_PREPARED_STATEMENTS)
+            yield prepared
+        return
     with database.wrap_database_errors:
-        # On PostgreSQL: server-side binding, each statement prepared on the connection the
-        # first time (planning the gate's three-table join cost the server several times
-        # what running it does); with DATABASE_PREPARED_STATEMENTS=false, for a pooler that
-        # cannot keep prepared statements, psycopg sends it unprepared.
-        driver: Any = (
-            psycopg.Cursor(database.connection) if postgresql else database.connection.cursor()
-        )
+        cursor = database.connection.cursor()
         try:
-            if postgresql:
-                driver.execute(sql, params, prepare=True)
-            else:
-                driver.execute(_in_qmark_style(sql), params)
-            yield driver
+            cursor.execute(_in_qmark_style(sql), params)
+            yield cursor
         finally:
-            driver.close()
+            cursor.close()
+
+
+@contextmanager
+def _preparing(connection: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:
+    """A server-binding cursor whose statement psycopg may prepare, once per connection.
+
+    Planning the gate's three-table join costs PostgreSQL several times what running it
+    does. Django keeps prepared statements off on its connections, and psycopg, once they
+    are on, counts every statement it runs toward preparing it, the ORM's too: a statement
+    holding a batch file's chunk as a literal would stay in that count. So they are on only
+    while this cursor runs its own statement.
+    """
+    cursor = psycopg.Cursor(connection)
+    connection.prepare_threshold = 0
+    try:
+        yield cursor
+    finally:
+        connection.prepare_threshold = None
+        cursor.close()
 
 
 def instance[M: models.Model](model: type[M], values: Sequence[Any], fields: Fields = None) -> M:
