@@ -20,9 +20,11 @@ from targetadmin.postgresql import base
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 
-def _between_requests() -> None:
-    """What Django's request_finished and request_started signals do to connections."""
+def _between_requests(idle_seconds: float = 0) -> None:
+    """What Django's request_finished and request_started signals do to connections, with
+    ``idle_seconds`` between the two requests."""
     close_old_connections()
+    time.sleep(idle_seconds)
     close_old_connections()
 
 
@@ -65,9 +67,7 @@ def test_a_connection_idle_past_the_limit_is_checked_before_use(
     first = _backend_pid()
     checks = _count_health_checks(monkeypatch)
 
-    close_old_connections()
-    time.sleep(0.1)
-    close_old_connections()
+    _between_requests(idle_seconds=0.1)
     second = _backend_pid()
 
     assert checks == [True]

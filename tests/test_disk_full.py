@@ -15,6 +15,8 @@ import io
 import json
 import os
 import pathlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -172,6 +174,25 @@ def test_other_storage_errors_are_not_taken_for_a_full_disk() -> None:
     assert not faults.is_disk_full(ValueError("No space left on device"))
 
 
+@contextmanager
+def sqlite_room(room_bytes: int) -> Iterator[None]:
+    """Inside the block, the SQLite database grows by ``room_bytes`` (in whole pages) at
+    most: beyond that SQLite itself answers "database or disk is full"."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA max_page_count")
+        [cap] = cursor.fetchone()
+        cursor.execute("PRAGMA page_size")
+        [page_size] = cursor.fetchone()
+        cursor.execute("PRAGMA page_count")
+        [pages] = cursor.fetchone()
+        cursor.execute(f"PRAGMA max_page_count = {pages + room_bytes // page_size}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA max_page_count = {cap}")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_answers_507_when_the_database_cannot_grow_and_changes_nothing() -> None:
     """SQLite's "database or disk is full", made real by capping the database's pages."""
@@ -180,17 +201,8 @@ def test_it_answers_507_when_the_database_cannot_grow_and_changes_nothing() -> N
     demo = Client.objects.create(code="demo", name="Demo")
     Profile.objects.create(client=demo, pc_id="p1", attributes={})
     update = urlencode({"mboxPC": "p1", **{f"profile.a{n}": "v" * 256 for n in range(40)}})
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA max_page_count")
-        [cap] = cursor.fetchone()
-        cursor.execute("PRAGMA page_count")
-        [pages] = cursor.fetchone()
-        cursor.execute(f"PRAGMA max_page_count = {pages}")
-    try:
+    with sqlite_room(0):
         response = HttpClient().post(f"/m2/demo/profile/update?{update}")
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA max_page_count = {cap}")
 
     assert response.status_code == 507
     assert refusal(response) == faults.DISK_FULL_MESSAGE
@@ -227,18 +239,8 @@ def test_it_answers_507_and_keeps_no_chunk_when_sqlite_cannot_hold_the_upload(
     Profile.objects.create(client=demo, pc_id="p1", attributes={})
     with connection.cursor() as cursor:
         cursor.execute("VACUUM")  # no free pages left by earlier tests: the room is exact
-        cursor.execute("PRAGMA max_page_count")
-        [cap] = cursor.fetchone()
-        cursor.execute("PRAGMA page_size")
-        [page_size] = cursor.fetchone()
-        cursor.execute("PRAGMA page_count")
-        [pages] = cursor.fetchone()
-        cursor.execute(f"PRAGMA max_page_count = {pages + room_pages * 4096 // page_size}")
-    try:
+    with sqlite_room(room_pages * 4096):
         response = submit(HttpClient(), LARGE)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA max_page_count = {cap}")
 
     assert response.status_code == 507
     assert refusal(response) == faults.DISK_FULL_MESSAGE

@@ -24,9 +24,10 @@ PRODUCTION = {
 }
 
 
-def deploy_check(**overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+def manage(*arguments: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py arguments`` in a new process, with the production variables."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, "manage.py", *arguments],
         cwd=ROOT,
         env=os.environ | PRODUCTION | overrides,
         capture_output=True,
@@ -34,6 +35,10 @@ def deploy_check(**overrides: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def deploy_check(**overrides: str) -> subprocess.CompletedProcess[str]:
+    return manage("check", "--deploy", "--fail-level", "WARNING", **overrides)
 
 
 def test_it_passes_the_deploy_check_with_the_production_variables() -> None:
@@ -63,15 +68,7 @@ def test_it_fails_the_deploy_check_when_e_mail_would_only_be_printed() -> None:
 
 def batch_storage_class(**overrides: str) -> subprocess.CompletedProcess[str]:
     code = "from profiles.ingest.storage import batch_files; print(type(batch_files()).__name__)"
-    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
-        cwd=ROOT,
-        env=os.environ | PRODUCTION | overrides,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return manage("shell", "-v", "0", "-c", code, **overrides)
 
 
 def test_batch_storage_picks_where_batch_files_wait() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -20,6 +21,20 @@ from tests.support import basic as basic_headers
 
 TOKEN_PATTERN = re.compile(r"tpa_[0-9A-Za-z]{49}")
 PAGE = "/setup/demo/implementation/"
+
+
+def stored_values() -> Iterator[tuple[str, str]]:
+    """Every value in every table of the database, as text (bytes byte for byte), with the
+    table's name."""
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        yield table, bytes(value).decode("latin-1")
+                    else:
+                        yield table, str(value)
 
 
 @pytest.fixture
@@ -47,14 +62,9 @@ def test_it_stores_the_plaintext_in_no_column_of_any_table(
     _, plaintext, _ = generated
     secret_part = plaintext.removeprefix("tpa_")
     scanned = 0
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            for row in cursor.fetchall():
-                for value in row:
-                    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-                    assert secret_part not in text, f"token found in {table}"
-                    scanned += 1
+    for table, text in stored_values():
+        assert secret_part not in text, f"token found in {table}"
+        scanned += 1
     assert scanned > 0
     token = ProfileToken.objects.get()
     assert token.last_four == plaintext[-4:]
@@ -160,11 +170,8 @@ def test_a_kept_copy_is_encrypted_in_every_table(
 ) -> None:
     _, plaintext, _ = retrieved
     secret_part = plaintext.removeprefix("tpa_")
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            for row in cursor.fetchall():
-                assert not any(secret_part in str(value) for value in row), table
+    for table, text in stored_values():
+        assert secret_part not in text, table
     assert ProfileToken.objects.get().ciphertext
 
 

@@ -18,40 +18,24 @@ from django.core.files import File
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
-from profiles.ingest.storage import READ_BUFFER_BYTES
+from profiles.ingest.storage import READ_BUFFER_BYTES, SeekableReader
 
 _RANGE_NOT_SATISFIABLE = 416  # the offset is at or past the end of the object
 
 
-class _RangeReader(io.RawIOBase):
+class _RangeReader(SeekableReader):
     """An object read from any offset: one streamed ranged GET from each seek on."""
 
     def __init__(self, item: Any) -> None:
         super().__init__()
         self._object = item
-        self._position = 0
         self._body: Any = None
 
-    def readable(self) -> bool:
-        return True
+    def _size(self) -> int:
+        return int(self._object.content_length)
 
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            offset += self._position
-        elif whence == io.SEEK_END:
-            offset += int(self._object.content_length)
-        if offset < 0:
-            raise ValueError(f"negative seek position {offset}")
-        if offset != self._position:
-            self._drop_body()
-        self._position = offset
-        return offset
+    def _moving(self) -> None:
+        self._drop_body()
 
     def readinto(self, buffer: Any) -> int:
         if self._body is None:

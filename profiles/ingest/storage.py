@@ -134,15 +134,14 @@ class _ChunkWriter(io.RawIOBase):
             super().close()
 
 
-class _ChunkReader(io.RawIOBase):
-    """Reads a file in the database from any offset, fetching one chunk at a time."""
+class SeekableReader(io.RawIOBase):
+    """A stored file read from any offset: a seek only moves the position, and each
+    ``readinto`` fetches from there. Subclasses give the file's size and may let go of
+    what they fetched for the old position when it moves."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.name = name
         self._position = 0
-        self._start = 0
-        self._data = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -157,11 +156,32 @@ class _ChunkReader(io.RawIOBase):
         if whence == io.SEEK_CUR:
             offset += self._position
         elif whence == io.SEEK_END:
-            offset += DatabaseStorage().size(self.name)
+            offset += self._size()
         if offset < 0:
             raise ValueError(f"negative seek position {offset}")
+        if offset != self._position:
+            self._moving()
         self._position = offset
         return offset
+
+    def _size(self) -> int:
+        raise NotImplementedError
+
+    def _moving(self) -> None:
+        """Called before the position changes; by default nothing is kept to let go of."""
+
+
+class _ChunkReader(SeekableReader):
+    """Reads a file in the database from any offset, fetching one chunk at a time."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self._start = 0
+        self._data = memoryview(b"")
+
+    def _size(self) -> int:
+        return DatabaseStorage().size(self.name)
 
     def readinto(self, buffer: Any) -> int:
         at = self._position - self._start

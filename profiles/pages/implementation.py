@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -60,35 +62,48 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
 
     if "save_authentication" in request.POST:
         auth_form = RequireAuthenticationForm(request.POST)
-        if not auth_form.is_valid():
-            return _render_card(request, client, status=400, auth_form=auth_form)
-        changed = ProfileApiSettings.for_client(client).set_require_authentication(
-            auth_form.enabled, actor=request.user, remote_addr=caller_address(request)
+        return _save_setting(
+            request,
+            client,
+            "auth_form",
+            auth_form,
+            lambda: auth_form.enabled,
+            ProfileApiSettings.set_require_authentication,
+            lambda enabled: f"Require Authentication {'enabled' if enabled else 'disabled'}.",
         )
-        if changed:
-            state = "enabled" if auth_form.enabled else "disabled"
-            messages.success(request, f"Require Authentication {state}.")
-        return redirect("implementation", client_code=client.code)
 
     if "save_networks" in request.POST:
         networks_form = AllowedNetworksForm(request.POST)
-        if not networks_form.is_valid():
-            return _render_card(request, client, status=400, networks_form=networks_form)
-        networks = networks_form.cleaned_data["allowed_networks"]
-        changed = ProfileApiSettings.for_client(client).set_allowed_networks(
-            networks, actor=request.user, remote_addr=caller_address(request)
-        )
-        if changed:
-            messages.success(
-                request,
+        return _save_setting(
+            request,
+            client,
+            "networks_form",
+            networks_form,
+            lambda: networks_form.cleaned_data["allowed_networks"],
+            ProfileApiSettings.set_allowed_networks,
+            lambda networks: (
                 "Allowed networks saved."
                 if networks
-                else "Profile API calls accepted from any address.",
-            )
-        return redirect("implementation", client_code=client.code)
+                else "Profile API calls accepted from any address."
+            ),
+        )
 
     if "save_retrievable" in request.POST:
-        return _save_retrievable(request, client)
+        # Turning it off erases every kept copy of the token.
+        retrievable_form = TokenRetrievableForm(request.POST)
+        return _save_setting(
+            request,
+            client,
+            "retrievable_form",
+            retrievable_form,
+            lambda: retrievable_form.cleaned_data["token_retrievable"],
+            ProfileApiSettings.set_token_retrievable,
+            lambda enabled: (
+                "Token retrieval allowed: tokens generated from now on can be retrieved again."
+                if enabled
+                else "Token retrieval turned off: every kept copy of the token was erased."
+            ),
+        )
 
     if "reveal" in request.POST:
         return _reveal(request, client)
@@ -146,22 +161,29 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
     return _render_card(request, client, status=400)
 
 
-def _save_retrievable(request: HttpRequest, client: Client) -> HttpResponse:
-    """Allow the token to be retrieved again, or stop it (erasing every kept copy)."""
-    form = TokenRetrievableForm(request.POST)
+def _save_setting[V](
+    request: HttpRequest,
+    client: Client,
+    form_name: str,
+    form: Form,
+    value: Callable[[], V],
+    save: Callable[..., bool],
+    saved: Callable[[V], str],
+) -> HttpResponse:
+    """One of the card's settings forms posted: an invalid ``form`` is shown again on the
+    card (as ``form_name``, 400); otherwise ``save`` stores its ``value`` (audited) and, when
+    anything changed, the card says ``saved(value)``."""
     if not form.is_valid():
-        return _render_card(request, client, status=400, retrievable_form=form)
-    enabled = form.cleaned_data["token_retrievable"]
-    changed = ProfileApiSettings.for_client(client).set_token_retrievable(
-        enabled, actor=request.user, remote_addr=caller_address(request)
+        return _render_card(request, client, status=400, **{form_name: form})
+    chosen = value()
+    changed = save(
+        ProfileApiSettings.for_client(client),
+        chosen,
+        actor=request.user,
+        remote_addr=caller_address(request),
     )
     if changed:
-        messages.success(
-            request,
-            "Token retrieval allowed: tokens generated from now on can be retrieved again."
-            if enabled
-            else "Token retrieval turned off: every kept copy of the token was erased.",
-        )
+        messages.success(request, saved(chosen))
     return redirect("implementation", client_code=client.code)
 
 

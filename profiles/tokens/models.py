@@ -107,11 +107,7 @@ class ProfileApiSettings(models.Model):
             return False
         with transaction.atomic():
             self.require_authentication = enabled
-            self.changed_by = actor_user(actor)
-            self.changed_at = timezone.now()
-            self.save()
-            AuditEvent.record(
-                self.client,
+            self._save_change(
                 AuditEvent.Action.AUTH_ENABLED if enabled else AuditEvent.Action.AUTH_DISABLED,
                 actor=actor,
                 remote_addr=remote_addr,
@@ -137,11 +133,7 @@ class ProfileApiSettings(models.Model):
             detail = detail[:254] + "…"
         with transaction.atomic():
             self.allowed_networks = cleaned
-            self.changed_by = actor_user(actor)
-            self.changed_at = timezone.now()
-            self.save()
-            AuditEvent.record(
-                self.client,
+            self._save_change(
                 AuditEvent.Action.ALLOWED_NETWORKS_CHANGED,
                 actor=actor,
                 remote_addr=remote_addr,
@@ -175,11 +167,7 @@ class ProfileApiSettings(models.Model):
                     client_id=self.client_id, ciphertext__isnull=False
                 ).update(ciphertext=None)
             self.token_retrievable = enabled
-            self.changed_by = actor_user(actor)
-            self.changed_at = timezone.now()
-            self.save()
-            AuditEvent.record(
-                self.client,
+            self._save_change(
                 AuditEvent.Action.TOKEN_RETRIEVAL_ENABLED
                 if enabled
                 else AuditEvent.Action.TOKEN_RETRIEVAL_DISABLED,
@@ -189,6 +177,29 @@ class ProfileApiSettings(models.Model):
                 detail="" if enabled else f"stored copies erased: {erased}",
             )
         return True
+
+    def _save_change(
+        self,
+        action: AuditEvent.Action,
+        *,
+        actor: Actor,
+        remote_addr: str | None,
+        actor_label: str,
+        detail: str = "",
+    ) -> None:
+        """Save the setting just changed, with who changed it and when, and audit ``action``,
+        in the caller's transaction."""
+        self.changed_by = actor_user(actor)
+        self.changed_at = timezone.now()
+        self.save()
+        AuditEvent.record(
+            self.client,
+            action,
+            actor=actor,
+            remote_addr=remote_addr,
+            actor_label=actor_label,
+            detail=detail,
+        )
 
 
 class TokenRejected(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -43,6 +44,15 @@ def fetch_profile(api: APIRequestContext, token: str) -> int:
         headers={"Authorization": f"Bearer {token}"},
     )
     return response.status
+
+
+def kept_token(api: APIRequestContext) -> dict[str, Any]:
+    """What a script's GET …/authentication/token answers alice for the demo client."""
+    answer = api.get(
+        "/demo/target/authentication/token", headers={"Authorization": basic_authorization("alice")}
+    )
+    body: dict[str, Any] = answer.json()
+    return body
 
 
 def test_it_enables_authentication_generates_copies_and_then_only_masks_the_token(
@@ -311,10 +321,7 @@ def test_it_allows_retrieval_reveals_the_token_and_erases_the_copy_when_turned_o
     card.get_by_role("button", name="Reveal token").click()
     assert card.get_by_label("Revealed profile authentication token").input_value() == token
     screenshot(page, "settings-token-revealed")
-    fetched = api.get(
-        "/demo/target/authentication/token", headers={"Authorization": basic_authorization("alice")}
-    )
-    assert fetched.json()["accessToken"] == token
+    assert kept_token(api)["accessToken"] == token
     page.reload()
     expect(card.get_by_label("Revealed profile authentication token")).to_have_count(0)
     assert token not in page.content()
@@ -326,13 +333,7 @@ def test_it_allows_retrieval_reveals_the_token_and_erases_the_copy_when_turned_o
     ).to_be_visible()
     expect(card.get_by_role("button", name="Reveal token")).to_have_count(0)
     expect(card).to_contain_text("Not retrievable: only its digest is kept.")
-    assert (
-        "accessToken"
-        not in api.get(
-            "/demo/target/authentication/token",
-            headers={"Authorization": basic_authorization("alice")},
-        ).json()
-    )
+    assert "accessToken" not in kept_token(api)
     assert ProfileToken.objects.get(client=demo).ciphertext is None
     retrieved = AuditEvent.objects.filter(action=AuditEvent.Action.TOKEN_RETRIEVED)
     assert sorted(retrieved.values_list("detail", flat=True)) == [
