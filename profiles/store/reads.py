@@ -124,37 +124,39 @@ def execute(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Iterator[Any
         return
     database.close_if_health_check_failed()
     database.ensure_connection()
-    if database.vendor == "postgresql":
-        with database.wrap_database_errors, _preparing(database.connection) as prepared:
-            prepared.execute(sql, params, prepare=settings.DATABASE_PREPARED_STATEMENTS)
-            yield prepared
-        return
     with database.wrap_database_errors:
-        cursor = database.connection.cursor()
+        driver: Any = (
+            psycopg.Cursor(database.connection)
+            if database.vendor == "postgresql"
+            else database.connection.cursor()
+        )
         try:
-            cursor.execute(_in_qmark_style(sql), params)
-            yield cursor
+            if isinstance(driver, psycopg.Cursor):
+                _execute_prepared(driver, sql, params)
+            else:
+                driver.execute(_in_qmark_style(sql), params)
+            yield driver
         finally:
-            cursor.close()
+            driver.close()
 
 
-@contextmanager
-def _preparing(connection: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:
-    """A server-binding cursor whose statement psycopg may prepare, once per connection.
+def _execute_prepared(
+    cursor: psycopg.Cursor[Any], sql: str, params: Sequence[Any] | Mapping[str, Any]
+) -> None:
+    """Run ``sql`` on a server-binding cursor, prepared once per connection.
 
     Planning the gate's three-table join costs PostgreSQL several times what running it
     does. Django keeps prepared statements off on its connections, and psycopg, once they
     are on, counts every statement it runs toward preparing it, the ORM's too: a statement
     holding a batch file's chunk as a literal would stay in that count. So they are on only
-    while this cursor runs its own statement.
+    while this one statement is sent.
     """
-    cursor = psycopg.Cursor(connection)
+    connection = cursor.connection
     connection.prepare_threshold = 0
     try:
-        yield cursor
+        cursor.execute(sql, params, prepare=settings.DATABASE_PREPARED_STATEMENTS)
     finally:
         connection.prepare_threshold = None
-        cursor.close()
 
 
 def instance[M: models.Model](model: type[M], values: Sequence[Any], fields: Fields = None) -> M:
