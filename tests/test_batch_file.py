@@ -22,11 +22,12 @@ from tests.batches import (
 )
 from tests.profile_api import issue_token, require_authentication
 
-SPEC_SAMPLE = "batch=pcId,param1,param2\n123,value1\n124,,value2\n"
+# The example file of docs/api.md#the-file.
+DOCUMENTED_SAMPLE = "batch=pcId,param1,param2\n123,value1\n124,,value2\n"
 
 
 def test_it_applies_the_spec_sample_verbatim(demo: Client, client: HttpClient) -> None:
-    batch_id = batch_id_of(submit(client, SPEC_SAMPLE))
+    batch_id = batch_id_of(submit(client, DOCUMENTED_SAMPLE))
     assert values(demo, pc_id="123") == {"param1": "value1"}
     assert values(demo, pc_id="124") == {"param2": "value2"}
     assert status(client, batch_id) == {
@@ -44,7 +45,7 @@ def test_it_applies_the_spec_sample_verbatim(demo: Client, client: HttpClient) -
 def test_it_answers_the_exact_submit_xml_with_a_status_url(
     demo: Client, client: HttpClient
 ) -> None:
-    response = submit(client, SPEC_SAMPLE)
+    response = submit(client, DOCUMENTED_SAMPLE)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/xml; charset=utf-8"
     batch_id = Batch.objects.get().pk
@@ -81,7 +82,7 @@ def test_it_answers_the_exact_status_xml_without_and_with_details(
 def test_it_answers_status_on_the_older_v2_path_and_ignores_extra_parameters(
     demo: Client, client: HttpClient
 ) -> None:
-    batch_id = batch_id_of(submit(client, SPEC_SAMPLE))
+    batch_id = batch_id_of(submit(client, DOCUMENTED_SAMPLE))
     response = client.get(
         f"/m2/demo/v2/profile/batchStatus?batchId={batch_id}&m2Node=00&showDetails=true"
     )
@@ -396,7 +397,7 @@ def test_it_takes_the_client_from_the_host_on_the_placeholder_path(
 ) -> None:
     response = client.post(
         "/m2/client/v2/profile/batchUpdate",
-        data=SPEC_SAMPLE.encode(),
+        data=DOCUMENTED_SAMPLE.encode(),
         content_type="application/x-www-form-urlencoded",
         headers={"host": "demo.localhost:8000"},
     )
@@ -406,11 +407,11 @@ def test_it_takes_the_client_from_the_host_on_the_placeholder_path(
 
 def test_it_requires_the_token_when_authentication_is_on(demo: Client, client: HttpClient) -> None:
     require_authentication(demo)
-    refused = submit(client, SPEC_SAMPLE)
+    refused = submit(client, DOCUMENTED_SAMPLE)
     assert refused.status_code == 401
     assert not Batch.objects.exists()
     token = issue_token(demo)
-    accepted = submit(client, SPEC_SAMPLE, headers={"authorization": f"Bearer {token}"})
+    accepted = submit(client, DOCUMENTED_SAMPLE, headers={"authorization": f"Bearer {token}"})
     batch_id = batch_id_of(accepted)
     assert client.get(f"/m2/demo/profile/batchStatus?batchId={batch_id}").status_code == 401
     with_token = client.get(
@@ -422,7 +423,7 @@ def test_it_requires_the_token_when_authentication_is_on(demo: Client, client: H
 def test_it_answers_404_for_an_unknown_batch_or_another_clients_batch(
     demo: Client, other_client: Client, client: HttpClient
 ) -> None:
-    acme_batch = batch_id_of(submit(client, SPEC_SAMPLE, client="acme"))
+    acme_batch = batch_id_of(submit(client, DOCUMENTED_SAMPLE, client="acme"))
     for batch_id in ("demo-1-00000000", acme_batch):
         response = client.get(f"/m2/demo/profile/batchStatus?batchId={batch_id}")
         assert response.status_code == 404
@@ -440,4 +441,4 @@ def test_it_refuses_get_on_batch_update_and_unknown_clients(
 ) -> None:
     assert client.get("/m2/demo/profile/batchUpdate").status_code == 405
     # An unknown client is refused as one requiring a token (docs/api.md#authentication).
-    assert submit(client, SPEC_SAMPLE, client="nobody").status_code == 401
+    assert submit(client, DOCUMENTED_SAMPLE, client="nobody").status_code == 401

@@ -77,6 +77,7 @@ def test_no_code_cites_a_contract_that_is_not_in_the_repository() -> None:
     citing = [
         str(path.relative_to(ROOT))
         for path in _code_files()
-        if re.search(r"\bSPEC\b", path.read_text(errors="replace"))
+        # The class [S] keeps this line from matching its own pattern.
+        if re.search(r"\b[S]PEC\b", path.read_text(errors="replace"))
     ]
     assert not citing
