@@ -28,7 +28,6 @@ own process that counts latency from when each request was due.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -49,7 +48,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from bench import batch_file
+from bench import batch, batch_file
 from bench.baseline import BASELINE_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -527,22 +526,21 @@ def measure_round(
     return rows, costs, port
 
 
-def http_request(port: int, method: str, path: str, body: object = None) -> bytes:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    if isinstance(body, Path):
-        headers["Content-Length"] = str(body.stat().st_size)
-        with body.open("rb") as handle:
-            connection.request(method, path, body=handle, headers=headers)
-            response = connection.getresponse()
-    else:
-        connection.request(method, path, body=body, headers=headers)  # type: ignore[arg-type]
-        response = connection.getresponse()
-    content = response.read()
-    connection.close()
-    if response.status != 200:
-        raise RuntimeError(f"{method} {path}: {response.status} {content[:300]!r}")
-    return content
+def http_request(port: int, method: str, path: str, body: Path | None = None) -> bytes:
+    """``method path``, with the file at ``body`` streamed as a form body; the answer's body."""
+    if body is None:
+        return batch.request(port, method, path)
+    with body.open("rb") as handle:
+        return batch.request(
+            port,
+            method,
+            path,
+            handle,
+            **{
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Content-Length": str(body.stat().st_size),
+            },
+        )
 
 
 def submit_batch(port: int, client: str, path: Path) -> str:
