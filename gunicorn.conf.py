@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gunicorn import glogging
-
-from targetadmin.gunicorn_worker import ThreadWorker
+from adapters.gunicorn_logging import Logger
+from adapters.gunicorn_worker import ThreadWorker
 
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -28,7 +27,7 @@ class Worker(ThreadWorker):
 
     gunicorn's own gthread lets a client that trickles its headers, or stops sending its
     body, hold a thread for good, and a dozen such clients stop the server answering
-    (targetadmin/gunicorn_worker.py says where else it waits, and how this worker differs).
+    (adapters/gunicorn_worker.py says where else it waits, and how this worker differs).
     """
 
     # A head is a few KB: even a slow link sends it in well under a second, so 10 s is
@@ -65,23 +64,11 @@ header_map = "dangerous"
 # 0 lifts gunicorn's limit; the worker refuses (431) a request head over 1 MB instead.
 limit_request_line = 0
 
-# The application writes one JSON line per request itself (targetadmin/logging.py), with
+# The application writes one JSON line per request itself (profiles/edge/request_log.py), with
 # request id and client code and without the query string, so gunicorn's access log is off.
 # Turned on (GUNICORN_ACCESS_LOG=-), its lines leave out the query string and every request
 # header but the request id: the URL path, method, status, size and duration only.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-
-
-class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type hints
-    """gunicorn's logger, building no access line while the access log is off.
-
-    gunicorn builds every request's access line (a dozen fields, dates formatted twice)
-    whenever ``logconfig_dict`` is set, and hands it to a logger without handlers: a tenth of
-    the CPU a minimal request costs, for nothing.
-    """
-
-    def _compute_access_log_enabled(self) -> bool:
-        return bool(self.cfg.accesslog) and bool(super()._compute_access_log_enabled())
 
 
 logger_class = Logger
@@ -90,7 +77,7 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "targetadmin.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "profiles.edge.request_log.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -129,8 +129,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # The profile APIs take API_MIDDLEWARE below instead of the rest of this list.
-    "targetadmin.api_paths.ApiPathsMiddleware",
-    "targetadmin.logging.RequestLogMiddleware",
+    "profiles.api.paths.ApiPathsMiddleware",
+    "profiles.edge.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -144,12 +144,12 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# What the profile APIs' paths go through (targetadmin/api_paths.py,
+# What the profile APIs' paths go through (profiles/api/paths.py,
 # docs/operations.md#the-api-path): none of the pages' sessions, CSRF, sign-in or messages.
 API_MIDDLEWARE = [
-    "targetadmin.logging.RequestLogMiddleware",
+    "profiles.edge.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "targetadmin.api_paths.ApiHeadersMiddleware",
+    "profiles.api.paths.ApiHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "targetadmin.urls"
@@ -185,12 +185,12 @@ DATABASES = {
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's PostgreSQL backend, checking a kept connection only after idle time
-    # (targetadmin/postgresql, docs/operations.md#database-connections).
-    DATABASES["default"]["ENGINE"] = "targetadmin.postgresql"
+    # (adapters/postgresql, docs/operations.md#database-connections).
+    DATABASES["default"]["ENGINE"] = "adapters.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's SQLite backend with writers queued one after another (targetadmin/sqlite,
+    # Django's SQLite backend with writers queued one after another (adapters/sqlite,
     # docs/operations.md#sqlite-writers) instead of sleeping in SQLite's busy handler.
-    DATABASES["default"]["ENGINE"] = "targetadmin.sqlite"
+    DATABASES["default"]["ENGINE"] = "adapters.sqlite"
     # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at
     # BEGIN, so concurrent writers queue instead of failing mid-way.
     DATABASES["default"]["OPTIONS"] = {
@@ -279,13 +279,13 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", Fa
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-# One JSON object per line on stderr (targetadmin/logging.py), request lines included.
+# One JSON object per line on stderr (profiles/edge/request_log.py), request lines included.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "targetadmin.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "profiles.edge.request_log.JsonFormatter"}},
     # A refused request (4xx) is one short line without a traceback, whoever logs it.
-    "filters": {"concise_refusals": {"()": "targetadmin.logging.ConciseRefusals"}},
+    "filters": {"concise_refusals": {"()": "profiles.edge.request_log.ConciseRefusals"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

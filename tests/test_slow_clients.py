@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from targetadmin.gunicorn_worker import MAX_HEAD_BYTES
+from adapters.gunicorn_worker import MAX_HEAD_BYTES
 from tests.gunicorn_server import Server, add_demo_client, gunicorn
 from tests.slow_clients import (
     HEAD,

@@ -19,9 +19,9 @@ from profiles.access.models import Client
 from profiles.api import json_body
 from profiles.api.envelopes import adobe_error
 from profiles.api.management import auth
+from profiles.edge.request_log import current_request_id
 from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
-from targetadmin.logging import current_request_id
 
 if TYPE_CHECKING:
     from profiles.api.management.auth import User

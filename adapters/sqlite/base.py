@@ -1,6 +1,6 @@
-"""Django's SQLite backend, with writers queued on :mod:`targetadmin.sqlite.writers`.
+"""Django's SQLite backend, with writers queued on :mod:`adapters.sqlite.writers`.
 
-``ENGINE = "targetadmin.sqlite"`` (targetadmin/settings.py). A connection to a database
+``ENGINE = "adapters.sqlite"`` (targetadmin/settings.py). A connection to a database
 file takes the process's writer lock before every write transaction (``BEGIN IMMEDIATE``,
 which ``transaction.atomic`` issues) and before every statement that may write outside
 one (an ORM ``update()`` or a single ``save()`` in autocommit mode), and releases it once
@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.backends.sqlite3 import base
 
-from targetadmin.sqlite.writers import WriterLock, writer_lock
+from adapters.sqlite.writers import WriterLock, writer_lock
 
 # Statements that never write, or that only open or end a transaction (the lock is taken
 # for the transaction itself).
