@@ -71,6 +71,14 @@ _LINGER_BYTES = 65536
 # How long a thread waits for the rest of a body the application did not read: long enough
 # for bytes already on their way, short enough that no client can hold a thread with it.
 _DISCARD_SECONDS = 0.05
+# Fair shares of connections. Every worker process waits on the same listening socket and
+# whichever wakes first accepts: one process could take all 16 connections of a keep-alive
+# client pool while its sibling idles, for as long as the pool lives. A process that already
+# holds as many connections as it has threads stops accepting for this long per connection
+# over that (at most _MOST_ACCEPT_PAUSE), so a sibling with fewer takes the next one; when
+# every process is as full, each still accepts after its pause.
+_ACCEPT_PAUSE_PER_CONNECTION = 0.002
+_MOST_ACCEPT_PAUSE = 0.02
 
 
 class Connection(gthread.TConn):  # type: ignore[misc]  # gunicorn has no type hints
@@ -114,6 +122,8 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn has 
         # moment the connection was appended, so the earliest deadline is always first.
         self.heads_pending: deque[Connection] = deque()
         self.closing: deque[Connection] = deque()
+        # Until when this process leaves new connections to its siblings (monotonic clock).
+        self.accept_paused_until = 0.0
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -140,6 +150,30 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn has 
             self.cfg, client_sock, client_addr, listener.getsockname(), self.body_timeout
         )
         self.enqueue_req(conn)
+        self._leave_next_connections_to_siblings()
+
+    def _leave_next_connections_to_siblings(self) -> None:
+        """Stop accepting for a moment once this process holds its share (see the pause)."""
+        over = self.nr_conns - self.cfg.threads + 1
+        if over <= 0 or self.cfg.workers < 2:
+            return
+        pause = min(_ACCEPT_PAUSE_PER_CONNECTION * over, _MOST_ACCEPT_PAUSE)
+        self.accept_paused_until = time.monotonic() + pause
+        super().set_accept_enabled(False)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # gthread's main loop turns accepting back on whenever it has room for connections;
+        # a pause holds until it ends.
+        if enabled and time.monotonic() < self.accept_paused_until:
+            return
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # gthread waits up to a second for events; a pause must not last that long.
+        paused_for = self.accept_paused_until - time.monotonic()
+        if paused_for > 0:
+            timeout = min(timeout, paused_for)
+        super().wait_for_and_dispatch_events(timeout)
 
     def enqueue_req(self, conn: Connection) -> None:
         """Give ``conn`` to a thread once its head is complete; until then, read it here.
