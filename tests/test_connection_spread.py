@@ -1,5 +1,5 @@
 """Keep-alive connections are spread over gunicorn's worker processes
-(docs/operations.md#slow-clients-and-the-worker).
+(docs/operations.md#slow-clients-and-nginx-in-front).
 
 Every worker waits on the one listening socket. Without a fair share, whichever process
 woke first could accept all of a connection pool's connections and serve them alone for as
