@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
@@ -202,10 +203,17 @@ class ProfileApiSettings(models.Model):
         )
 
 
-class TokenRejected(Exception):
-    """A presented token cannot be used. ``reason`` is 'invalid' or 'expired'."""
+class Rejection(StrEnum):
+    """Why a presented token cannot be used: "expired" tells its owner to re-generate."""
 
-    def __init__(self, reason: str, last_four: str = "") -> None:
+    INVALID = "invalid"
+    EXPIRED = "expired"
+
+
+class TokenRejected(Exception):
+    """A presented token cannot be used, for ``reason``."""
+
+    def __init__(self, reason: Rejection, last_four: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.last_four = last_four
@@ -523,11 +531,11 @@ class ProfileToken(models.Model):
         current or in its grace period."""
         now = now or timezone.now()
         if self.client_id != client_id or self.revoked_at is not None:
-            raise TokenRejected("invalid", self.last_four)
+            raise TokenRejected(Rejection.INVALID, self.last_four)
         if self.grace_until is not None and self.grace_until <= now:
-            raise TokenRejected("invalid", self.last_four)
+            raise TokenRejected(Rejection.INVALID, self.last_four)
         if self.is_expired(now):
-            raise TokenRejected("expired", self.last_four)
+            raise TokenRejected(Rejection.EXPIRED, self.last_four)
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at <= (now or timezone.now())
