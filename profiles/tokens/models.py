@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 
 MAX_ALLOWED_NETWORKS = 100
 KEYS_MISSING_REFUSAL = (
-    "This client allows its token to be retrieved again, but no token encryption key is "
-    "configured (TOKEN_ENCRYPTION_KEYS), so no token can be generated: configure the key, "
-    "or turn the option off first."
+    f"This client allows its token to be retrieved again, but {sealing.NO_KEY}, so no token "
+    "can be generated: configure the key, or turn the option off first."
 )
 _MAX_NETWORK_TEXT = 64
 
