@@ -14,12 +14,12 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from profiles.access.models import AuditEvent, Client, actor_user
+from profiles.access.models import AuditEvent, Client
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import expiry, sealing, secret
 
 if TYPE_CHECKING:
-    from profiles.access.models import Actor
+    from profiles.access.actors import Actor
 
 MAX_ALLOWED_NETWORKS = 100
 KEYS_MISSING_REFUSAL = (
@@ -99,8 +99,6 @@ class ProfileApiSettings(models.Model):
         enabled: bool,
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
     ) -> bool:
         """Turn authentication on or off; audited. Returns whether anything changed."""
         if self.require_authentication == enabled:
@@ -110,8 +108,6 @@ class ProfileApiSettings(models.Model):
             self._save_change(
                 AuditEvent.Action.AUTH_ENABLED if enabled else AuditEvent.Action.AUTH_DISABLED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
             )
         return True
 
@@ -120,8 +116,6 @@ class ProfileApiSettings(models.Model):
         networks: Iterable[object],
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
     ) -> bool:
         """Replace the allowed networks with ``networks`` (validated by :func:`clean_networks`,
         which raises ``ValidationError``); audited. Returns whether anything changed."""
@@ -136,8 +130,6 @@ class ProfileApiSettings(models.Model):
             self._save_change(
                 AuditEvent.Action.ALLOWED_NETWORKS_CHANGED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 detail=detail,
             )
         return True
@@ -147,8 +139,6 @@ class ProfileApiSettings(models.Model):
         enabled: bool,
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
     ) -> bool:
         """Allow the client's tokens to be retrieved again, or stop it; audited. Turning it
         off erases every stored copy of the client's tokens in the same transaction.
@@ -172,8 +162,6 @@ class ProfileApiSettings(models.Model):
                 if enabled
                 else AuditEvent.Action.TOKEN_RETRIEVAL_DISABLED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 detail="" if enabled else f"stored copies erased: {erased}",
             )
         return True
@@ -183,21 +171,17 @@ class ProfileApiSettings(models.Model):
         action: AuditEvent.Action,
         *,
         actor: Actor,
-        remote_addr: str | None,
-        actor_label: str,
         detail: str = "",
     ) -> None:
         """Save the setting just changed, with who changed it and when, and audit ``action``,
         in the caller's transaction."""
-        self.changed_by = actor_user(actor)
+        self.changed_by = actor.user
         self.changed_at = timezone.now()
         self.save()
         AuditEvent.record(
             self.client,
             action,
             actor=actor,
-            remote_addr=remote_addr,
-            actor_label=actor_label,
             detail=detail,
         )
 
@@ -243,8 +227,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         *,
         expires_in_days: int,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
         now: datetime | None = None,
         previous_token_grace_seconds: int = 0,
     ) -> tuple[ProfileToken, str]:
@@ -286,8 +268,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     now,
                     ended_by="a re-generation",
                     actor=actor,
-                    remote_addr=remote_addr,
-                    actor_label=actor_label,
                 )
             ]
             replaced = mine.current().first()
@@ -309,7 +289,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 client=client,
                 digest=secret.digest(plaintext),
                 last_four=secret.last_four(plaintext),
-                created_by=actor_user(actor),
+                created_by=actor.user,
                 created_at=now,
                 expires_at=now + timedelta(days=expires_in_days),
                 ciphertext=sealing.seal(plaintext) if retrievable else None,
@@ -320,8 +300,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 if replaced is not None or older
                 else AuditEvent.Action.TOKEN_GENERATED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=token.last_four,
                 detail=f"expires in {expires_in_days} days",
             )
@@ -330,8 +308,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     client,
                     AuditEvent.Action.GRACE_STARTED,
                     actor=actor,
-                    remote_addr=remote_addr,
-                    actor_label=actor_label,
                     token_last_four=replaced.last_four,
                     detail=f"works until {replaced.valid_until.isoformat(timespec='seconds')}",
                 )
@@ -344,8 +320,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         *,
         ended_by: str,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
     ) -> bool:
         """Mark a previous token revoked when its grace period ended (now, if it was still
         running), audited once; ``False`` when someone else ended it first."""
@@ -357,16 +331,15 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             token.client,
             AuditEvent.Action.GRACE_ENDED,
             actor=actor,
-            remote_addr=remote_addr,
-            actor_label=actor_label,
             token_last_four=token.last_four,
             detail="grace period over" if over <= now else f"ended early by {ended_by}",
         )
         return True
 
-    def end_finished_graces(self, now: datetime | None = None) -> int:
-        """Record every grace period that has run out as ended (``send_token_reminders``
-        does, each sweep); returns how many. The tokens stopped working when it ran out."""
+    def end_finished_graces(self, now: datetime | None = None, *, actor: Actor) -> int:
+        """Record every grace period that has run out as ended by ``actor`` (the reminder
+        sweep does, as ``SYSTEM``); returns how many. The tokens stopped working when it ran
+        out."""
         now = now or timezone.now()
         finished = (
             self.unrevoked()
@@ -374,18 +347,13 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             .filter(Q(grace_until__lte=now) | Q(expires_at__lte=now))
             .select_related("client")
         )
-        return sum(
-            self._end_grace(token, now, ended_by="time", actor=None, actor_label=SYSTEM_ACTOR_LABEL)
-            for token in finished
-        )
+        return sum(self._end_grace(token, now, ended_by="time", actor=actor) for token in finished)
 
     def revoke_active(
         self,
         client: Client,
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
     ) -> ProfileToken | None:
         """Revoke the client's current token (a previous one in grace is left alone)."""
         with transaction.atomic():
@@ -399,8 +367,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 client,
                 AuditEvent.Action.TOKEN_REVOKED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=token.last_four,
             )
         return token
@@ -410,8 +376,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         client: Client,
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
         token_id: int | None = None,
         now: datetime | None = None,
     ) -> ProfileToken | None:
@@ -432,15 +396,9 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 client,
                 AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=token.last_four,
             )
         return token
-
-
-# Who changes what no person asked for at that moment (a grace period running out, reminders).
-SYSTEM_ACTOR_LABEL = "targetadmin"
 
 
 class ProfileToken(models.Model):
@@ -507,8 +465,6 @@ class ProfileToken(models.Model):
         *,
         via: str,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
     ) -> str | None:
         """The plaintext from the kept copy, audited as retrieved ``via`` the screen or the
         API; ``None`` (nothing recorded) when no copy was kept or no configured key opens it."""
@@ -518,8 +474,6 @@ class ProfileToken(models.Model):
                 self.client,
                 AuditEvent.Action.TOKEN_RETRIEVED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=self.last_four,
                 detail=via,
             )
