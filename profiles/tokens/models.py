@@ -94,12 +94,7 @@ class ProfileApiSettings(models.Model):
         found, _ = cls.objects.get_or_create(client=client)
         return found
 
-    def set_require_authentication(
-        self,
-        enabled: bool,
-        *,
-        actor: Actor,
-    ) -> bool:
+    def set_require_authentication(self, enabled: bool, *, actor: Actor) -> bool:
         """Turn authentication on or off; audited. Returns whether anything changed."""
         if self.require_authentication == enabled:
             return False
@@ -111,12 +106,7 @@ class ProfileApiSettings(models.Model):
             )
         return True
 
-    def set_allowed_networks(
-        self,
-        networks: Iterable[object],
-        *,
-        actor: Actor,
-    ) -> bool:
+    def set_allowed_networks(self, networks: Iterable[object], *, actor: Actor) -> bool:
         """Replace the allowed networks with ``networks`` (validated by :func:`clean_networks`,
         which raises ``ValidationError``); audited. Returns whether anything changed."""
         cleaned = clean_networks(networks)
@@ -134,12 +124,7 @@ class ProfileApiSettings(models.Model):
             )
         return True
 
-    def set_token_retrievable(
-        self,
-        enabled: bool,
-        *,
-        actor: Actor,
-    ) -> bool:
+    def set_token_retrievable(self, enabled: bool, *, actor: Actor) -> bool:
         """Allow the client's tokens to be retrieved again, or stop it; audited. Turning it
         off erases every stored copy of the client's tokens in the same transaction.
         Returns whether anything changed; ``ValidationError`` from
@@ -314,12 +299,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         return token, plaintext
 
     def _end_grace(
-        self,
-        token: ProfileToken,
-        now: datetime,
-        *,
-        ended_by: str,
-        actor: Actor,
+        self, token: ProfileToken, now: datetime, *, ended_by: str, actor: Actor
     ) -> bool:
         """Mark a previous token revoked when its grace period ended (now, if it was still
         running), audited once; ``False`` when someone else ended it first."""
@@ -349,12 +329,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         )
         return sum(self._end_grace(token, now, ended_by="time", actor=actor) for token in finished)
 
-    def revoke_active(
-        self,
-        client: Client,
-        *,
-        actor: Actor,
-    ) -> ProfileToken | None:
+    def revoke_active(self, client: Client, *, actor: Actor) -> ProfileToken | None:
         """Revoke the client's current token (a previous one in grace is left alone)."""
         with transaction.atomic():
             token = self.filter(client=client).current().select_for_update().first()
@@ -460,12 +435,7 @@ class ProfileToken(models.Model):
         """Whether an encrypted copy was kept: generated while retrieval was allowed."""
         return self.ciphertext is not None
 
-    def retrieve(
-        self,
-        *,
-        via: str,
-        actor: Actor,
-    ) -> str | None:
+    def retrieve(self, *, via: str, actor: Actor) -> str | None:
         """The plaintext from the kept copy, audited as retrieved ``via`` the screen or the
         API; ``None`` (nothing recorded) when no copy was kept or no configured key opens it."""
         plaintext = sealing.unseal(self.ciphertext) if self.ciphertext is not None else None
