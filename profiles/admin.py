@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from profiles.access.actors import Actor
 from profiles.access.addresses import caller_address
 from profiles.models import (
     AuditEvent,
@@ -74,26 +75,26 @@ class ClientAdmin(admin.ModelAdmin[Client]):
     def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
-            AuditEvent.record(
-                obj,
-                AuditEvent.Action.CLIENT_CREATED,
-                actor=request.user,
-                remote_addr=caller_address(request),
-            )
+            AuditEvent.record(obj, AuditEvent.Action.CLIENT_CREATED, actor=_actor(request))
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         memberships = formset.save()
         if formset.model is Membership:
+            actor = _actor(request)
             for membership in memberships:
-                _record_role(request, membership)
+                _record_role(actor, membership)
 
 
-def _record_role(request: HttpRequest, membership: Membership) -> None:
+def _actor(request: HttpRequest) -> Actor:
+    """Who acts in the admin: the signed-in operator, from the caller's address."""
+    return Actor.person(request.user, caller_address(request))
+
+
+def _record_role(actor: Actor, membership: Membership) -> None:
     AuditEvent.record(
         membership.client,
         AuditEvent.Action.ROLE_GRANTED,
-        actor=request.user,
-        remote_addr=caller_address(request),
+        actor=actor,
         detail=f"{membership.user.get_username()} is {membership.get_role_display()}",
     )
 
@@ -108,7 +109,7 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change or "role" in form.changed_data:
-            _record_role(request, obj)
+            _record_role(_actor(request), obj)
 
 
 @admin.register(ProfileToken)

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, ProfileToken, Role
 
 
@@ -20,12 +21,12 @@ def operator(root: User) -> HttpClient:
 
 @pytest.fixture
 def token(demo: Client) -> ProfileToken:
-    issued, _ = ProfileToken.objects.issue(demo, expires_in_days=30, actor=None)
+    issued, _ = ProfileToken.objects.issue(demo, expires_in_days=30, actor=SYSTEM)
     return issued
 
 
 def test_it_lists_clients_and_shows_their_settings(operator: HttpClient, demo: Client) -> None:
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=None)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
 
     assert "demo" in operator.get("/admin/profiles/client/").content.decode()
     html = operator.get(f"/admin/profiles/client/{demo.pk}/change/").content.decode()

@@ -20,6 +20,7 @@ from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.ingest.batches import ApiVersion, Batch
 from profiles.models import Client, Profile, ProfileToken
 from profiles.tokens import secret
@@ -46,12 +47,12 @@ def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
         create_missing=False,
         batch_size=0,
     )
-    _, acme_token = ProfileToken.objects.issue(other_client, expires_in_days=90, actor=None)
+    _, acme_token = ProfileToken.objects.issue(other_client, expires_in_days=90, actor=SYSTEM)
     _, expired = ProfileToken.objects.issue(
-        demo, expires_in_days=1, actor=None, now=timezone.now() - timedelta(days=2)
+        demo, expires_in_days=1, actor=SYSTEM, now=timezone.now() - timedelta(days=2)
     )
-    _, revoked = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
-    _, token = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
+    _, revoked = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
+    _, token = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     return {
         "token": token,
         "revoked_token": revoked,

@@ -22,6 +22,7 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
+from profiles.access.actors import SYSTEM, Actor
 from profiles.access.models import AuditEvent
 from profiles.models import Client, ProfileApiSettings, ProfileToken
 from profiles.rules.errors import ErrorCode, ProductError
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def allow_retrieval(client: Client, enabled: bool = True) -> None:
-    ProfileApiSettings.for_client(client).set_token_retrievable(enabled, actor=None)
+    ProfileApiSettings.for_client(client).set_token_retrievable(enabled, actor=SYSTEM)
 
 
 def kept(client: Client) -> list[str | None]:
@@ -141,13 +142,13 @@ def test_a_replaced_or_revoked_token_loses_its_copy(demo: Client) -> None:
     issue_token(demo)
     first = ProfileToken.objects.get()
     ProfileToken.objects.issue(
-        demo, expires_in_days=90, actor=None, previous_token_grace_seconds=3600
+        demo, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=3600
     )
     first.refresh_from_db()
     assert first.grace_until is not None
     assert first.ciphertext is None
 
-    revoked = ProfileToken.objects.revoke_active(demo, actor=None)
+    revoked = ProfileToken.objects.revoke_active(demo, actor=SYSTEM)
 
     assert revoked is not None
     revoked.refresh_from_db()
@@ -176,7 +177,7 @@ def test_turning_it_off_erases_every_copy_of_the_client_and_is_audited(
     issue_token(other_client)
 
     ProfileApiSettings.for_client(demo).set_token_retrievable(
-        False, actor=None, remote_addr="192.0.2.1"
+        False, actor=Actor.person(None, "192.0.2.1")
     )
 
     assert kept(demo) == [None]
@@ -201,7 +202,7 @@ def test_turning_it_off_erases_in_the_same_transaction_as_the_change(
 
     monkeypatch.setattr(AuditEvent, "record", fail)
     with pytest.raises(RuntimeError):
-        ProfileApiSettings.for_client(demo).set_token_retrievable(False, actor=None)
+        ProfileApiSettings.for_client(demo).set_token_retrievable(False, actor=SYSTEM)
 
     assert ProfileApiSettings.for_client(demo).token_retrievable is True
     assert kept(demo) != [None]
@@ -629,7 +630,7 @@ def test_issuing_is_refused_without_a_key_while_the_option_is_on(
 ) -> None:
     with pytest.raises(ProductError) as refused:
         ProfileToken.objects.issue(
-            demo, expires_in_days=90, actor=None, previous_token_grace_seconds=3600
+            demo, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=3600
         )
 
     assert refused.value.code == ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING

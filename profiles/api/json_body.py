@@ -5,7 +5,7 @@ UTF-8 raise ``UnicodeDecodeError``, deep nesting ``RecursionError``, and an inte
 digits than Python converts (``sys.get_int_max_str_digits()``, 4,300 by default) a bare
 ``ValueError``. :func:`loads` answers each with a ``ProductError`` that says which, so no
 body ends in a 500. A string it returns may still hold a lone surrogate (``"\\ud800"``);
-the ingest pipeline's checks refuse those (``profiles.ingest.pipeline.is_storable``).
+the ingest pipeline's checks refuse those (``profiles.store.keys.is_storable``).
 """
 
 from __future__ import annotations

@@ -10,13 +10,8 @@ from profiles.access.models import Client
 from profiles.ingest import pipeline
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.store import KeyKind
+from profiles.store.keys import not_found_message
 from profiles.store.models import Profile
-
-
-def not_found_message(client: Client, kind: KeyKind, profile_id: str) -> str:
-    """Adobe's wording for a profile that does not exist (docs/api.md#profile-fetch)."""
-    where = "third party id" if kind is KeyKind.THIRD_PARTY_ID else "mboxPC"
-    return f"No profile found for client {client.code} with {where}={profile_id}"
 
 
 def apply(client: Client, kind: KeyKind, profile_id: str, attributes: dict[str, str]) -> str:
@@ -33,7 +28,7 @@ def apply(client: Client, kind: KeyKind, profile_id: str, attributes: dict[str, 
         failure = outcome.failures[0]
         raise ProductError(ErrorCode(failure.code), failure.message)
     if outcome.not_found:
-        raise ProductError(ErrorCode.NOT_FOUND, not_found_message(client, kind, profile_id))
+        raise ProductError(ErrorCode.NOT_FOUND, not_found_message(client.code, kind, profile_id))
     pc_id = outcome.pc_ids.get(profile_id)
     if pc_id is None:
         # Every value was empty, so nothing was written; the profile must still exist.
@@ -43,5 +38,5 @@ def apply(client: Client, kind: KeyKind, profile_id: str, attributes: dict[str, 
             .first()
         )
     if pc_id is None:
-        raise ProductError(ErrorCode.NOT_FOUND, not_found_message(client, kind, profile_id))
+        raise ProductError(ErrorCode.NOT_FOUND, not_found_message(client.code, kind, profile_id))
     return pc_id

@@ -44,7 +44,7 @@ from profiles.access.addresses import Network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
 from profiles.tokens import expiry, secret
-from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenRejected
+from profiles.tokens.models import ProfileApiSettings, ProfileToken, Rejection, TokenRejected
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _usable(
     client_id: int | None, candidate: str, found: StoredToken | None, now: datetime | None
 ) -> ProfileToken:
     if found is None:
-        raise TokenRejected("invalid", hint(candidate))
+        raise TokenRejected(Rejection.INVALID, hint(candidate))
     found.token.check_usable_by(client_id, now)
     return found.token
 

@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
+from profiles.access.actors import Actor
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client
 from profiles.api import json_body
@@ -23,24 +24,17 @@ from profiles.edge.request_log import current_request_id
 from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
 
-if TYPE_CHECKING:
-    from profiles.api.management.auth import User
-
 # Adobe's own type first: it is what a caller that accepts anything gets.
 MEDIA_TYPES = ("application/vnd.adobe.target.v1+json", "application/json")
 
 
 @dataclass(frozen=True)
 class Call:
-    """An authenticated, authorised call: who is asking, for which client."""
+    """An authenticated, authorised call: who is asking, from where, for which client."""
 
     request: HttpRequest
     client: Client
-    user: User
-
-    @property
-    def remote_addr(self) -> str | None:
-        return caller_address(self.request)
+    actor: Actor
 
 
 Answer = tuple[int, dict[str, Any]]
@@ -90,7 +84,8 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                         ErrorCode.NOT_ACCEPTABLE,
                         f"This API answers {' or '.join(MEDIA_TYPES)}; the Accept header allows neither.",
                     )
-                status, body = handler(Call(request, client, user))
+                actor = Actor.person(user, caller_address(request))
+                status, body = handler(Call(request, client, actor))
                 response: HttpResponse = (
                     HttpResponse(status=status)
                     if status == NO_CONTENT

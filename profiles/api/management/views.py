@@ -77,8 +77,7 @@ def _issue_token(call: Call) -> Answer:
     issued, plaintext = ProfileToken.objects.issue(
         call.client,
         expires_in_days=days,
-        actor=call.user,
-        remote_addr=call.remote_addr,
+        actor=call.actor,
         previous_token_grace_seconds=grace,
     )
     body: dict[str, Any] = {
@@ -120,9 +119,7 @@ def _describe_token(call: Call) -> Answer:
         )
     # Adobe's answer holds the token itself; here only when a copy was kept
     # (docs/tokens.md#retrievable-tokens), and its retrieval is audited.
-    plaintext = current.retrieve(
-        via="management API", actor=call.user, remote_addr=call.remote_addr
-    )
+    plaintext = current.retrieve(via="management API", actor=call.actor)
     body: dict[str, Any] = {
         **({"accessToken": plaintext} if plaintext is not None else {}),
         "tokenType": "bearer",
@@ -146,9 +143,7 @@ def _describe_token(call: Call) -> Answer:
 @endpoint("DELETE")
 def previous_token(call: Call) -> Answer:
     """End the previous token's grace period now: "Revoke now" on the screen."""
-    revoked = ProfileToken.objects.revoke_previous(
-        call.client, actor=call.user, remote_addr=call.remote_addr
-    )
+    revoked = ProfileToken.objects.revoke_previous(call.client, actor=call.actor)
     if revoked is None:
         raise ProductError(
             ErrorCode.PREVIOUS_TOKEN_NOT_FOUND,
@@ -167,20 +162,17 @@ def client_settings(call: Call) -> Answer:
             if wanted["enableProfileApiAuthentication"] is not None:
                 found.set_require_authentication(
                     wanted["enableProfileApiAuthentication"],
-                    actor=call.user,
-                    remote_addr=call.remote_addr,
+                    actor=call.actor,
                 )
             if wanted["profileApiAllowedNetworks"] is not None:
                 found.set_allowed_networks(
                     wanted["profileApiAllowedNetworks"],
-                    actor=call.user,
-                    remote_addr=call.remote_addr,
+                    actor=call.actor,
                 )
             if wanted["profileTokenRetrievable"] is not None:
                 found.set_token_retrievable(
                     wanted["profileTokenRetrievable"],
-                    actor=call.user,
-                    remote_addr=call.remote_addr,
+                    actor=call.actor,
                 )
     return 200, {
         "enableProfileApiAuthentication": found.require_authentication,
