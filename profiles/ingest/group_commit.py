@@ -23,9 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from profiles.rules import faults
+
+
+class _Broken(Exception):
+    """The group's transaction cannot go on after one of its pieces of work failed."""
 
 
 @dataclass(slots=True, eq=False)
@@ -103,26 +107,34 @@ class GroupCommitter:
             failed: list[_Entry] = []
             try:
                 with transaction.atomic():
-                    for entry in pending:
-                        try:
-                            with transaction.atomic():
-                                entry.result, entry.error = entry.work(), None
-                        except Exception as error:
-                            if faults.fault_error(error) is not None:
-                                raise
-                            entry.result, entry.error = None, error
-                            failed.append(entry)
+                    _apply_each(pending, failed)
             except Exception as error:
-                if failed and faults.fault_error(error) is None:
-                    # The transaction broke after one of the group failed: run the others
-                    # again without it, and answer it with its own error.
-                    for entry in failed:
-                        entry.answered = True
-                    pending = [entry for entry in pending if entry not in failed]
-                    continue
+                if not failed or faults.fault_error(error) is not None:
+                    for entry in pending:  # none of them was written
+                        entry.answered, entry.result, entry.error = True, None, error
+                    return
+                # The transaction broke after work of the group failed: the rest runs again
+                # without it, which is answered with its own error.
+                for entry in failed:
+                    entry.answered = True
+                pending = [entry for entry in pending if entry not in failed]
+            else:
                 for entry in pending:
-                    entry.answered, entry.result, entry.error = True, None, error
+                    entry.answered = True
                 return
-            for entry in pending:
-                entry.answered = True
-            return
+
+
+def _apply_each(pending: list[_Entry], failed: list[_Entry]) -> None:
+    """Run each piece of work under a savepoint; one that fails is rolled back alone."""
+    for entry in pending:
+        try:
+            with transaction.atomic():
+                entry.result, entry.error = entry.work(), None
+        except Exception as error:
+            if faults.fault_error(error) is not None:
+                raise
+            entry.result, entry.error = None, error
+            failed.append(entry)
+            if connection.needs_rollback:
+                # Its savepoint could not be rolled back: the transaction cannot go on.
+                raise _Broken from error
