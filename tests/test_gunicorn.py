@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 import pytest
 from gunicorn.config import Config
 
-from profiles.ingest.batchfile import READ_CHUNK_BYTES
+from profiles.api.uploads import READ_CHUNK_BYTES
 from tests.gunicorn_server import Server, add_demo_client, gunicorn
 
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"

@@ -25,9 +25,10 @@ from django.utils import timezone
 from profiles import tasks
 from profiles.access.models import Client
 from profiles.api import json_body
+from profiles.api.uploads import store_multipart, store_raw_body
 from profiles.ingest import processing
 from profiles.ingest.batches import ApiVersion, Batch, Status, new_batch_id
-from profiles.ingest.batchfile import BatchFileWriter, store_multipart, store_raw_body
+from profiles.ingest.batchfile import BatchFileWriter
 from profiles.ingest.storage import batch_files
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_IDEMPOTENCY_KEY_LENGTH
