@@ -294,6 +294,13 @@ def read_chunks(
         del chunk, rows, failures  # before the next chunk is read
 
 
+def file_too_large(max_bytes: int) -> FileRefused:
+    """The refusal of a file of ``max_bytes`` bytes or more, however it is found out."""
+    return FileRefused(
+        ErrorCode.TOO_LARGE, f"The batch file must be smaller than {max_bytes:,} bytes."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StoredFile:
     name: str  # in the storage ``batches``
@@ -337,10 +344,7 @@ class BatchFileWriter:
             raise RuntimeError("write after finish")
         self.size += len(chunk)
         if self.size >= self.max_bytes:
-            raise FileRefused(
-                ErrorCode.TOO_LARGE,
-                f"The batch file must be smaller than {self.max_bytes:,} bytes.",
-            )
+            raise file_too_large(self.max_bytes)
         self._handle.write(chunk)
         if self.header is None:
             self._head += chunk

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client
-from profiles.api import json_body
+from profiles.api import bodies, json_body
 from profiles.api.envelopes import adobe_error
 from profiles.api.management import auth
 from profiles.rules import faults
@@ -42,6 +42,19 @@ class Call:
     def remote_addr(self) -> str | None:
         return caller_address(self.request)
 
+    @functools.cached_property
+    def body(self) -> bytes:
+        """The request's body, read once, of at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes."""
+        return bodies.read_body(
+            self.request,
+            max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            too_large=body_too_large,
+        )
+
+
+def body_too_large() -> ProductError:
+    return ProductError(ErrorCode.TOO_LARGE, "The body is too large.")
+
 
 Answer = tuple[int, dict[str, Any]]
 NO_CONTENT = 204  # answered without a body
@@ -55,11 +68,7 @@ def json_object(call: Call) -> dict[str, Any]:
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             f"Send the body as {' or '.join(MEDIA_TYPES)}, not {call.request.content_type!r}.",
         )
-    try:
-        body = call.request.body
-    except RequestDataTooBig:
-        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
-    parsed = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
+    parsed = json_body.loads(call.body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
     if not isinstance(parsed, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
     return parsed
