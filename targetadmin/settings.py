@@ -136,6 +136,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before the CSRF check, which would read a chunked form as empty.
+    "targetadmin.request_bodies.ChunkedBodiesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -46,6 +46,7 @@ def chunked(payload: bytes, piece: int = 16 * 1024) -> bytes:
 
 
 CHUNKED = {"Transfer-Encoding": "chunked"}
+CHUNKED_REFUSED = "A request body sent with Transfer-Encoding: chunked cannot be read here"
 BEARER = {"Authorization": "Bearer {token}"}
 ALICE = {"Authorization": "{alice}"}
 # What the bodies sent chunked to gunicorn update: a profile of demo's.
@@ -395,7 +396,7 @@ CASES: list[Case] = [
         "POST",
         BATCH_V2,
         411,
-        "This server cannot read a request body sent with Transfer-Encoding: chunked",
+        CHUNKED_REFUSED,
         chunked(b"batch=pcId,a\np1"),
         FORM,
         CHUNKED,
@@ -407,7 +408,7 @@ CASES: list[Case] = [
         "POST",
         UPDATE,
         411,
-        "This server cannot read a request body sent with Transfer-Encoding: chunked",
+        CHUNKED_REFUSED,
         chunked(b"mboxPC=p1&profile.a=1"),
         FORM,
         CHUNKED,
@@ -419,7 +420,7 @@ CASES: list[Case] = [
         "POST",
         BULK,
         411,
-        "This server cannot read a request body sent with Transfer-Encoding: chunked",
+        CHUNKED_REFUSED,
         chunked(b'{"profiles": []}'),
         JSON,
         CHUNKED,
@@ -431,11 +432,23 @@ CASES: list[Case] = [
         "PATCH",
         SETTINGS,
         411,
-        "This server cannot read a request body sent with Transfer-Encoding: chunked",
+        CHUNKED_REFUSED,
         chunked(b'{"enableProfileApiAuthentication": true}'),
         JSON,
         CHUNKED | ALICE,
         transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked sign-in form (Django reads a form without a Content-Length as empty)",
+        "POST",
+        "/accounts/login/",
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"username=alice&password=wrong"),
+        FORM,
+        CHUNKED,
+        transport="gunicorn",
     ),
     Case(
         "size",

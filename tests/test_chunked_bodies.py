@@ -5,7 +5,8 @@ Every endpoint that reads a body reads a chunked one under the same limits
 written over a socket to gunicorn as ``make run`` starts it (``tests/live_server.py``), on
 the suite's database: a fresh SQLite file, or a fresh database on the suite's PostgreSQL
 server. The requests are the bad-input catalogue's cases sent to gunicorn; those sent to a
-server that cannot de-chunk (411) are in ``tests/test_bad_input_catalogue.py``.
+server that cannot de-chunk (411) are in ``tests/test_bad_input_catalogue.py``. The pages,
+which read their forms through Django, refuse a chunked body (411).
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.middleware.csrf import _get_new_csrf_string
+from django.urls import reverse
 
+from profiles.models import Client, ProfileApiSettings
 from tests.bad_input_catalogue import (
     CASES,
+    CHUNKED_REFUSED,
     CHUNKED_UPDATE,
     DEFAULT_DATA_UPLOAD_MAX_MEMORY_SIZE,
     UPDATE,
@@ -29,7 +35,7 @@ from tests.bad_input_catalogue import (
 )
 from tests.gunicorn_server import manage, send
 from tests.live_server import LiveServer, live_server
-from tests.support import basic_authorization
+from tests.support import basic_authorization, signed_in
 
 TO_GUNICORN = {case.what: case for case in CASES if case.transport == "gunicorn"}
 ALICE_PASSWORD = "chunked bodies, read whole"
@@ -147,6 +153,27 @@ def test_a_chunked_body_over_the_limit_changes_nothing(server: LiveServer) -> No
 
     assert status == 413
     assert attributes(server) == before
+
+
+def test_a_page_refuses_a_chunked_form_rather_than_act_on_an_empty_one(
+    alice: User, demo: Client
+) -> None:
+    browser = signed_in(alice)
+    secret = _get_new_csrf_string()
+    browser.cookies["csrftoken"] = secret
+    form = b"require_authentication=enabled&save_authentication=1"
+
+    response = browser.post(
+        reverse("implementation", kwargs={"client_code": demo.code}),
+        data=chunked(form),
+        content_type="application/x-www-form-urlencoded",
+        headers={"Transfer-Encoding": "chunked", "X-CSRFToken": secret},
+        CONTENT_LENGTH="",  # a chunked body has none
+    )
+
+    assert response.status_code == 411
+    assert CHUNKED_REFUSED in response.content.decode()
+    assert not ProfileApiSettings.for_client(demo).require_authentication
 
 
 # Last, as its token request replaces demo's token (the old one stays valid for an hour).

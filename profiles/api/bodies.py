@@ -31,7 +31,7 @@ from profiles.rules.faults import READ_TIMEOUT_MESSAGE
 
 READ_BYTES = 256 * 1024
 CHUNKED_UNREADABLE = (
-    "This server cannot read a request body sent with Transfer-Encoding: chunked; "
+    "A request body sent with Transfer-Encoding: chunked cannot be read here; "
     "send it with a Content-Length."
 )
 
@@ -140,6 +140,20 @@ def read_body(
         parts.append(part)
     stream.finish()
     return b"".join(parts)
+
+
+def read_chunked_bodies[View: Callable[..., Any]](view: View) -> View:
+    """Mark ``view`` as reading its body here, so a chunked one may reach it.
+
+    Any other view on the pages' path is refused a chunked body (411,
+    ``targetadmin.request_bodies``): Django would read it as empty.
+    """
+    view.reads_chunked_bodies = True  # type: ignore[attr-defined]
+    return view
+
+
+def reads_chunked_bodies(view: object) -> bool:
+    return getattr(view, "reads_chunked_bodies", False) is True
 
 
 def is_chunked(request: HttpRequest) -> bool:

@@ -118,6 +118,6 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
             add_never_cache_headers(response)
             return response
 
-        return view
+        return bodies.read_chunked_bodies(view)
 
     return decorate
