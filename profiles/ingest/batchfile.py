@@ -111,7 +111,11 @@ def _too_many_cells(line: str, width: int) -> RowError:
 
 
 def parse_line(header: Header, position: int, line: str) -> Row:
-    """One data line as a ``Row``; raises ``RowError`` for a malformed line."""
+    """One data line as a ``Row``; raises ``RowError`` for a malformed line.
+
+    The common line (no escapes, no blanks to trim) is split and zipped with the header in
+    one step, since this runs once per row of every batch.
+    """
     # Split at most ``width`` times: a line of a million commas is not a million cells.
     cells = line.split(",", header.width)
     if len(cells) > header.width:
@@ -240,11 +244,9 @@ def read_chunks(
     memory is bounded whatever the file's shape; it always takes at least one line.
 
     Blank lines are skipped (they still count as lines). Lines are read and decoded a chunk
-    at a time, and the common line (no escapes, no blanks to trim) is split and zipped with
-    the header in one step, since this loop runs once per row of every batch.
+    at a time, each parsed by :func:`parse_line`.
     """
     handle.seek(offset)
-    names = header.names
     width = header.width
     if max_cells is not None:
         size = max(1, min(size, max_cells // width))
@@ -263,26 +265,12 @@ def read_chunks(
                     )
                 )
             elif line:
-                if "%" in line or "+" in line or " " in line or "\t" in line:
-                    try:
-                        rows.append(parse_line(header, position, line))
-                    except RowError as error:
-                        failures.append(
-                            RowFailure(position, _failed_id(line), error.code, error.message)
-                        )
-                else:
-                    cells = line.split(",", width)
-                    if len(cells) > width:
-                        wrong = _too_many_cells(line, width)
-                        failures.append(
-                            RowFailure(
-                                position, cells[0][:MAX_ID_LENGTH], wrong.code, wrong.message
-                            )
-                        )
-                    else:
-                        rows.append(
-                            Row(position, cells[0], dict(zip(names, cells[1:], strict=False)))
-                        )
+                try:
+                    rows.append(parse_line(header, position, line))
+                except RowError as error:
+                    failures.append(
+                        RowFailure(position, _failed_id(line), error.code, error.message)
+                    )
             position += 1
         del raw_lines
         if long_line is not None:
@@ -371,6 +359,9 @@ class BatchFileWriter:
         self.rows += len(lines) - lines.count(b"") - lines.count(b"\r")
         # Only whether the unfinished line is blank matters; a long one is kept as two bytes.
         self._tail = last if len(last) <= 2 else b"--"
+        self._check_rows()
+
+    def _check_rows(self) -> None:
         if self.rows > self.max_rows:
             raise FileRefused(
                 ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
@@ -391,10 +382,7 @@ class BatchFileWriter:
             self.data_offset = self.size
         elif self._tail not in (b"", b"\r"):
             self.rows += 1
-            if self.rows > self.max_rows:
-                raise FileRefused(
-                    ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
-                )
+            self._check_rows()
         return StoredFile(self.name, self.header, self.rows, self.data_offset)
 
     def discard(self) -> None:
