@@ -9,7 +9,9 @@ taken for an empty one.
 - Without one, it is read from ``wsgi.input`` to its end, which a server says it can do by
   setting ``wsgi.input_terminated`` (gunicorn de-chunks the body and does). Django's own
   request stream would read nothing.
-- A chunked body to any other server cannot be read safely: it is refused with 411.
+- A chunked body to any other server cannot be read safely: it is refused with 411. So is
+  one to a page, which reads its form through Django (``targetadmin.request_bodies``); the
+  views that read their bodies here are marked with :func:`read_chunked_bodies`.
 
 A body is refused as soon as it passes its endpoint's limit, before the rest is read, and
 one that ends before the bytes it announced (a client that hung up) is refused whole rather
@@ -74,7 +76,7 @@ class BodyStream:
         self._read: Callable[[int], bytes] = request.read
         if self.declared is None and meta.get("wsgi.input_terminated"):
             self._read = meta["wsgi.input"].read
-        elif self.declared is None and meta.get("HTTP_TRANSFER_ENCODING"):
+        elif is_chunked(request):
             raise ProductError(ErrorCode.LENGTH_REQUIRED, CHUNKED_UNREADABLE)
         # The closing delimiter is CRLF "--" boundary "--"; the CRLF is implied at the start.
         self._close = f"\r\n--{boundary}--".encode(errors="replace") if boundary else b""
