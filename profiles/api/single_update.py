@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest
 
-from profiles.api import json_body
+from profiles.api import bodies, json_body
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_GET_QUERY_BYTES, MAX_POST_BYTES
 from profiles.store import KeyKind
@@ -51,18 +51,13 @@ def _read_body(request: HttpRequest, query_bytes: int) -> bytes:
                 ErrorCode.TOO_LARGE, f"The query string exceeds {MAX_GET_QUERY_BYTES} bytes."
             )
         return b""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise ProductError(
-            ErrorCode.BAD_REQUEST, "The Content-Length header is not a number."
-        ) from None
-    if query_bytes + declared > MAX_POST_BYTES:
-        raise ProductError(ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes.")
-    body = request.body
-    if query_bytes + len(body) > MAX_POST_BYTES:
-        raise ProductError(ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes.")
-    return body
+    return bodies.read_body(
+        request,
+        max_bytes=MAX_POST_BYTES - query_bytes,
+        too_large=lambda: ProductError(
+            ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes."
+        ),
+    )
 
 
 def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
@@ -76,7 +71,8 @@ def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
 def _body_parameters(request: HttpRequest, body: bytes) -> dict[str, str]:
     content_type = request.content_type or ""
     if content_type == "multipart/form-data":
-        return {name: request.POST[name] for name in request.POST}
+        fields, _ = bodies.form(request, body)
+        return {name: fields.get(name, "") for name in fields}
     if content_type.endswith("json") or body.lstrip()[:1] == b"{":
         return _json_parameters(body)
     return dict(_form_pairs(body))
