@@ -268,6 +268,35 @@ def test_bad_rows_exit_1_and_are_written_with_their_input_line_key_and_reason(
     assert not (tmp_path / "bad.csv.failed.csv").exists()
 
 
+def test_failed_rows_a_spreadsheet_would_run_are_written_as_the_servers_csv_writes_them(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "formulas.csv"
+    path.write_bytes(
+        b"thirdPartyId,tier\n"
+        b"=1+1,gold,extra\n"  # failed by the tool: more cells than the header
+        b"-1,gold,extra\n"
+        b'"\tt",gold,extra\n'
+        b'"\rr",gold,extra\n'
+        b"@SUM(A1)/x,gold\n"  # failed by the server: a '/' in the id
+        b"+2/x,gold\n"
+    )
+
+    result = tool(live.url, *LIMITS, "--create", str(path), token=live.token)
+
+    assert result.returncode == 1, result.stderr
+    with (tmp_path / "formulas.csv.failed.csv").open(newline="") as handle:
+        lines_and_keys = [(line, key) for line, key, _ in list(csv.reader(handle))[1:]]
+    assert lines_and_keys == [
+        ("2", "'=1+1"),
+        ("3", "'-1"),
+        ("4", "'\tt"),
+        ("5", "'\rr"),
+        ("6", "'@SUM(A1)/x"),
+        ("7", "'+2/x"),
+    ]
+
+
 def test_without_create_missing_profiles_are_counted_not_applied(
     live: LiveServer, tmp_path: Path
 ) -> None:

@@ -1,4 +1,9 @@
-"""What a run leaves: FILE.failed.csv (line, key, reason per row not applied) and the summary."""
+"""What a run leaves: FILE.failed.csv (line, key, reason per row not applied) and the summary.
+
+Keys and reasons are what someone sent, or what the server said of it: a cell a spreadsheet
+would run as a formula is written as the server's own CSV of failed rows writes it
+(:mod:`targetadmin_upload.spreadsheet`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from targetadmin_upload.parts import Part
+from targetadmin_upload.spreadsheet import spreadsheet_safe
 
 
 class FailedRows:
@@ -40,7 +46,9 @@ class FailedRows:
                     self._handle = self._partial.open("w", encoding="utf-8", newline="")
                     self._csv = csv.writer(self._handle)
                     self._csv.writerow(self.HEADER)
-                self._csv.writerow(("" if line is None else line, key, reason))
+                self._csv.writerow(
+                    ("" if line is None else line, spreadsheet_safe(key), spreadsheet_safe(reason))
+                )
             except OSError as error:
                 self.problem = f"cannot write {self.path}: {error.strerror or error}"
 
