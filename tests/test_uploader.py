@@ -268,6 +268,29 @@ def test_bad_rows_exit_1_and_are_written_with_their_input_line_key_and_reason(
     assert not (tmp_path / "bad.csv.failed.csv").exists()
 
 
+def test_a_quote_never_closed_refuses_the_file_naming_its_line_before_any_part_is_sent(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    before = live.batches()
+    short = tmp_path / "short.csv"
+    short.write_bytes(b'thirdPartyId,note\nopen-1,"abc\nopen-2,ok\n')
+    rows = "".join(f"open-{i},ok\n" for i in range(3, 30))  # three parts' worth before it
+    long = tmp_path / "long.csv"
+    long.write_bytes(f'thirdPartyId,note\n{rows}open-30,"a ""quoted"" word\n'.encode())
+
+    results = [
+        tool(live.url, *LIMITS, "--create", str(path), token=live.token) for path in (short, long)
+    ]
+
+    assert [result.returncode for result in results] == [2, 2]
+    assert [result.stderr.splitlines()[-1] for result in results] == [
+        f"targetadmin-upload: {path}, line {line}: the row starting here has a quoted value that"
+        " is never closed, so it would take in every line to the end of the file."
+        for path, line in ((short, 2), (long, 29))
+    ]
+    assert new_batches(live, before) == []
+
+
 def test_failed_rows_a_spreadsheet_would_run_are_written_as_the_servers_csv_writes_them(
     live: LiveServer, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ from targetadmin_upload.batchfile import KEY_KINDS
 from targetadmin_upload.errors import Refused
 
 _KINDS_BY_LOWER = {kind.lower(): kind for kind in KEY_KINDS}
+# A line no input line can be: lines are decoded with ``surrogateescape``, which makes only
+# U+DC80-U+DCFF of surrogates, never U+D800.
+_PAST_THE_END = "\ud800"
 
 
 @dataclass(slots=True)
@@ -83,6 +87,7 @@ class CsvSource(Source):
 
     def __init__(self, path: Path, key: str | None) -> None:
         super().__init__(path)
+        _check_quoting(path)
         self._reader = csv.reader(raw.decode("utf-8", "surrogateescape") for raw in self._lines())
         header = None
         try:
@@ -125,6 +130,32 @@ class CsvSource(Source):
                 yield Failure(line, row[0], f"{len(row)} cells where the header has {width}")
             else:
                 yield Record(line, row)
+
+
+def _check_quoting(path: Path) -> None:
+    """Refuse a CSV the parser would read wrongly to its end, before any part is sent.
+
+    A quoted value that is never closed takes in every line after it, and the csv module says
+    nothing of it: the file would be sent as fewer rows than it has. The quote can only be
+    known to be open at the end of the file, so the file is read through once first (about a
+    second for 75 MB). A line past the end that the open value would take in too tells it.
+    """
+    with path.open("rb") as handle:
+        first = handle.readline().removeprefix(codecs.BOM_UTF8)
+        lines = (raw.decode("utf-8", "surrogateescape") for raw in itertools.chain([first], handle))
+        reader = csv.reader(itertools.chain(lines, ["\n", _PAST_THE_END]))
+        last: list[str] = []
+        row_line = next_line = 1
+        try:
+            for row in reader:
+                last, row_line, next_line = row, next_line, reader.line_num + 1
+        except csv.Error as error:
+            raise Refused(f"{path}, line {next_line}: {error}.") from None
+    if last != [_PAST_THE_END]:
+        raise Refused(
+            f"{path}, line {row_line}: the row starting here has a quoted value that is never"
+            " closed, so it would take in every line to the end of the file."
+        )
 
 
 def _printable(text: str) -> str:
