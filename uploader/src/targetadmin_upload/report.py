@@ -17,7 +17,9 @@ from typing import IO, Any, TextIO
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from targetadmin_upload.display import shown
 from targetadmin_upload.parts import Part
 from targetadmin_upload.spreadsheet import spreadsheet_safe
 
@@ -94,7 +96,9 @@ def summary(parts: Sequence[Part], stream: TextIO) -> None:
     for part in parts:
         lines = f"{part.first_line}-{part.last_line}" if part.first_line else ""
         counts = [f"{f(part):,}" for f in (part_rows, _applied, _not_found, part_failed)]
-        table.add_row(str(part.number), lines, *counts, part.status, part.batch_id)
+        # The server's words, as text: no control sequence, and no rich markup either.
+        status, batch_id = Text(shown(part.status)), Text(shown(part.batch_id))
+        table.add_row(str(part.number), lines, *counts, status, batch_id)
     # Never cut a batch id or a line range short: a narrow terminal wraps the lines instead.
     console = Console(file=stream)
     console.width = max(console.width, 120)

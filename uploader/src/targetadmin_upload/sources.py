@@ -88,7 +88,7 @@ class CsvSource(Source):
     def __init__(self, path: Path, key: str | None) -> None:
         super().__init__(path)
         _check_quoting(path)
-        self._reader = csv.reader(raw.decode("utf-8", "surrogateescape") for raw in self._lines())
+        self._reader = csv.reader(self._text_lines())
         header = None
         try:
             for row in self._reader:
