@@ -5,7 +5,9 @@ the application and checks its status and message; ``docs/bad-input.md`` is this
 output (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when
 the committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
-are filled in by the test with a real token, batch id or Basic credentials.
+are filled in by the test with a real token, batch id or Basic credentials. A case
+``signed_in`` is sent with that user's session: alice, an Approver of demo, or root, a
+superuser.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Case:
     authentication: bool = False  # demo's "Require Authentication"
     settings: dict[str, Any] = field(default_factory=dict)
     transport: str = "test client"  # or "socket" for cases that need a real connection
+    signed_in: str = ""  # the user whose browser session sends it: "alice", or "root"
 
 
 CASES: list[Case] = [
@@ -1081,6 +1084,24 @@ CASES: list[Case] = [
         headers={"Authorization": "{alice_wrong}"},
         settings={"MANAGEMENT_API_BASIC_FAILURE_LIMIT": 0},
     ),
+    Case(
+        "token",
+        "Django admin token list filtered by the digest's first character",
+        "GET",
+        "/admin/profiles/profiletoken/?digest__startswith=a",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the encrypted copy's first characters",
+        "GET",
+        "/admin/profiles/profiletoken/?ciphertext__startswith=gAAAAA",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
 ]
 
 
@@ -1099,6 +1120,8 @@ def _request(case: Case) -> str:
         parts.append(f"body `{_shown(repr(case.body)[2:-1], 50)}`")
     if case.authentication:
         parts.append("(authentication required)")
+    if case.signed_in:
+        parts.append(f"(signed in as {case.signed_in})")
     for name, value in case.settings.items():
         parts.append(f"(`{name}={value}`)")
     if case.transport != "test client":
@@ -1116,7 +1139,8 @@ def markdown() -> str:
         "or this page, differs.",
         "The message column is a fragment of the answer's message as the body carries it "
         "(XML- or JSON-escaped). Placeholders in braces stand for a real token, batch id or "
-        "Basic credentials of alice, an Approver of `demo`.",
+        "Basic credentials of alice, an Approver of `demo`; a request signed in is sent with "
+        "the session of alice or of root, a superuser.",
         "",
         f"{len(CASES)} requests.",
         "",

@@ -35,7 +35,7 @@ OVER_SOCKET = {case.what: case for case in CASES if case.transport == "socket"}
 
 
 @pytest.fixture
-def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
+def world(demo: Client, other_client: Client, alice: User, root: User) -> dict[str, str]:
     """demo and acme with a profile each, acme's batch, and the tokens the cases name."""
     Profile.objects.create(client=demo, pc_id="p1", third_party_id="u1", attributes={})
     Profile.objects.create(client=other_client, pc_id="acme-p1", attributes={})
@@ -88,6 +88,8 @@ def test_it_answers_each_bad_request_with_its_status_and_message(
     case: Case, world: dict[str, str], demo: Client, client: HttpClient, settings: Any
 ) -> None:
     prepare(case, world, demo, settings)
+    if case.signed_in:
+        client.force_login(User.objects.get(username=case.signed_in))
     headers = {name: filled(value, world) for name, value in case.headers.items()}
     extra: dict[str, Any] = {"content_type": case.content_type} if case.content_type else {}
     response = client.generic(
