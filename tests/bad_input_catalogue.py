@@ -1025,6 +1025,17 @@ CASES: list[Case] = [
     ),
     Case(
         "token",
+        "settings PATCH with an IPv4-mapped IPv6 allowed network, saved as the IPv4 one",
+        "PATCH",
+        SETTINGS,
+        200,
+        '"profileApiAllowedNetworks": ["127.0.0.20/32"]',
+        b'{"profileApiAllowedNetworks": ["::ffff:127.0.0.20"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
         "settings PATCH with profileTokenRetrievable as a string",
         "PATCH",
         SETTINGS,
