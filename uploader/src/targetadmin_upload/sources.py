@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from targetadmin_upload.batchfile import KEY_KINDS
 from targetadmin_upload.errors import Refused
@@ -180,7 +180,8 @@ class JsonLinesSource(Source):
     """One JSON object a line: ``{"thirdPartyId": "…", "attributes": {"name": "value"}}``.
 
     The kind of id is ``key``, or else the first record's. Values are strings or numbers (sent
-    as written); ``null`` is an empty value. Attribute names are added as they appear.
+    as written: the parser hands a number over as its text, never through a float); ``null``
+    is an empty value. Attribute names are added as they appear.
     """
 
     def __init__(self, path: Path, key: str | None) -> None:
@@ -195,7 +196,7 @@ class JsonLinesSource(Source):
 
     def _record(self, line: int, raw: bytes) -> Record | Failure:
         try:
-            item = json.loads(raw)
+            item = json.loads(raw, parse_float=str, parse_int=str, parse_constant=_not_json)
         except ValueError as error:
             return Failure(line, "", f"not valid JSON: {error}")
         if not isinstance(item, dict):
@@ -227,12 +228,13 @@ class JsonLinesSource(Source):
         return Record(line, cells)
 
 
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return json.dumps(value)
-    return None
+    """A string, or a number (read as its text); ``None`` for anything else."""
+    return value if isinstance(value, str) else None
 
 
 FORMATS = {"csv": CsvSource, "jsonl": JsonLinesSource}
