@@ -52,6 +52,7 @@ class Case:
     settings: dict[str, Any] = field(default_factory=dict)
     transport: str = "test client"  # or "socket" for cases that need a real connection
     signed_in: str = ""  # the user whose browser session sends it: "alice", or "root"
+    retrievable: bool = False  # demo allows its token to be retrieved, and keeps a copy
 
 
 CASES: list[Case] = [
@@ -1117,6 +1118,17 @@ CASES: list[Case] = [
     ),
     Case(
         "token",
+        "token GET with the Approver's session, from a link on another site",
+        "GET",
+        TOKEN,
+        200,
+        '{"tokenType": "bearer"',  # the answer begins with accessToken when it holds one
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+        signed_in="alice",
+        retrievable=True,
+    ),
+    Case(
+        "token",
         "Django admin token list filtered by the digest's first character",
         "GET",
         "/admin/profiles/profiletoken/?digest__startswith=a",
@@ -1153,6 +1165,8 @@ def _request(case: Case) -> str:
         parts.append("(authentication required)")
     if case.signed_in:
         parts.append(f"(signed in as {case.signed_in})")
+    if case.retrievable:
+        parts.append("(token retrievable)")
     for name, value in case.settings.items():
         parts.append(f"(`{name}={value}`)")
     if case.transport != "test client":

@@ -21,7 +21,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from profiles.ingest.batches import ApiVersion, Batch
-from profiles.models import Client, Profile, ProfileToken
+from profiles.models import Client, Profile, ProfileApiSettings, ProfileToken
 from profiles.tokens import secret
 from tests import bad_input_catalogue
 from tests.bad_input_catalogue import ACME_BATCH_ID, CASES, Case
@@ -75,6 +75,9 @@ def prepare(case: Case, world: dict[str, str], demo: Client, settings: Any) -> N
         setattr(settings, name, value)
     if case.authentication:
         require_authentication(demo)
+    if case.retrievable:
+        ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=None)
+        ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
     if "{expired_token}" in str(case.headers):
         # The expired token must be demo's newest, unrevoked one to be reported as expired.
         ProfileToken.objects.filter(client=demo).exclude(

@@ -452,6 +452,63 @@ def test_get_token_answers_the_access_token_while_a_copy_is_kept(demo: Client, a
     assert plaintext[4:] not in str(AuditEvent.objects.values_list())
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},  # a link elsewhere
+        {"Sec-Fetch-Site": "same-site"},  # another host name of the same site
+        {"Sec-Fetch-Site": "none"},  # typed, or a bookmark
+        {"Origin": "https://evil.example"},  # a browser that sends no Sec-Fetch-Site
+        {},  # neither header: nothing says the request came from this site
+    ],
+)
+def test_a_session_get_from_anywhere_but_this_site_answers_without_the_token_unaudited(
+    demo: Client, alice: User, headers: dict[str, str]
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    response = signed_in(alice).get(TOKEN_URL, headers=headers)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert "accessToken" not in body
+    assert body["lastFour"] == plaintext[-4:]
+    assert plaintext[4:] not in response.content.decode()
+    assert retrievals() == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}],
+)
+def test_a_session_get_from_a_page_of_this_site_answers_the_token_audited(
+    demo: Client, alice: User, headers: dict[str, str]
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    response = signed_in(alice).get(TOKEN_URL, headers=headers)
+
+    assert response.json()["accessToken"] == plaintext
+    (event,) = retrievals()
+    assert event.actor == alice
+
+
+def test_a_basic_get_answers_the_token_whatever_its_fetch_headers_say(
+    demo: Client, alice: User
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    response = HttpClient().get(
+        TOKEN_URL, headers={**basic("alice"), "Sec-Fetch-Site": "cross-site"}
+    )
+
+    assert response.json()["accessToken"] == plaintext
+    assert len(retrievals()) == 1
+
+
 def test_get_token_answers_as_before_without_a_copy(demo: Client, alice: User) -> None:
     issue_token(demo)
 

@@ -39,6 +39,12 @@ class Call:
     user: User
 
     @property
+    def may_see_secrets(self) -> bool:
+        """Whether a secret may go into the answer: always for HTTP Basic, for the session
+        only from a page of this site (docs/management-api.md#authentication-and-access)."""
+        return auth.by_basic(self.request) or auth.from_this_site(self.request)
+
+    @property
     def remote_addr(self) -> str | None:
         return caller_address(self.request)
 
