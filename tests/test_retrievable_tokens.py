@@ -616,6 +616,26 @@ def test_reveal_without_a_copy_shows_nothing_and_says_so(demo: Client, alice: Us
     assert retrievals() == []
 
 
+def test_after_the_key_is_replaced_the_card_says_the_copy_is_unreadable_and_offers_regenerate(
+    demo: Client, alice: User, settings: Any
+) -> None:
+    allow_retrieval(demo)
+    issue_token(demo)
+    settings.TOKEN_ENCRYPTION_KEYS = (Fernet.generate_key().decode(),)
+    http = signed_in(alice)
+
+    page = http.get(PAGE).content.decode()
+
+    assert 'name="reveal"' not in page  # nor "Retrievable", which goes with the button
+    assert (
+        "Not retrievable: the kept copy cannot be read with the current encryption keys."
+        " Re-generate it to be able to retrieve it again." in page
+    )
+    assert 'name="regenerate"' in page
+    http.post(PAGE, {"expires_in_days": "30", "regenerate": "confirmed"})
+    assert 'name="reveal"' in http.get(PAGE).content.decode()
+
+
 def test_only_an_approver_may_reveal_or_change_the_option_on_the_card(
     demo: Client, alice: User, bob: User, charlie: User
 ) -> None:

@@ -513,6 +513,12 @@ class ProfileToken(models.Model):
         """Whether an encrypted copy was kept: generated while retrieval was allowed."""
         return self.ciphertext is not None
 
+    @property
+    def copy_opens(self) -> bool:
+        """Whether the kept copy opens with the keys configured now; not once the key it was
+        kept with is gone from ``TOKEN_ENCRYPTION_KEYS``."""
+        return self.ciphertext is not None and sealing.unseal(self.ciphertext) is not None
+
     def retrieve(
         self,
         *,
