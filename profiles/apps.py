@@ -11,5 +11,7 @@ class ProfilesConfig(AppConfig):
 
     def ready(self) -> None:
         from profiles.tokens.checks import token_encryption_keys
+        from targetadmin import local_state
 
         checks.register(token_encryption_keys, checks.Tags.database)
+        checks.register(local_state.check)
