@@ -18,6 +18,8 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from adapters.local_state import create_private_file
+
 # Lets admin classes and other generics be subscripted at run time, as the type stubs want.
 django_stubs_ext.monkeypatch()
 
@@ -68,10 +70,7 @@ def _local_secret_key() -> str:
     """A per-installation key kept in var/, so local runs need no configuration."""
     path = VAR_DIR / "secret-key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
+        create_private_file(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 

@@ -6,7 +6,9 @@ the application and checks its status and message (the cases sent chunked to gun
 (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when the
 committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
-are filled in by the test with a real token, batch id or Basic credentials.
+are filled in by the test with a real token, batch id or Basic credentials. A case
+``signed_in`` is sent with that user's session: alice, an Approver of demo, or root, a
+superuser.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class Case:
     # "socket" for cases that need a real connection (Django's live server), "gunicorn" for
     # those sent as written to gunicorn as ``make run`` starts it
     transport: str = "test client"
+    signed_in: str = ""  # the user whose browser session sends it: "alice", or "root"
+    retrievable: bool = False  # demo allows its token to be retrieved, and keeps a copy
 
 
 CASES: list[Case] = [
@@ -313,12 +317,32 @@ CASES: list[Case] = [
     ),
     Case(
         "size",
-        "single update JSON body holding a number of 5,000 digits",
+        "single update JSON body holding a number of 5,000 digits (kept as text, too long a value)",
         "POST",
         UPDATE,
         400,
-        "The body holds a number of more than 4,300 digits.",
+        "value of 'a' is longer than 256 characters",
         b'{"mboxPC": "p1", "profile.a": ' + b"1" * 5_000 + b"}",
+        JSON,
+    ),
+    Case(
+        "size",
+        "single update JSON body holding NaN, which is not JSON",
+        "POST",
+        UPDATE,
+        400,
+        "The body holds NaN, which is not a JSON number.",
+        b'{"mboxPC": "p1", "profile.a": NaN}',
+        JSON,
+    ),
+    Case(
+        "size",
+        "JSON bulk body holding -Infinity, which is not JSON",
+        "POST",
+        BULK,
+        400,
+        "The body holds -Infinity, which is not a JSON number.",
+        b'{"profiles": [{"pcId": "p1", "attributes": {"a": -Infinity}}]}',
         JSON,
     ),
     Case(
@@ -1214,6 +1238,17 @@ CASES: list[Case] = [
     ),
     Case(
         "token",
+        "settings PATCH with an IPv4-mapped IPv6 allowed network, saved as the IPv4 one",
+        "PATCH",
+        SETTINGS,
+        200,
+        '"profileApiAllowedNetworks": ["127.0.0.20/32"]',
+        b'{"profileApiAllowedNetworks": ["::ffff:127.0.0.20"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
         "settings PATCH with profileTokenRetrievable as a string",
         "PATCH",
         SETTINGS,
@@ -1273,6 +1308,35 @@ CASES: list[Case] = [
         headers={"Authorization": "{alice_wrong}"},
         settings={"MANAGEMENT_API_BASIC_FAILURE_LIMIT": 0},
     ),
+    Case(
+        "token",
+        "token GET with the Approver's session, from a link on another site",
+        "GET",
+        TOKEN,
+        200,
+        '{"tokenType": "bearer"',  # the answer begins with accessToken when it holds one
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+        signed_in="alice",
+        retrievable=True,
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the digest's first character",
+        "GET",
+        "/admin/profiles/profiletoken/?digest__startswith=a",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the encrypted copy's first characters",
+        "GET",
+        "/admin/profiles/profiletoken/?ciphertext__startswith=gAAAAA",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
 ]
 
 
@@ -1291,6 +1355,10 @@ def _request(case: Case) -> str:
         parts.append(f"body `{_shown(repr(case.body)[2:-1], 50)}`")
     if case.authentication:
         parts.append("(authentication required)")
+    if case.signed_in:
+        parts.append(f"(signed in as {case.signed_in})")
+    if case.retrievable:
+        parts.append("(token retrievable)")
     for name, value in case.settings.items():
         parts.append(f"(`{name}={value}`)")
     if case.transport == "gunicorn":
@@ -1310,7 +1378,8 @@ def markdown() -> str:
         "or this page, differs.",
         "The message column is a fragment of the answer's message as the body carries it "
         "(XML- or JSON-escaped). Placeholders in braces stand for a real token, batch id or "
-        "Basic credentials of alice, an Approver of `demo`.",
+        "Basic credentials of alice, an Approver of `demo`; a request signed in is sent with "
+        "the session of alice or of root, a superuser.",
         "",
         f"{len(CASES)} requests.",
         "",
