@@ -1,8 +1,10 @@
 """gunicorn settings, read when gunicorn starts in this directory (``make run`` names it).
 
 ``gunicorn -c gunicorn.conf.py targetadmin.wsgi``; the sizes can be overridden from the
-environment (see .env.example). The header and request-line settings follow from the
-profile APIs' contract (docs/api.md#authentication, docs/api.md#single-profile-update).
+environment (see .env.example), read by the settings' own readers (targetadmin/environment.py),
+so a value they cannot read stops gunicorn with a message naming the variable. The header
+and request-line settings follow from the profile APIs' contract (docs/api.md#authentication,
+docs/api.md#single-profile-update).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from typing import Any
 
 from gunicorn import glogging
 
+from targetadmin.environment import env_float, env_int, env_str, json_logging
 from targetadmin.gunicorn_worker import ThreadWorker
 
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-bind = os.environ.get("BIND", "127.0.0.1:8000")
+bind = env_str("BIND", "127.0.0.1:8000")
 # Requests mostly wait on the database, so two processes per core keep the cores busy;
 # threads let a worker go on serving while one of its requests streams a slow upload.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+workers = env_int("WEB_CONCURRENCY", 2 * _cores + 1, minimum=1)
+threads = env_int("GUNICORN_THREADS", 4, minimum=1)
 
 
 class Worker(ThreadWorker):
@@ -33,18 +36,18 @@ class Worker(ThreadWorker):
 
     # A head is a few KB: even a slow link sends it in well under a second, so 10 s is
     # generous for real clients and short for one that trickles header lines.
-    header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", 10))
+    header_timeout = env_float("GUNICORN_HEADER_TIMEOUT", 10, minimum=1)
     # Seconds a read of the body (or a write of the answer) may wait for the client. A
     # slow link still sends something every second; a client that stops is answered 408
     # by the batch upload, and disconnected.
-    body_timeout = float(os.environ.get("GUNICORN_BODY_TIMEOUT", 30))
+    body_timeout = env_float("GUNICORN_BODY_TIMEOUT", 30, minimum=1)
 
 
 worker_class = Worker
 # Seconds a worker process may go without beating its heartbeat before gunicorn restarts
 # it. Its main loop beats it while threads serve requests, so this ends a stuck process,
 # never a slow request or upload: those are bounded by the header and body timeouts above.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 300))
+timeout = env_int("GUNICORN_TIMEOUT", 300)
 graceful_timeout = 30
 # Longer than a load balancer's idle timeout would cut connections under it; shorter keeps
 # threads free. 5 s suits the usual 60 s balancers as well as direct clients.
@@ -69,7 +72,7 @@ limit_request_line = 0
 # request id and client code and without the query string, so gunicorn's access log is off.
 # Turned on (GUNICORN_ACCESS_LOG=-), its lines leave out the query string and every request
 # header but the request id: the URL path, method, status, size and duration only.
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+accesslog = env_str("GUNICORN_ACCESS_LOG", "") or None
 
 
 class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type hints
@@ -87,12 +90,8 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type hin
 logger_class = Logger
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 errorlog = "-"
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "targetadmin.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "loggers": {
+logconfig_dict = json_logging(
+    {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # gunicorn writes access lines whenever logconfig_dict is set, whatever `accesslog`
         # says, to the handlers named here: so the access logger has one only when the
@@ -103,8 +102,8 @@ logconfig_dict = {
             "level": "INFO",
             "propagate": False,
         },
-    },
-}
+    }
+)
 
 
 def on_starting(server: Any) -> None:

@@ -14,11 +14,14 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from gunicorn.config import Config
 
 from profiles.ingest.batchfile import READ_CHUNK_BYTES
 from tests.gunicorn_server import Server, add_demo_client, gunicorn
 
+CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"
 SECRET_IN_HEADER = "tpa_" + "H3" * 24 + "y"
 
@@ -236,7 +239,7 @@ def test_gunicorn_builds_access_lines_only_while_the_access_log_is_on(
         monkeypatch.delenv("GUNICORN_ACCESS_LOG", raising=False)
     else:
         monkeypatch.setenv("GUNICORN_ACCESS_LOG", access_log)
-    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    conf = runpy.run_path(str(CONF))
     cfg = Config()
     for name in ("accesslog", "logconfig_dict"):
         cfg.set(name, conf[name])
@@ -244,3 +247,32 @@ def test_gunicorn_builds_access_lines_only_while_the_access_log_is_on(
     logger.cfg = cfg
 
     assert logger._compute_access_log_enabled() is built
+
+
+# What gunicorn.conf.py reads from the environment ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("GUNICORN_THREADS", "four", "GUNICORN_THREADS must be a whole number, not 'four'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be at least 1, not 0"),
+        ("GUNICORN_TIMEOUT", "-1", "GUNICORN_TIMEOUT must be at least 0, not -1"),
+        ("GUNICORN_BODY_TIMEOUT", "30s", "GUNICORN_BODY_TIMEOUT must be a number, not '30s'"),
+        ("GUNICORN_HEADER_TIMEOUT", "nan", "GUNICORN_HEADER_TIMEOUT must be at least 1, not nan"),
+    ],
+)
+def test_gunicorn_refuses_a_value_it_cannot_read_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        runpy.run_path(str(CONF))
+    assert str(refused.value) == says
+
+
+def test_gunicorn_and_the_application_log_through_one_configuration() -> None:
+    logconfig = runpy.run_path(str(CONF))["logconfig_dict"]
+    shared = ("formatters", "filters", "handlers", "root")
+    assert {key: logconfig[key] for key in shared} == {key: settings.LOGGING[key] for key in shared}
+    assert set(logconfig["loggers"]) == {"gunicorn.error", "gunicorn.access"}
