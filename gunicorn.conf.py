@@ -14,7 +14,7 @@ from typing import Any
 
 from gunicorn import glogging
 
-from targetadmin.environment import env_float, env_int, env_str, json_logging
+from targetadmin.environment import env_float, env_int, env_str, json_logging, var_dir
 from targetadmin.gunicorn_worker import ThreadWorker
 
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -49,6 +49,11 @@ worker_class = Worker
 # never a slow request or upload: those are bounded by the header and body timeouts above.
 timeout = env_int("GUNICORN_TIMEOUT", 300)
 graceful_timeout = 30
+# gunicorn's control socket (``gunicornc -s var/gunicorn.ctl``: workers, stats, reloads) lives
+# in this installation's TARGETADMIN_VAR_DIR, with the rest of its local state. gunicorn's
+# default is one path per user, which every gunicorn that user starts on the host takes over
+# and the first one to stop removes.
+control_socket = str(var_dir() / "gunicorn.ctl")
 # Longer than a load balancer's idle timeout would cut connections under it; shorter keeps
 # threads free. 5 s suits the usual 60 s balancers as well as direct clients.
 keepalive = 5

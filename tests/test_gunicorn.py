@@ -6,6 +6,7 @@ import json
 import runpy
 import socket
 import sqlite3
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import closing
@@ -17,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from gunicorn.config import Config
+from gunicorn.ctl.client import ControlClient, ControlClientError
 
 from profiles.ingest.batchfile import READ_CHUNK_BYTES
 from tests.gunicorn_server import Server, add_demo_client, gunicorn
@@ -276,3 +278,36 @@ def test_gunicorn_and_the_application_log_through_one_configuration() -> None:
     shared = ("formatters", "filters", "handlers", "root")
     assert {key: logconfig[key] for key in shared} == {key: settings.LOGGING[key] for key in shared}
     assert set(logconfig["loggers"]) == {"gunicorn.error", "gunicorn.access"}
+
+
+# The control socket -------------------------------------------------------------------------
+
+
+def master_behind(control_socket: Path) -> int:
+    """The pid of the gunicorn master answering on ``control_socket`` (it starts listening
+    shortly after the port does)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with ControlClient(str(control_socket), timeout=5) as control:
+                return int(control.send_command("show stats")["pid"])
+        except ControlClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_servers_with_their_own_var_dirs_have_their_own_control_sockets(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    with (
+        gunicorn(first, WEB_CONCURRENCY="1") as one,
+        gunicorn(second, WEB_CONCURRENCY="1") as other,
+    ):
+        assert master_behind(first / "gunicorn.ctl") == one.pid
+        assert master_behind(second / "gunicorn.ctl") == other.pid
+    assert not (first / "gunicorn.ctl").exists()
+    assert not (second / "gunicorn.ctl").exists()
