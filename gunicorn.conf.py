@@ -63,10 +63,17 @@ keepalive = 5
 max_requests = 100_000
 max_requests_jitter = 10_000
 
-# The legacy `access_token: <token>` header has an underscore in its name; gunicorn drops
-# such headers by default. The application reads no other header that an underscore
-# spelling could smuggle in, and trusts no forwarding headers.
+# The legacy `access_token: <token>` header has an underscore in its name. gunicorn drops
+# such headers unless `header_map` is "dangerous", which would also join `X_Forwarded_For`
+# into X-Forwarded-For: so the worker drops every other header whose name holds an
+# underscore before the application sees any (targetadmin/gunicorn_worker.py).
 header_map = "dangerous"
+# gunicorn believes no forwarding header, from any peer. By default it takes the scheme
+# (X-Forwarded-Proto and its kin) and SCRIPT_NAME and PATH_INFO from 127.0.0.1, where nginx
+# passes on what clients send. The application reads the caller's address and scheme
+# itself, each by one setting (TRUSTED_PROXIES, TRUST_X_FORWARDED_PROTO).
+secure_scheme_headers: dict[str, str] = {}
+forwarder_headers = ""
 
 # A single update may carry an 8 KB query string (the application answers 413 past it);
 # gunicorn's default 4094-byte request line, and its 8190 maximum, would refuse it first.

@@ -33,6 +33,15 @@ A client that keeps sending a body slowly, but never ``body_timeout`` seconds ap
 holds a thread while it does: the application streams uploads as they arrive. In
 production nginx in front buffers request bodies (deploy/nginx/targetadmin.conf).
 
+Header names with an underscore: gunicorn maps ``X_Forwarded_For`` and ``X-Forwarded-For``
+alike to ``HTTP_X_FORWARDED_FOR``, joining their values, once ``header_map = "dangerous"``
+lets the legacy ``access_token`` header through (gunicorn.conf.py), and takes a
+``SCRIPT_NAME`` header as the WSGI ``SCRIPT_NAME``. So before the WSGI environ is built this
+worker drops every header whose name holds an underscore but ``access_token``, and refuses
+(400) a request that still carries two names differing only by ``_`` and ``-``
+(``access_token`` and ``access-token``): nothing a client writes can speak for a header a
+proxy sets.
+
 It serves plain HTTP/1.1 only (TLS and HTTP/2 are the proxy's job), which ``check_config``
 enforces. It relies on details of gunicorn's gthread worker, so ``requirements.txt`` pins
 gunicorn and ``tests/test_slow_clients.py`` checks the behaviour end to end.
@@ -51,6 +60,7 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
+from gunicorn.http.errors import InvalidHeader
 from gunicorn.workers import gthread
 
 # A head ends with an empty line. A bare LF ends it too as far as waiting goes: gunicorn's
@@ -68,6 +78,10 @@ _HEAD_TOO_LARGE = (
 # connection, and the client could lose the end of its answer.
 LINGER_SECONDS = 2.0
 _LINGER_BYTES = 65536
+# The header names with an underscore that reach the application, as gunicorn spells them:
+# the legacy token header (docs/api.md#the-legacy-header-and-underscores), read by
+# profiles/api/gate.py.
+UNDERSCORE_HEADERS_READ = frozenset({"ACCESS_TOKEN"})
 # How long a thread waits for the rest of a body the application did not read: long enough
 # for bytes already on their way, short enough that no client can hold a thread with it.
 _DISCARD_SECONDS = 0.05
@@ -176,6 +190,7 @@ class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn has 
             self._drop(conn)
 
     def handle_request(self, req: Any, conn: Connection) -> bool:
+        req.headers = headers_read(req)
         try:
             return bool(super().handle_request(req, conn))
         except TimeoutError:
@@ -269,3 +284,19 @@ def _head_is_complete(head: bytearray, searched_from: int) -> bool:
     """Whether ``head`` holds a whole request head; bytes before ``searched_from`` held none."""
     start = max(0, searched_from - 3)
     return any(head.find(end, start) >= 0 for end in _HEAD_ENDS)
+
+
+def headers_read(req: Any) -> list[tuple[str, str]]:
+    """``req``'s headers without those whose name holds an underscore, but for
+    :data:`UNDERSCORE_HEADERS_READ`; ``InvalidHeader`` (gunicorn answers 400) when two names
+    left differ only by ``_`` and ``-``, as both would be one variable of the environ."""
+    kept = [
+        (name, value)
+        for name, value in req.headers
+        if "_" not in name or name in UNDERSCORE_HEADERS_READ
+    ]
+    spellings: dict[str, str] = {}
+    for name, _ in kept:
+        if spellings.setdefault(name.replace("_", "-"), name) != name:
+            raise InvalidHeader(name, req=req)
+    return kept

@@ -191,8 +191,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "profiles.access.lockout.lockout_response"
-# The sign-in lockout counts by the same caller address as everything else (TRUSTED_PROXIES).
-AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_address"
+# The sign-in lockout counts by the same caller address as everything else (TRUSTED_PROXIES),
+# an IPv6 caller by its /64 as the throttles do.
+AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_counted_as"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr
 
 LOGIN_URL = "login"

@@ -1,7 +1,8 @@
 """The bad-input catalogue: every malformed or hostile request, and what it receives.
 
 ``CASES`` is the source of truth. ``tests/test_bad_input_catalogue.py`` sends each case to
-the application and checks its status and message; ``docs/bad-input.md`` is this module's
+the application and checks its status and message (``tests/test_caller_address.py`` those
+that need gunicorn); ``docs/bad-input.md`` is this module's
 output (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when
 the committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
@@ -48,7 +49,9 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     authentication: bool = False  # demo's "Require Authentication"
     settings: dict[str, Any] = field(default_factory=dict)
-    transport: str = "test client"  # or "socket" for cases that need a real connection
+    # or "socket" for cases that need a real connection, "gunicorn" for those that need the
+    # repository's gunicorn (gunicorn.conf.py, its worker) in front
+    transport: str = "test client"
 
 
 CASES: list[Case] = [
@@ -1080,6 +1083,34 @@ CASES: list[Case] = [
         "Too many failed sign-ins from this address.",
         headers={"Authorization": "{alice_wrong}"},
         settings={"MANAGEMENT_API_BASIC_FAILURE_LIMIT": 0},
+    ),
+    Case(
+        "address",
+        "X_Forwarded_For naming demo's allowed network 10.20.30.0/24, after the proxy's "
+        "X-Forwarded-For",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        403,
+        "This client accepts profile API calls only from its allowed networks.",
+        headers={
+            "Authorization": "Bearer {token}",
+            "X-Forwarded-For": "203.0.113.9",
+            "X_Forwarded_For": "10.20.30.5",
+        },
+        authentication=True,
+        settings={"TRUSTED_PROXIES": "127.0.0.1/32"},
+        transport="gunicorn",
+    ),
+    Case(
+        "token",
+        "the legacy token header spelled twice, access_token and Access-Token",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        400,
+        "Invalid HTTP Header: &#x27;ACCESS-TOKEN&#x27;",
+        headers={"access_token": "{token}", "Access-Token": "{token}"},
+        authentication=True,
+        transport="gunicorn",
     ),
 ]
 

@@ -2,7 +2,8 @@
 
 The cases live in ``tests/bad_input_catalogue.py``; ``docs/bad-input.md`` is generated from
 them and must match. The two truncated-upload cases go through a real socket to a live
-server, since a test client cannot send fewer bytes than it declares.
+server, since a test client cannot send fewer bytes than it declares; the cases for gunicorn
+go to the repository's gunicorn in ``tests/test_caller_address.py``.
 """
 
 from __future__ import annotations
