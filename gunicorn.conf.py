@@ -29,8 +29,8 @@ threads = env_int("GUNICORN_THREADS", 4, minimum=1)
 class Worker(ThreadWorker):
     """gthread that waits for slow clients in its event loop and bounds every read.
 
-    gunicorn's own gthread lets a client that trickles its headers, or stops sending its
-    body, hold a thread for good, and a dozen such clients stop the server answering
+    gunicorn's own gthread lets a client that trickles its headers or its body, or stops
+    sending it, hold a thread for good, and a dozen such clients stop the server answering
     (targetadmin/gunicorn_worker.py says where else it waits, and how this worker differs).
     """
 
@@ -41,6 +41,22 @@ class Worker(ThreadWorker):
     # slow link still sends something every second; a client that stops is answered 408
     # by the batch upload, and disconnected.
     body_timeout = env_float("GUNICORN_BODY_TIMEOUT", 30, minimum=1)
+    # Past its first body_timeout seconds a body must have averaged this many bytes a
+    # second, or it is answered 408: a trickle of a few bytes a second cannot hold on for
+    # hours. 1 KB/s is far below any real link.
+    body_min_rate = env_int("GUNICORN_BODY_MIN_RATE", 1000, minimum=1)
+    # A body with a Content-Length up to this arrives whole, in the event loop, before a
+    # thread takes its request: every page's form, single update, JSON bulk request of up to
+    # 1 MB and management call, and small batch files. It costs that much memory per
+    # connection at most, and no thread.
+    body_buffer_bytes = env_int("GUNICORN_BODY_BUFFER_BYTES", 1024 * 1024)
+    # Larger bodies (and chunked ones) stream to the application as they arrive, which
+    # holds a thread: at most this many at once per process, so that whatever uploads are
+    # under way other requests find a thread. Another waits its turn, unread, for up to
+    # body_timeout seconds, then is answered 503.
+    body_streams = env_int(
+        "GUNICORN_BODY_STREAMS", max(1, threads // 2), minimum=1, maximum=threads
+    )
 
 
 worker_class = Worker

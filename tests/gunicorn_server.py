@@ -111,3 +111,19 @@ def add_demo_client(var_dir: Path) -> None:
         "-c",
         "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
     )
+
+
+def in_shell(var_dir: Path, code: str) -> str:
+    """What ``code`` prints, run by ``manage.py shell`` on the database of a server started
+    with ``gunicorn(var_dir)`` (the tests' helpers importable)."""
+    command = [sys.executable, "manage.py", "shell", "-c", code]
+    ran = subprocess.run(  # noqa: S603 - the tests' own
+        command,
+        cwd=ROOT,
+        env=environment(var_dir),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return ran.stdout

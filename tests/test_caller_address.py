@@ -14,8 +14,6 @@ import http.client
 import json
 import logging
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from profiles.access.addresses import counted_as
 from profiles.access.throttle import BASIC_SIGN_IN_FAILURES, PROFILE_API_FAILURES
 from profiles.models import Client, ProfileToken
 from tests.bad_input_catalogue import CASES, Case
-from tests.gunicorn_server import ROOT, Server, environment, gunicorn
+from tests.gunicorn_server import Server, gunicorn, in_shell
 from tests.profile_api import PC_ID, a_profile, issue_token, require_authentication
 from tests.support import PASSWORD, basic
 from tests.test_management_api import SETTINGS_URL, assert_error
@@ -116,16 +114,8 @@ class Deployment:
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     var_dir = tmp_path_factory.mktemp("caller-address")
     with gunicorn(var_dir, **SERVER) as server:
-        made = subprocess.run(  # noqa: S603 - the tests' own
-            [sys.executable, "manage.py", "shell", "-c", SETUP],
-            cwd=ROOT,
-            env=environment(var_dir),
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        yield Deployment(server, var_dir, json.loads(made.stdout.splitlines()[-1]))
+        tokens = json.loads(in_shell(var_dir, SETUP).splitlines()[-1])
+        yield Deployment(server, var_dir, tokens)
 
 
 def test_the_allowlist_refuses_a_caller_whatever_an_underscore_header_names(
