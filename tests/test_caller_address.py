@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -32,7 +33,7 @@ from profiles.access.addresses import counted_as
 from profiles.access.throttle import BASIC_SIGN_IN_FAILURES, PROFILE_API_FAILURES
 from profiles.models import Client, ProfileToken
 from tests.bad_input_catalogue import CASES, Case
-from tests.gunicorn_server import Server, gunicorn, in_shell
+from tests.gunicorn_server import ROOT, Server, gunicorn, in_shell
 from tests.profile_api import PC_ID, a_profile, issue_token, require_authentication
 from tests.support import PASSWORD, basic
 from tests.test_management_api import SETTINGS_URL, assert_error
@@ -212,6 +213,20 @@ def test_gunicorn_takes_no_script_name_from_a_header(deployed: Deployment) -> No
     # Taken, it would serve /m2/acme/… as /acme/… under the prefix /m2.
     url = batch_status_url(deployed, ("SCRIPT_NAME", "/m2"))
     assert url.startswith(f"http://127.0.0.1:{deployed.server.port}/m2/acme/"), url
+
+
+def test_the_callers_address_is_read_in_one_place() -> None:
+    # The allowlist, the throttles, the lockout (AXES_CLIENT_IP_CALLABLE), the audit trail,
+    # the last use and the logs all ask profiles/access/addresses.py.
+    reads = re.compile(r"""["'](REMOTE_ADDR|HTTP_X_FORWARDED_FOR|X-Forwarded-For)["']""")
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for package in ("profiles", "targetadmin")
+        for path in (ROOT / package).rglob("*.py")
+        if reads.search(path.read_text())
+    )
+    assert readers == ["profiles/access/addresses.py"]
+    assert settings.AXES_CLIENT_IP_CALLABLE.startswith("profiles.access.addresses.")
 
 
 # Counting an IPv6 caller by its /64 -------------------------------------------------------
