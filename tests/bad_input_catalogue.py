@@ -2,7 +2,8 @@
 
 ``CASES`` is the source of truth. ``tests/test_bad_input_catalogue.py`` sends each case to
 the application and checks its status and message (the cases sent chunked to gunicorn,
-``tests/test_chunked_bodies.py``); ``docs/bad-input.md`` is this module's output
+``tests/test_chunked_bodies.py``; those whose headers only gunicorn sees as written,
+``tests/test_caller_address.py``); ``docs/bad-input.md`` is this module's output
 (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when the
 committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
@@ -70,7 +71,8 @@ class Case:
     authentication: bool = False  # demo's "Require Authentication"
     settings: dict[str, Any] = field(default_factory=dict)
     # "socket" for cases that need a real connection (Django's live server), "gunicorn" for
-    # those sent as written to gunicorn as ``make run`` starts it
+    # those sent as written to gunicorn as ``make run`` starts it, "gunicorn headers" for those
+    # whose header names only the repository's gunicorn (its worker) sees as sent
     transport: str = "test client"
     signed_in: str = ""  # the user whose browser session sends it: "alice", or "root"
     retrievable: bool = False  # demo allows its token to be retrieved, and keeps a copy
@@ -1337,6 +1339,34 @@ CASES: list[Case] = [
         "Bad Request (400)",
         signed_in="root",
     ),
+    Case(
+        "address",
+        "X_Forwarded_For naming demo's allowed network 10.20.30.0/24, after the proxy's "
+        "X-Forwarded-For",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        403,
+        "This client accepts profile API calls only from its allowed networks.",
+        headers={
+            "Authorization": "Bearer {token}",
+            "X-Forwarded-For": "203.0.113.9",
+            "X_Forwarded_For": "10.20.30.5",
+        },
+        authentication=True,
+        settings={"TRUSTED_PROXIES": "127.0.0.1/32"},
+        transport="gunicorn headers",
+    ),
+    Case(
+        "token",
+        "the legacy token header spelled twice, access_token and Access-Token",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        400,
+        "Invalid HTTP Header: &#x27;ACCESS-TOKEN&#x27;",
+        headers={"access_token": "{token}", "Access-Token": "{token}"},
+        authentication=True,
+        transport="gunicorn headers",
+    ),
 ]
 
 
@@ -1363,6 +1393,8 @@ def _request(case: Case) -> str:
         parts.append(f"(`{name}={value}`)")
     if case.transport == "gunicorn":
         parts.append("(as written, to gunicorn)")
+    elif case.transport == "gunicorn headers":
+        parts.append("(headers as written, to gunicorn)")
     elif case.transport != "test client":
         parts.append(f"(over a real {case.transport})")
     return "<br>".join(parts)

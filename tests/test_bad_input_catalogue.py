@@ -3,7 +3,8 @@
 The cases live in ``tests/bad_input_catalogue.py``; ``docs/bad-input.md`` is generated from
 them and must match. The truncated-upload and chunked cases go through a real socket to a
 live server, since a test client can send neither fewer bytes than it declares nor a chunked
-body; the cases sent chunked to gunicorn are ``tests/test_chunked_bodies.py``'s.
+body; the cases sent chunked to gunicorn are ``tests/test_chunked_bodies.py``'s, and those
+whose header names only gunicorn sees as sent are ``tests/test_caller_address.py``'s.
 """
 
 from __future__ import annotations

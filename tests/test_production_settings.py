@@ -20,6 +20,7 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://targetadmin.example.com",
     "HTTPS_ONLY": "true",
     "TRUST_X_FORWARDED_PROTO": "true",
+    "TRUSTED_PROXIES": "127.0.0.1/32,10.0.0.0/8",
     "EMAIL_BACKEND": "smtp",
     "EMAIL_HOST": "smtp.example.com",
     "BATCH_STORAGE": "database",
