@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +40,25 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
-    _check_range(name, value, minimum, maximum)
-    return value
+    return _env_number(name, default, int, "a whole number", minimum, maximum)
 
 
 def env_float(
     name: str, default: float, *, minimum: float = 0, maximum: float | None = None
 ) -> float:
+    return _env_number(name, default, float, "a number", minimum, maximum)
+
+
+def _env_number[N: (int, float)](
+    name: str, default: N, parse: Callable[[str], N], what: str, minimum: N, maximum: N | None
+) -> N:
     raw = os.environ.get(name)
     if raw is None:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {what}, not {raw!r}") from None
     _check_range(name, value, minimum, maximum)
     return value
 
