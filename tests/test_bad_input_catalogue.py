@@ -30,6 +30,9 @@ from tests.batches import stored_files, xml_body
 from tests.profile_api import require_authentication
 from tests.support import PASSWORD, basic_authorization
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 IN_PROCESS = [pytest.param(case, id=case.what) for case in CASES if case.transport == "test client"]
 OVER_SOCKET = {case.what: case for case in CASES if case.transport == "socket"}
