@@ -1,0 +1,272 @@
+"""docs/operations.md#the-api-path: the fast lane and Django's views answer every profile
+API call alike.
+
+Each call is sent, as raw WSGI, through the lane (``FastLane`` in front of Django, as
+``targetadmin.wsgi.application`` is) and through Django alone (the lane switched off), each
+time from the same database state, and the two answers must match byte for byte: status
+line, every header in order (but the request id, new on every call; a server adds
+``Date``), body, and the log lines the call wrote. The calls are every bad input of
+docs/bad-input.md that names a hot route, and the answers the API gives when nothing is
+wrong. A call the lane leaves to Django is named as such, so a lane that took nothing would
+fail here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import RequestFactory
+
+import targetadmin.wsgi
+from profiles.access.actors import SYSTEM
+from profiles.api.lane import ROUTES, FastLane
+from profiles.models import Client, ProfileApiSettings
+from tests.bad_input_catalogue import CASES, FORM, JSON, UPDATE, Case
+from tests.bad_input_world import filled, prepare
+from tests.front_door import KeptConnections, raw_wsgi
+
+FETCH = "/rest/v1/profiles/p1?client=demo"
+BY_THIRD_PARTY_ID = "/rest/v1/profiles/thirdPartyId/u1?client=demo"
+AUTHENTICATED = {"Authorization": "Bearer {token}"}
+
+
+def names_a_hot_route(case: Case) -> bool:
+    path = case.path.partition("?")[0]
+    hot = path.startswith("/rest/v1/profiles/") or (
+        path.startswith("/m2/") and path.endswith("/profile/update")
+    )
+    return case.transport == "test client" and hot
+
+
+HOT_CASES = [case for case in CASES if names_a_hot_route(case)]
+
+# The catalogue's calls to those paths that the lane leaves to Django: a method the endpoint
+# does not take, a multipart body, and a path that decodes to no endpoint at all.
+CATALOGUE_LEFT_TO_DJANGO = {
+    "DELETE on the single update",
+    "POST on the profile fetch",
+    "multipart single update without a boundary",
+    "encoded slashes in a fetched pcId",
+}
+
+
+# Calls that meet no refusal, and refusals the catalogue words elsewhere.
+ANSWERS = [
+    Case("answer", "update by GET", "GET", f"{UPDATE}?mboxPC=p1&profile.city=Paris", 200, ""),
+    Case(
+        "answer",
+        "update by form POST",
+        "POST",
+        UPDATE,
+        200,
+        "",
+        body=b"mbox3rdPartyId=u1&profile.tier=gold&mbox=target-global-mbox",
+        content_type=FORM,
+    ),
+    Case(
+        "answer",
+        "update by JSON POST",
+        "POST",
+        f"{UPDATE}?mboxPC=p1",
+        200,
+        "",
+        body=b'{"profile.age": 42, "profile.city": "K\\u00f6ln"}',
+        content_type=JSON,
+    ),
+    Case(
+        "answer",
+        "update of a profile that does not exist",
+        "GET",
+        f"{UPDATE}?mboxPC=nobody&profile.a=1",
+        404,
+        "",
+    ),
+    Case(
+        "answer",
+        "update with the token",
+        "POST",
+        f"{UPDATE}?mboxPC=p1&profile.a=1",
+        200,
+        "",
+        headers=AUTHENTICATED,
+        authentication=True,
+    ),
+    Case(
+        "answer",
+        "update on the placeholder path, client from the Host",
+        "GET",
+        "/m2/client/profile/update?mboxPC=p1&profile.a=1",
+        200,
+        "",
+        headers={"Host": "demo.localhost:8000"},
+    ),
+    Case("answer", "fetch by pcId", "GET", FETCH, 200, ""),
+    Case("answer", "fetch by thirdPartyId", "GET", BY_THIRD_PARTY_ID, 200, ""),
+    Case(
+        "answer",
+        "fetch with the token and the caller's request id",
+        "GET",
+        FETCH,
+        200,
+        "",
+        headers={**AUTHENTICATED, "X-Request-ID": "lb-1.2"},
+        authentication=True,
+    ),
+    Case(
+        "answer",
+        "fetch of a percent-encoded id",
+        "GET",
+        "/rest/v1/profiles/p%31?client=demo",
+        200,
+        "",
+    ),
+    Case("answer", "fetch of no profile", "GET", "/rest/v1/profiles/nobody?client=demo", 404, ""),
+    Case("answer", "fetch without the client", "GET", "/rest/v1/profiles/p1", 400, ""),
+    Case("answer", "fetch without a token", "GET", FETCH, 401, "", authentication=True),
+    Case(
+        "answer",
+        "fetch from outside the allowed networks",
+        "GET",
+        FETCH,
+        403,
+        "",
+        headers={"X-Real": "elsewhere"},
+        settings={"allowed": "192.0.2.0/24"},
+    ),
+    Case(
+        "answer",
+        "fetch over HTTPS, with HSTS",
+        "GET",
+        FETCH,
+        200,
+        "",
+        settings={"SECURE_HSTS_SECONDS": 600, "SECURE_HSTS_PRELOAD": True, "secure": True},
+    ),
+]
+
+# What the lane leaves to Django, by design (docs/operations.md#the-api-path).
+LEFT_TO_DJANGO = {
+    "fetch of a Host ALLOWED_HOSTS refuses": Case(
+        "django", "", "GET", FETCH, 400, "", headers={"Host": "evil.example"}
+    ),
+    "plain HTTP under SECURE_SSL_REDIRECT": Case(
+        "django", "", "GET", FETCH, 301, "", settings={"SECURE_SSL_REDIRECT": True}
+    ),
+    "a method the endpoint does not take": Case(
+        "django", "", "PUT", f"{UPDATE}?mboxPC=p1&profile.a=1", 405, ""
+    ),
+    "a multipart update": Case(
+        "django",
+        "",
+        "POST",
+        UPDATE,
+        200,
+        "",
+        body=b'--b\r\nContent-Disposition: form-data; name="mboxPC"\r\n\r\np1\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="profile.a"\r\n\r\n1\r\n--b--\r\n',
+        content_type="multipart/form-data; boundary=b",
+    ),
+    "a query string with more fields than Django parses": Case(
+        "django", "", "GET", FETCH + "&x=" * 1001, 400, ""
+    ),
+}
+
+CONTRACT = [
+    *[
+        pytest.param(case, case.what not in CATALOGUE_LEFT_TO_DJANGO, id=f"catalogue: {case.what}")
+        for case in HOT_CASES
+    ],
+    *[pytest.param(case, True, id=case.what) for case in ANSWERS],
+    *[pytest.param(case, False, id=f"Django: {what}") for what, case in LEFT_TO_DJANGO.items()],
+]
+
+UNCOMPARED_HEADERS = {"x-request-id", "date"}
+
+
+class LogLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[str, str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.name, record.levelname, record.getMessage()))
+
+
+@pytest.fixture
+def log() -> Iterator[LogLines]:
+    handler = LogLines()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+def environ_of(case: Case, world: dict[str, str]) -> dict[str, Any]:
+    headers = {name: filled(value, world) for name, value in case.headers.items()}
+    extra: dict[str, Any] = {"content_type": case.content_type} if case.content_type else {}
+    if "Host" in headers:
+        extra["HTTP_HOST"] = headers.pop("Host")
+    if "X-Real" in headers:
+        extra["REMOTE_ADDR"] = "203.0.113.9"
+        headers.pop("X-Real")
+    request = RequestFactory().generic(
+        case.method,
+        filled(case.path, world),
+        data=case.body,
+        secure=bool(case.settings.get("secure")),
+        headers=headers,
+        **extra,
+    )
+    return request.environ
+
+
+def answered(app: Any, environ: dict[str, Any], log: LogLines) -> tuple[Any, ...]:
+    """The answer as a server gets it, and the log lines written, from a state undone after."""
+    del log.lines[:]
+    with transaction.atomic():
+        status, headers, body = raw_wsgi(app, environ)
+        transaction.set_rollback(True)
+    assert any(name.lower() == "x-request-id" for name, _ in headers)
+    kept = [(name, value) for name, value in headers if name.lower() not in UNCOMPARED_HEADERS]
+    return status, kept, body, list(log.lines)
+
+
+@pytest.mark.parametrize(("case", "lane_takes"), CONTRACT)
+def test_both_doors_answer_alike(
+    case: Case,
+    lane_takes: bool,
+    world: dict[str, str],
+    demo: Client,
+    settings: Any,
+    log: LogLines,
+) -> None:
+    product_settings = {
+        name: value for name, value in case.settings.items() if name not in ("secure", "allowed")
+    }
+    prepare(Case(**{**case.__dict__, "settings": product_settings}), world, demo, settings)
+    if "allowed" in case.settings:
+        ProfileApiSettings.for_client(demo).set_allowed_networks(
+            [case.settings["allowed"]], actor=SYSTEM
+        )
+    django = KeptConnections()
+    lane = FastLane(django, keep_connections=lambda: None)
+
+    assert (lane.take(environ_of(case, world)) is not None) is lane_takes
+    through_lane = answered(lane, environ_of(case, world), log)
+    through_django = answered(django, environ_of(case, world), log)
+
+    assert through_lane == through_django
+    assert through_lane[0].startswith(str(case.status))
+
+
+def test_the_wsgi_application_is_the_lane_in_front_of_django() -> None:
+    application = targetadmin.wsgi.application
+    assert isinstance(application, FastLane)
+    assert application.django is targetadmin.wsgi.django_application
+    assert len(application.routes) == len(ROUTES)
