@@ -199,6 +199,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0 if env_bool("SQLITE_CLOSE_CONNECTIONS", False) else 60
 
+# On SQLite, single updates that arrive together in one process share one transaction
+# (profiles/ingest/group_commit.py, docs/operations.md#group-commit).
+SINGLE_UPDATE_GROUP_COMMIT = env_bool("SINGLE_UPDATE_GROUP_COMMIT", True)
+
 # The database cache is shared by every worker process and every host without another
 # service to run, and test databases start with it empty. It holds the profile APIs'
 # authentication-failure counts (written only when a call is refused). Its table is created
