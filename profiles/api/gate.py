@@ -2,14 +2,17 @@
 
 Usage::
 
-    @profile_api(xml_error, methods=("GET", "POST"))
-    def update(request: HttpRequest, client: Client) -> HttpResponse: ...
+    @profile_api(xml_error, methods=("POST",))
+    def batch_update(request: HttpRequest, client: Client) -> HttpResponse: ...
 
-    @profile_api(rest_error, client_param="client")
-    def fetch(request: HttpRequest, client: Client, pc_id: str) -> HttpResponse: ...
+    @profile_call(rest_error, client_param="client")
+    def fetch(call: ApiCall, client: Client, pc_id: str) -> Answer: ...
 
 The decorated view receives the resolved ``Client`` in place of the URL's ``client`` code
-and runs only once the call is authenticated. The decorator:
+and runs only once the call is authenticated. ``profile_api`` guards a Django view;
+``profile_call`` an endpoint written over an ``ApiCall`` (the WSGI environ and the body),
+which Django serves as a view and the fast lane in front of Django serves without a
+request (docs/operations.md#the-api-path). Both pass the same :class:`Gate`, which:
 
 - resolves the client from the URL's ``client`` segment, or from the query parameter
   ``client_param`` names. On an ``/m2/`` path the literal segment ``client`` means "the
@@ -194,8 +197,7 @@ class CallView:
 
     def answer(self, call: ApiCall, client: object = None, **kwargs: str) -> Answer:
         """The gated answer to ``call``; ``client`` is the URL's ``client`` segment."""
-        served = self.gate.serve(call, client, lambda found: self.work(call, found, **kwargs))
-        return served
+        return self.gate.serve(call, client, lambda found: self.work(call, found, **kwargs))
 
     def __call__(self, request: HttpRequest, *args: object, **kwargs: str) -> HttpResponse:
         return as_response(self.answer(ApiCall.of(request), **kwargs))
