@@ -16,10 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import pytest
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import transaction
 from django.test import RequestFactory
+from django.urls import Resolver404, resolve
 
 import targetadmin.wsgi
 from profiles.access.actors import SYSTEM
@@ -270,3 +273,48 @@ def test_the_wsgi_application_is_the_lane_in_front_of_django() -> None:
     assert isinstance(application, FastLane)
     assert application.django is targetadmin.wsgi.django_application
     assert len(application.routes) == len(ROUTES)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/m2/demo/profile/update",
+        "/m2/client/profile/update",
+        "/m2/target/profile/update",
+        "/m2/d%C3%A9mo/profile/update",
+        "/m2/d%FFmo/profile/update",
+        "/m2/demo/profile/update/",
+        "/m2//profile/update",
+        "/m2/a/b/profile/update",
+        "/m2/a%2Fb/profile/update",
+        "/M2/demo/profile/update",
+        "/m2/demo/profile/batchUpdate",
+        "/rest/v1/profiles/p1",
+        "/rest/v1/profiles/p%201",
+        "/rest/v1/profiles/",
+        "/rest/v1/profiles/p1/",
+        "/rest/v1/profiles/thirdPartyId",
+        "/rest/v1/profiles/thirdPartyId/",
+        "/rest/v1/profiles/thirdPartyId/u1",
+        "/rest/v1/profiles/thirdPartyId/u1/x",
+        "/rest/v1/profiles/thirdPartyId/%E2%9C%93",
+        "/rest/v1/profiles/..%2F..%2Fetc",
+    ],
+)
+def test_the_lane_takes_a_path_exactly_when_django_routes_it_to_the_same_view(
+    db: None, path: str
+) -> None:
+    environ = RequestFactory().get("/", {"client": "demo"}).environ
+    # As a WSGI server passes it: the path's bytes, percent-decoded, as ISO-8859-1 text.
+    environ["PATH_INFO"] = unquote_to_bytes(path).decode("iso-8859-1")
+    taken = FastLane(KeptConnections(), keep_connections=lambda: None).take(environ)
+    try:
+        match = resolve(WSGIRequest(environ).path_info)
+    except Resolver404:
+        match = None
+    lane_views = {route[2] for route in ROUTES}
+    if match is None or match.func not in lane_views:
+        assert taken is None
+    else:
+        assert taken is not None
+        assert (taken.view, taken.kwargs) == (match.func, match.kwargs)
