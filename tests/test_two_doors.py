@@ -20,12 +20,13 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
 import targetadmin.wsgi
 from profiles.access.actors import SYSTEM
+from profiles.api import fetch
 from profiles.api.lane import ROUTES, FastLane
 from profiles.models import Client, ProfileApiSettings
 from tests.bad_input_catalogue import CASES, FORM, JSON, UPDATE, Case
@@ -273,6 +274,31 @@ def test_the_wsgi_application_is_the_lane_in_front_of_django() -> None:
     assert isinstance(application, FastLane)
     assert application.django is targetadmin.wsgi.django_application
     assert len(application.routes) == len(ROUTES)
+    # Connections are kept as Django's request signals keep them.
+    assert application.keep_connections is close_old_connections
+
+
+def test_both_doors_answer_a_server_error_alike(
+    world: dict[str, str], demo: Client, log: LogLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fetch, "find", broken)
+    django = KeptConnections()
+    lane = FastLane(django, keep_connections=lambda: None)
+    case = Case("answer", "a fetch that fails", "GET", FETCH, 500, "")
+
+    through_lane = answered(lane, environ_of(case, world), log)
+    through_django = answered(django, environ_of(case, world), log)
+
+    assert through_lane == through_django
+    assert through_lane[0] == "500 Internal Server Error"
+    assert (
+        "django.request",
+        "ERROR",
+        "Internal Server Error: /rest/v1/profiles/p1",
+    ) in through_lane[3]
 
 
 @pytest.mark.parametrize(
