@@ -152,6 +152,12 @@ ANSWERS = [
     ),
 ]
 
+MULTIPART_TYPE = "multipart/form-data"
+MULTIPART = (
+    b'--b\r\nContent-Disposition: form-data; name="mboxPC"\r\n\r\np1\r\n'
+    b'--b\r\nContent-Disposition: form-data; name="profile.a"\r\n\r\n1\r\n--b--\r\n'
+)
+
 # What the lane leaves to Django, by design (docs/operations.md#the-api-path).
 LEFT_TO_DJANGO = {
     "fetch of a Host ALLOWED_HOSTS refuses": Case(
@@ -170,9 +176,19 @@ LEFT_TO_DJANGO = {
         UPDATE,
         200,
         "",
-        body=b'--b\r\nContent-Disposition: form-data; name="mboxPC"\r\n\r\np1\r\n'
-        b'--b\r\nContent-Disposition: form-data; name="profile.a"\r\n\r\n1\r\n--b--\r\n',
-        content_type="multipart/form-data; boundary=b",
+        body=MULTIPART,
+        content_type=f"{MULTIPART_TYPE}; boundary=b",
+    ),
+    # Django's multipart parser refuses a media type not written in lower case.
+    "a multipart update whose media type is not in lower case": Case(
+        "django",
+        "",
+        "POST",
+        UPDATE,
+        400,
+        "",
+        body=MULTIPART,
+        content_type="Multipart/Form-Data; boundary=b",
     ),
     "a query string with more fields than Django parses": Case(
         "django", "", "GET", FETCH + "&x=" * 1001, 400, ""

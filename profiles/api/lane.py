@@ -171,10 +171,10 @@ class FastLane:
             return None  # Django's path answers the 405, as rarely as it is asked for
         if self.redirects_plain_http and not is_secure(environ):
             return None
-        if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("multipart/"):
-            return None
-        kwargs = match.groupdict()
         call = ApiCall(environ, method, path, _body_reader(environ), query_reader(environ))
+        if method == "POST" and call.content_type.startswith("multipart/"):
+            return None  # only a Django request parses a multipart body
+        kwargs = match.groupdict()
         try:
             checked_host(environ)
             # What the request line names; Django's path would refuse a query string it
