@@ -136,6 +136,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before the CSRF check, which would read a chunked form as empty.
+    "targetadmin.request_bodies.ChunkedBodiesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -234,7 +236,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_CALLABLE = "profiles.access.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "profiles.pages.lockout.lockout_response"
 # The sign-in lockout counts by the same caller address as everything else (TRUSTED_PROXIES).
 AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_address"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr

@@ -1,9 +1,10 @@
 """The bad-input catalogue: every malformed or hostile request, and what it receives.
 
 ``CASES`` is the source of truth. ``tests/test_bad_input_catalogue.py`` sends each case to
-the application and checks its status and message; ``docs/bad-input.md`` is this module's
-output (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when
-the committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
+the application and checks its status and message (the cases sent chunked to gunicorn,
+``tests/test_chunked_bodies.py``); ``docs/bad-input.md`` is this module's output
+(``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when the
+committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
 are filled in by the test with a real token, batch id or Basic credentials.
 """
@@ -35,6 +36,24 @@ WHOLE_MULTIPART = (
 CUT_MULTIPART = WHOLE_MULTIPART[: WHOLE_MULTIPART.index(b"inum")]
 
 
+def chunked(payload: bytes, piece: int = 16 * 1024) -> bytes:
+    """``payload`` in HTTP/1.1 chunked framing, ``piece`` bytes a chunk, with the last chunk."""
+    framed = [
+        b"%x\r\n%s\r\n" % (len(payload[at : at + piece]), payload[at : at + piece])
+        for at in range(0, len(payload), piece)
+    ]
+    return b"".join(framed) + b"0\r\n\r\n"
+
+
+CHUNKED = {"Transfer-Encoding": "chunked"}
+CHUNKED_REFUSED = "A request body sent with Transfer-Encoding: chunked cannot be read here"
+BEARER = {"Authorization": "Bearer {token}"}
+ALICE = {"Authorization": "{alice}"}
+# What the bodies sent chunked to gunicorn update: a profile of demo's.
+CHUNKED_UPDATE = f"{UPDATE}?mbox3rdPartyId=u-chunked&profile.chk=from-query"
+DEFAULT_DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's, which the management API reads under
+
+
 @dataclass(frozen=True)
 class Case:
     category: str
@@ -48,7 +67,9 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     authentication: bool = False  # demo's "Require Authentication"
     settings: dict[str, Any] = field(default_factory=dict)
-    transport: str = "test client"  # or "socket" for cases that need a real connection
+    # "socket" for cases that need a real connection (Django's live server), "gunicorn" for
+    # those sent as written to gunicorn as ``make run`` starts it
+    transport: str = "test client"
 
 
 CASES: list[Case] = [
@@ -325,11 +346,23 @@ CASES: list[Case] = [
     ),
     Case(
         "size",
+        "single update body shorter than its Content-Length, then the connection ends",
+        "POST",
+        UPDATE,
+        400,
+        "The upload ended after 23 of 100 bytes",
+        b"mboxPC=p1&profile.a=cut",
+        FORM,
+        {"Content-Length": "100"},
+        transport="socket",
+    ),
+    Case(
+        "size",
         "a slow upload cut off by the server's read timeout",
         "POST",
         BATCH_V2,
         408,
-        "The upload was too slow",
+        "The request body arrived too slowly",
         b"batch=pcId,a\n",
         FORM,
         {"Content-Length": "1000"},
@@ -362,12 +395,171 @@ CASES: list[Case] = [
         "Transfer-Encoding: chunked to a server that does not de-chunk (gunicorn does)",
         "POST",
         BATCH_V2,
-        400,
-        "This server cannot read an upload sent with Transfer-Encoding: chunked",
-        b"f\r\nbatch=pcId,a\np1\r\n0\r\n\r\n",
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"batch=pcId,a\np1"),
         FORM,
-        {"Transfer-Encoding": "chunked"},
+        CHUNKED,
         transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked single update to a server that does not de-chunk",
+        "POST",
+        UPDATE,
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"mboxPC=p1&profile.a=1"),
+        FORM,
+        CHUNKED,
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked JSON bulk to a server that does not de-chunk",
+        "POST",
+        BULK,
+        411,
+        CHUNKED_REFUSED,
+        chunked(b'{"profiles": []}'),
+        JSON,
+        CHUNKED,
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked management PATCH to a server that does not de-chunk",
+        "PATCH",
+        SETTINGS,
+        411,
+        CHUNKED_REFUSED,
+        chunked(b'{"enableProfileApiAuthentication": true}'),
+        JSON,
+        CHUNKED | ALICE,
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked sign-in form (Django reads a form without a Content-Length as empty)",
+        "POST",
+        "/accounts/login/",
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"username=alice&password=wrong"),
+        FORM,
+        CHUNKED,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked single update body naming what the query names (the body wins, as sent "
+        "with a Content-Length)",
+        "POST",
+        CHUNKED_UPDATE,
+        200,
+        "Request successfully submitted",
+        chunked(b"profile.chk=from-body"),
+        FORM,
+        CHUNKED | BEARER,
+        authentication=True,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked single update JSON body",
+        "POST",
+        f"{UPDATE}?mbox3rdPartyId=u-chunked",
+        200,
+        "Request successfully submitted",
+        chunked(b'{"profile.json": "from-chunked-json"}'),
+        JSON,
+        CHUNKED | BEARER,
+        authentication=True,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked single update body over 60 KB",
+        "POST",
+        f"{UPDATE}?mbox3rdPartyId=u-chunked",
+        413,
+        "The request exceeds 61440 bytes.",
+        chunked(b"profile.big=" + b"x" * 62_000),
+        FORM,
+        CHUNKED | BEARER,
+        authentication=True,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked JSON bulk",
+        "POST",
+        BULK,
+        200,
+        '"successfulUpdates": 1',
+        chunked(
+            b'{"profiles": [{"thirdPartyId": "u-chunked", "attributes": {"bulk": "chunked"}}]}'
+        ),
+        JSON,
+        CHUNKED | BEARER,
+        authentication=True,
+        settings={"JSON_BULK_MAX_BYTES": 1000},
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked JSON bulk over JSON_BULK_MAX_BYTES (1,000 here)",
+        "POST",
+        BULK,
+        413,
+        "The request body must be at most 1,000 bytes",
+        chunked(b'{"profiles": [' + b'{"pcId": "p1"},' * 100 + b'{"pcId": "p1"}]}', 500),
+        JSON,
+        CHUNKED | BEARER,
+        authentication=True,
+        settings={"JSON_BULK_MAX_BYTES": 1000},
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked management PATCH",
+        "PATCH",
+        SETTINGS,
+        200,
+        '"profileApiAllowedNetworks": ["127.0.0.0/8"]',
+        chunked(b'{"profileApiAllowedNetworks": ["127.0.0.0/8"]}'),
+        JSON,
+        CHUNKED | ALICE,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked management PATCH over DATA_UPLOAD_MAX_MEMORY_SIZE (Django's 2.5 MB)",
+        "PATCH",
+        SETTINGS,
+        413,
+        "The body is too large.",
+        chunked(
+            b'{"enableProfileApiAuthentication": true, "x": "'
+            + b"x" * DEFAULT_DATA_UPLOAD_MAX_MEMORY_SIZE
+            + b'"}',
+            256 * 1024,
+        ),
+        JSON,
+        CHUNKED | ALICE,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked token request keeping the previous token for an hour",
+        "POST",
+        f"{TOKEN}?authorizationScope=profile_api",
+        201,
+        '"previousTokenValidUntil"',
+        chunked(b'{"previousTokenGraceSeconds": 3600}'),
+        JSON,
+        CHUNKED | ALICE,
+        transport="gunicorn",
     ),
     # Bad ids ------------------------------------------------------------------------------
     Case(
@@ -1101,7 +1293,9 @@ def _request(case: Case) -> str:
         parts.append("(authentication required)")
     for name, value in case.settings.items():
         parts.append(f"(`{name}={value}`)")
-    if case.transport != "test client":
+    if case.transport == "gunicorn":
+        parts.append("(as written, to gunicorn)")
+    elif case.transport != "test client":
         parts.append(f"(over a real {case.transport})")
     return "<br>".join(parts)
 

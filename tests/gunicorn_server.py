@@ -108,3 +108,36 @@ def add_demo_client(var_dir: Path) -> None:
         "-c",
         "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
     )
+
+
+def send(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    pieces: list[bytes],
+    *,
+    method: str = "POST",
+    hang_up: bool = True,
+) -> tuple[int, str]:
+    """Send a request head and body pieces as written; ``hang_up`` ends the upload there.
+
+    Returns the answer's status and body.
+    """
+    head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        for piece in pieces:
+            connection.sendall(piece)
+        if hang_up:
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
+
+
+def chunks(*pieces: bytes) -> list[bytes]:
+    """The pieces in HTTP/1.1 chunked framing, with the last chunk."""
+    return [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces] + [b"0\r\n\r\n"]

@@ -1,12 +1,14 @@
 """Every request of the bad-input catalogue gets the status and message it lists.
 
 The cases live in ``tests/bad_input_catalogue.py``; ``docs/bad-input.md`` is generated from
-them and must match. The two truncated-upload cases go through a real socket to a live
-server, since a test client cannot send fewer bytes than it declares.
+them and must match. The truncated-upload and chunked cases go through a real socket to a
+live server, since a test client can send neither fewer bytes than it declares nor a chunked
+body; the cases sent chunked to gunicorn are ``tests/test_chunked_bodies.py``'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from pathlib import Path
@@ -114,6 +116,18 @@ def test_a_truncated_upload_is_refused_and_stores_nothing(
     assert stored_files() == []
 
 
+def test_a_single_update_cut_off_before_its_content_length_changes_nothing(
+    live_server: Any, transactional_db: None, world: dict[str, str]
+) -> None:
+    case = OVER_SOCKET[
+        "single update body shorter than its Content-Length, then the connection ends"
+    ]
+    status, body = status_and_body(send_raw(live_server.url, case))
+    assert status == case.status, body
+    assert case.message in body
+    assert Profile.objects.get(pc_id="p1").attributes == {}
+
+
 def test_a_slow_upload_is_cut_off_by_the_read_timeout_and_stores_nothing(
     live_server: Any, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,3 +167,17 @@ def test_a_chunked_upload_to_a_server_that_does_not_dechunk_is_refused_by_name(
     assert status == case.status, body
     assert case.message in body
     assert not Batch.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(case, id=case.what) for case in OVER_SOCKET.values() if case.status == 411],
+)
+def test_every_chunked_body_to_a_server_that_does_not_dechunk_is_refused_with_411(
+    case: Case, live_server: Any, transactional_db: None, world: dict[str, str]
+) -> None:
+    headers = {name: filled(value, world) for name, value in case.headers.items()}
+    sent = dataclasses.replace(case, headers=headers)
+    status, body = status_and_body(send_raw(live_server.url, sent))
+    assert status == case.status, body
+    assert case.message in body

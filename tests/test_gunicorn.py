@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import socket
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
@@ -16,8 +15,8 @@ from xml.etree import ElementTree
 import pytest
 from gunicorn.config import Config
 
-from profiles.ingest.batchfile import READ_CHUNK_BYTES
-from tests.gunicorn_server import Server, add_demo_client, gunicorn
+from profiles.api.bodies import READ_BYTES
+from tests.gunicorn_server import Server, add_demo_client, chunks, gunicorn, send
 
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"
 SECRET_IN_HEADER = "tpa_" + "H3" * 24 + "y"
@@ -80,30 +79,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     with gunicorn(directory, WEB_CONCURRENCY="1", BATCH_MAX_BYTES=str(MAX_BYTES)) as running:
         add_demo_client(directory)
         yield running.port, directory
-
-
-def send(
-    port: int, path: str, headers: dict[str, str], pieces: list[bytes], *, hang_up: bool = True
-) -> tuple[int, str]:
-    """Send a POST head and body pieces as written; ``hang_up`` ends the upload there."""
-    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
-    head += [f"{name}: {value}" for name, value in headers.items()]
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        for piece in pieces:
-            connection.sendall(piece)
-        if hang_up:
-            connection.shutdown(socket.SHUT_WR)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
-
-
-def chunks(*pieces: bytes) -> list[bytes]:
-    """The pieces in HTTP/1.1 chunked framing, with the last chunk."""
-    return [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces] + [b"0\r\n\r\n"]
 
 
 MULTIPART_HEAD = (
@@ -170,14 +145,14 @@ def test_it_refuses_a_chunked_upload_past_the_size_limit_while_it_streams(
     port, directory = server
     before = stored(directory)
     head = MULTIPART_HEAD if multipart_body else b""
-    sent = (head + b"batch=pcId,a\n" + b"p1,x\n" * READ_CHUNK_BYTES)[:READ_CHUNK_BYTES]
+    sent = (head + b"batch=pcId,a\n" + b"p1,x\n" * READ_BYTES)[:READ_BYTES]
     # The client announces a chunk twice as long, sends what the server reads at once and
     # waits: the answer comes while the upload is still under way.
     status, answer = send(
         port,
         "/m2/demo/v2/profile/batchUpdate",
         {"Content-Type": content_type(multipart_body), "Transfer-Encoding": "chunked"},
-        [b"%x\r\n" % (2 * READ_CHUNK_BYTES), sent],
+        [b"%x\r\n" % (2 * READ_BYTES), sent],
         hang_up=False,
     )
     assert status == 413, answer

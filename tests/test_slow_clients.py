@@ -187,7 +187,7 @@ def test_an_upload_that_stops_short_of_its_content_length_is_answered_408_after_
         )
         seconds, answer = until_closed(connection)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
-    assert b"The upload was too slow" in answer
+    assert b"The request body arrived too slowly" in answer
     assert BODY_TIMEOUT - 0.1 < seconds < BODY_TIMEOUT + SLACK
 
 

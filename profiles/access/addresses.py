@@ -16,16 +16,22 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
-from django.http import HttpRequest
 
 type Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 type Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def caller_address(request: HttpRequest) -> str | None:
+class Request(Protocol):
+    """What :func:`caller_address` reads of a request: its ``META`` (the WSGI environment)."""
+
+    @property
+    def META(self) -> Mapping[str, Any]: ...
+
+
+def caller_address(request: Request) -> str | None:
     """The caller's address as text; ``None`` when the request has none."""
     return address_of(request.META)
 

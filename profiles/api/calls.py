@@ -17,23 +17,27 @@ from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, QueryDict
 from django.utils.http import parse_header_parameters
 
+from profiles.api import bodies
+from profiles.api.bodies import BodySource
+
 
 @dataclass(slots=True)
 class ApiCall:
     """What a profile API reads of one call.
 
     ``environ`` is the WSGI environ; ``method`` and ``path_info`` are as Django reads them
-    (upper-case, percent-decoded); ``read_body`` gives the body's bytes; ``read_form`` the
-    fields of a multipart body, which only a Django request parses (the lane leaves such a
-    call to Django). The query string is parsed when first asked for, as Django parses it.
+    (upper-case, percent-decoded); ``body`` is what the body is read from
+    (``profiles.api.bodies``); ``read_form`` reads the fields of a multipart body, which
+    only a Django request parses (the lane leaves such a call to Django). The query string
+    is parsed when first asked for, as Django parses it.
     """
 
     environ: Mapping[str, Any]
     method: str
     path_info: str
-    read_body: Callable[[], bytes]
+    body: BodySource
     read_query: Callable[[], QueryDict]
-    read_form: Callable[[], Mapping[str, str]] | None = None
+    read_form: Callable[[bytes], QueryDict] | None = None
 
     @classmethod
     def of(cls, request: HttpRequest) -> ApiCall:
@@ -41,9 +45,9 @@ class ApiCall:
             request.META,
             request.method or "",
             request.path_info,
-            lambda: request.body,
+            request,
             lambda: request.GET,
-            lambda: request.POST,
+            lambda body: bodies.form(request, body)[0],
         )
 
     @property
@@ -52,11 +56,11 @@ class ApiCall:
         for: ``TooManyFieldsSent`` past ``DATA_UPLOAD_MAX_NUMBER_FIELDS``."""
         return self.read_query()
 
-    def form(self) -> Mapping[str, str]:
-        """The fields of a multipart body."""
+    def form(self, body: bytes) -> QueryDict:
+        """The fields of ``body``, a multipart body."""
         if self.read_form is None:
             raise LookupError("Only a Django request parses a multipart body.")
-        return self.read_form()
+        return self.read_form(body)
 
     @property
     def content_type(self) -> str:

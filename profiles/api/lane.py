@@ -36,16 +36,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent
 from django.core.handlers.exception import response_for_exception
-from django.core.handlers.wsgi import (
-    LimitedStream,
-    WSGIRequest,
-    get_path_info,
-    get_script_name,
-)
+from django.core.handlers.wsgi import WSGIRequest, get_path_info, get_script_name
 from django.db import close_old_connections
 from django.urls import Resolver404, resolve
 
 from profiles.api import profile_views
+from profiles.api.bodies import EnvironBody
 from profiles.api.calls import ApiCall, query_reader
 from profiles.api.envelopes import Answer
 from profiles.api.gate import CallView
@@ -107,19 +103,6 @@ def status_line(status: int) -> str:
     return f"{status} {responses.get(status, 'Unknown Status Code')}"
 
 
-def _body_reader(environ: Environ) -> Callable[[], bytes]:
-    """The body as Django's ``request.body`` reads it: ``Content-Length`` bytes at most."""
-
-    def read() -> bytes:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        return bytes(LimitedStream(environ["wsgi.input"], length).read())
-
-    return read
-
-
 @dataclass(frozen=True, slots=True)
 class Taken:
     """A call the lane serves: the view, the URL's values, and the client code it names."""
@@ -171,7 +154,7 @@ class FastLane:
             return None  # Django's path answers the 405, as rarely as it is asked for
         if self.redirects_plain_http and not is_secure(environ):
             return None
-        call = ApiCall(environ, method, path, _body_reader(environ), query_reader(environ))
+        call = ApiCall(environ, method, path, EnvironBody(environ), query_reader(environ))
         if method == "POST" and call.content_type.startswith("multipart/"):
             return None  # only a Django request parses a multipart body
         kwargs = match.groupdict()

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from profiles.api import json_body
+from profiles.api import bodies, json_body
 from profiles.api.calls import ApiCall
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_GET_QUERY_BYTES, MAX_POST_BYTES
@@ -49,18 +49,13 @@ def _read_body(call: ApiCall, query_bytes: int) -> bytes:
                 ErrorCode.TOO_LARGE, f"The query string exceeds {MAX_GET_QUERY_BYTES} bytes."
             )
         return b""
-    try:
-        declared = int(call.environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise ProductError(
-            ErrorCode.BAD_REQUEST, "The Content-Length header is not a number."
-        ) from None
-    if query_bytes + declared > MAX_POST_BYTES:
-        raise ProductError(ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes.")
-    body = call.read_body()
-    if query_bytes + len(body) > MAX_POST_BYTES:
-        raise ProductError(ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes.")
-    return body
+    return bodies.read_body(
+        call.body,
+        max_bytes=MAX_POST_BYTES - query_bytes,
+        too_large=lambda: ProductError(
+            ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes."
+        ),
+    )
 
 
 def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
@@ -74,8 +69,8 @@ def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
 def _body_parameters(call: ApiCall, body: bytes) -> dict[str, str]:
     content_type = call.content_type
     if content_type == "multipart/form-data":
-        form = call.form()
-        return {name: form[name] for name in form}
+        fields = call.form(body)
+        return {name: fields.get(name, "") for name in fields}
     if content_type.endswith("json") or body.lstrip()[:1] == b"{":
         return _json_parameters(body)
     return dict(_form_pairs(body))

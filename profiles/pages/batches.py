@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from profiles.access.models import Client, Role
-from profiles.access.roles import client_for
 from profiles.ingest.batches import Batch, BatchFailure
+from profiles.pages.permissions import client_for
 
 RECENT_BATCHES = 50
 FAILURES_SHOWN = 500

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_http_methods
 from profiles.access.actors import Actor
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client, Role
-from profiles.access.roles import client_for
 from profiles.pages.card import Card
 from profiles.pages.forms import (
     AllowedNetworksForm,
@@ -25,6 +24,7 @@ from profiles.pages.forms import (
     TokenForm,
     TokenRetrievableForm,
 )
+from profiles.pages.permissions import client_for
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from profiles.access.actors import Actor
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client
-from profiles.api import json_body
+from profiles.api import bodies, json_body
 from profiles.api.envelopes import adobe_error
 from profiles.api.management import auth
 from profiles.edge.request_log import current_request_id
@@ -36,6 +36,19 @@ class Call:
     client: Client
     actor: Actor
 
+    @functools.cached_property
+    def body(self) -> bytes:
+        """The request's body, read once, of at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes."""
+        return bodies.read_body(
+            self.request,
+            max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            too_large=body_too_large,
+        )
+
+
+def body_too_large() -> ProductError:
+    return ProductError(ErrorCode.TOO_LARGE, "The body is too large.")
+
 
 Answer = tuple[int, dict[str, Any]]
 NO_CONTENT = 204  # answered without a body
@@ -49,11 +62,7 @@ def json_object(call: Call) -> dict[str, Any]:
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             f"Send the body as {' or '.join(MEDIA_TYPES)}, not {call.request.content_type!r}.",
         )
-    try:
-        body = call.request.body
-    except RequestDataTooBig:
-        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
-    parsed = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
+    parsed = json_body.loads(call.body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
     if not isinstance(parsed, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
     return parsed
@@ -104,6 +113,6 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
             add_never_cache_headers(response)
             return response
 
-        return view
+        return bodies.read_chunked_bodies(view)
 
     return decorate

@@ -10,10 +10,12 @@ from django.db import transaction
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
+from profiles.api import bodies
 from profiles.api.management.endpoint import (
     NO_CONTENT,
     Answer,
     Call,
+    body_too_large,
     endpoint,
     json_object,
 )
@@ -59,12 +61,18 @@ def _body(call: Call) -> dict[str, Any] | None:
     request = call.request
     try:
         if request.content_type in FORM_TYPES:
-            # Read as a form (the CSRF check of a session call may have read it so already).
-            empty = not set(request.POST) - {"csrfmiddlewaretoken"} and not request.FILES
+            # Django reads a form sent with a Content-Length (a session call's CSRF check
+            # may have read it so already); a chunked one, which it reads as empty, is read here.
+            fields, files = (
+                bodies.form(request, call.body)
+                if bodies.is_chunked(request)
+                else (request.POST, request.FILES)
+            )
+            empty = not set(fields) - {"csrfmiddlewaretoken"} and not files
         else:
-            empty = not request.body.strip()
+            empty = not call.body.strip()
     except RequestDataTooBig:
-        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
+        raise body_too_large() from None
     except (SuspiciousOperation, MultiPartParserError):
         empty = False  # a form that cannot even be read: refused as not JSON below
     return None if empty else json_object(call)
