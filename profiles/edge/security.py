@@ -5,10 +5,10 @@ Both doors of the profile APIs use these: the Django middleware of the API path
 (``profiles.api.paths.ApiHeadersMiddleware``), which reads them from ``request.META`` (the
 environ itself), and the fast lane (``profiles.api.lane``), which makes no request at all.
 
-- :func:`checked_host` is Django's own ``HttpRequest.get_host``: the host the request
-  names (``X-Forwarded-Host`` under ``USE_X_FORWARDED_HOST``, else ``Host``, else the
-  server's name and port), checked against ``ALLOWED_HOSTS`` with Django's
-  ``validate_host``; ``DisallowedHost`` (answered 400 by Django) when it is not allowed.
+- :func:`checked_host` is Django's own ``HttpRequest.get_host``, run over the environ: the
+  host the request names (``X-Forwarded-Host`` under ``USE_X_FORWARDED_HOST``, else
+  ``Host``, else the server's name and port), checked against ``ALLOWED_HOSTS``;
+  ``DisallowedHost`` (answered 400 by Django) when it is not allowed.
 - :func:`is_secure` is Django's ``HttpRequest.is_secure``: the WSGI scheme, or the
   ``SECURE_PROXY_SSL_HEADER`` a trusted proxy sets.
 - :class:`ApiHeaders` holds, built once from the settings, the headers every API answer
@@ -24,53 +24,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
-from django.http.request import split_domain_port, validate_host
+from django.core.handlers.wsgi import WSGIRequest
 from django.utils.csp import CSP, build_policy
 
 type Environ = Mapping[str, Any]
 type Headers = tuple[tuple[str, str], ...]
 
 
+class _Environ(WSGIRequest):
+    """Django's own reading of a request's host and scheme (``WSGIRequest``'s methods) over
+    the environ alone, without parsing the rest of a request."""
+
+    def __init__(self, environ: Environ) -> None:
+        self.environ = self.META = environ  # type: ignore[assignment]
+
+
 def is_secure(environ: Environ) -> bool:
-    """Whether the call came over HTTPS, as Django's ``HttpRequest.is_secure`` decides."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        header, secure_value = settings.SECURE_PROXY_SSL_HEADER
-        value = environ.get(header)
-        if value is not None:
-            return bool(value.split(",", 1)[0].strip() == secure_value)
-    return bool(environ.get("wsgi.url_scheme") == "https")
-
-
-def _raw_host(environ: Environ) -> str:
-    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
-        return str(environ["HTTP_X_FORWARDED_HOST"])
-    if "HTTP_HOST" in environ:
-        return str(environ["HTTP_HOST"])
-    # PEP 3333's reconstruction, as Django does it.
-    host = str(environ["SERVER_NAME"])
-    if settings.USE_X_FORWARDED_PORT and "HTTP_X_FORWARDED_PORT" in environ:
-        port = str(environ["HTTP_X_FORWARDED_PORT"])
-    else:
-        port = str(environ["SERVER_PORT"])
-    return host if port == ("443" if is_secure(environ) else "80") else f"{host}:{port}"
+    """Whether the call came over HTTPS: Django's ``HttpRequest.is_secure``."""
+    return _Environ(environ).is_secure()
 
 
 def checked_host(environ: Environ) -> str:
-    """The host the call names, once ``ALLOWED_HOSTS`` allows it; else ``DisallowedHost``."""
-    host = _raw_host(environ)
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _ = split_domain_port(host)
-    if domain and validate_host(domain, allowed):
-        return host
-    message = f"Invalid HTTP_HOST header: {host!r}."
-    if domain:
-        message += f" You may need to add {domain!r} to ALLOWED_HOSTS."
-    else:
-        message += " The domain name provided is not valid according to RFC 1034/1035."
-    raise DisallowedHost(message)
+    """The host the call names, once ``ALLOWED_HOSTS`` allows it: Django's
+    ``HttpRequest.get_host``, so ``DisallowedHost`` when it is not allowed."""
+    return _Environ(environ).get_host()
 
 
 class ApiHeaders:
