@@ -4,7 +4,7 @@ A call comes in through Django (a view behind ``profile_api``) or through the fa
 front of Django (``profiles.api.lane``), which makes no ``HttpRequest``. Either way its
 rules (the client it names, its tokens, the caller's address, its parameters) are read from
 the same things: the WSGI environ (a Django request's ``META`` is that environ), the query
-string parsed by Django's ``QueryDict``, and the body read once.
+string parsed by Django's ``QueryDict``, and the body read by ``profiles.api.bodies``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from django.http import HttpRequest, QueryDict
 from django.utils.http import parse_header_parameters
 
 from profiles.api import bodies
-from profiles.api.bodies import BodySource
 
 
 @dataclass(slots=True)
@@ -35,7 +34,7 @@ class ApiCall:
     environ: Mapping[str, Any]
     method: str
     path_info: str
-    body: BodySource
+    body: bodies.BodySource
     read_query: Callable[[], QueryDict]
     read_form: Callable[[bytes], QueryDict] | None = None
 
