@@ -360,3 +360,21 @@ def test_the_lane_takes_a_path_exactly_when_django_routes_it_to_the_same_view(
     else:
         assert taken is not None
         assert (taken.view, taken.kwargs) == (match.func, match.kwargs)
+
+
+def test_the_lanes_answer_over_https_carries_hsts_as_the_settings_say(
+    world: dict[str, str], demo: Client, settings: Any, log: LogLines
+) -> None:
+    settings.SECURE_HSTS_SECONDS = 600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    lane = FastLane(KeptConnections(), keep_connections=lambda: None)
+    over_https = Case("answer", "", "GET", FETCH, 200, "", settings={"secure": True})
+    over_http = Case("answer", "", "GET", FETCH, 200, "")
+
+    _, secure_headers, _, _ = answered(lane, environ_of(over_https, world), log)
+    _, plain_headers, _, _ = answered(lane, environ_of(over_http, world), log)
+
+    hsts = ("Strict-Transport-Security", "max-age=600; includeSubDomains")
+    assert hsts in secure_headers
+    assert "Strict-Transport-Security" not in dict(plain_headers)
+    assert ("X-Content-Type-Options", "nosniff") in plain_headers

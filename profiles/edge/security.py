@@ -13,9 +13,9 @@ environ itself), and the fast lane (``profiles.api.lane``), which makes no reque
   ``SECURE_PROXY_SSL_HEADER`` a trusted proxy sets.
 - :class:`ApiHeaders` holds, built once from the settings, the headers every API answer
   carries: ``X-Frame-Options``, the Content-Security-Policy (an API answer has no nonce, so
-  its policy never changes), and what Django's ``SecurityMiddleware`` adds to a page:
-  ``Strict-Transport-Security`` over HTTPS, ``X-Content-Type-Options``,
-  ``Referrer-Policy`` and ``Cross-Origin-Opener-Policy``.
+  its policy never changes), and what Django's ``SecurityMiddleware`` adds to a page
+  (``Strict-Transport-Security`` over HTTPS, ``X-Content-Type-Options``,
+  ``Referrer-Policy``, ``Cross-Origin-Opener-Policy``), asked of that middleware itself.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpResponse
+from django.middleware.security import SecurityMiddleware
 from django.utils.csp import CSP, build_policy
 
 type Environ = Mapping[str, Any]
@@ -50,41 +52,27 @@ def checked_host(environ: Environ) -> str:
     return _Environ(environ).get_host()
 
 
+def _django_security_headers(secure: bool) -> list[tuple[str, str]]:
+    """What Django's ``SecurityMiddleware`` adds to an answer, over HTTPS or not."""
+    response = HttpResponse()
+    del response["Content-Type"]
+    scheme = _Environ({"wsgi.url_scheme": "https" if secure else "http"})
+    SecurityMiddleware(lambda request: response).process_response(scheme, response)
+    return list(response.items())
+
+
 class ApiHeaders:
     """The security headers of an API answer, built from the settings when made."""
 
     def __init__(self) -> None:
-        plain: list[tuple[str, str]] = [("X-Frame-Options", str(settings.X_FRAME_OPTIONS).upper())]
+        headers = [("X-Frame-Options", str(settings.X_FRAME_OPTIONS).upper())]
         policies: tuple[tuple[str, Mapping[str, Any]], ...] = (
             (CSP.HEADER_ENFORCE, settings.SECURE_CSP),
             (CSP.HEADER_REPORT_ONLY, settings.SECURE_CSP_REPORT_ONLY),
         )
-        plain += [(str(header), build_policy(config)) for header, config in policies if config]
-        secure = list(plain)
-        if settings.SECURE_HSTS_SECONDS:
-            hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-                hsts += "; includeSubDomains"
-            if settings.SECURE_HSTS_PRELOAD:
-                hsts += "; preload"
-            secure.append(("Strict-Transport-Security", hsts))
-        common: list[tuple[str, str]] = []
-        if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-            common.append(("X-Content-Type-Options", "nosniff"))
-        policy = settings.SECURE_REFERRER_POLICY
-        if policy:
-            # A comma-separated string or a list of fallbacks, as Django accepts it.
-            parts = (
-                [part.strip() for part in policy.split(",")] if isinstance(policy, str) else policy
-            )
-            common.append(("Referrer-Policy", ",".join(parts)))
-        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-            common.append(
-                ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
-            )
-        self.plain: Headers = (*plain, *common)
-        self.secure: Headers = (*secure, *common)
-        self.names = frozenset(name.lower() for name, _ in self.secure)
+        headers += [(str(header), build_policy(config)) for header, config in policies if config]
+        self.plain: Headers = (*headers, *_django_security_headers(secure=False))
+        self.secure: Headers = (*headers, *_django_security_headers(secure=True))
 
     def of(self, environ: Environ) -> Headers:
         """The headers of an answer to the call ``environ`` describes."""
