@@ -2,11 +2,14 @@
 
 ``CASES`` is the source of truth. ``tests/test_bad_input_catalogue.py`` sends each case to
 the application and checks its status and message (the cases sent chunked to gunicorn,
-``tests/test_chunked_bodies.py``); ``docs/bad-input.md`` is this module's output
+``tests/test_chunked_bodies.py``; those whose headers only gunicorn sees as written,
+``tests/test_caller_address.py``); ``docs/bad-input.md`` is this module's output
 (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when the
 committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
-are filled in by the test with a real token, batch id or Basic credentials.
+are filled in by the test with a real token, batch id or Basic credentials. A case
+``signed_in`` is sent with that user's session: alice, an Approver of demo, or root, a
+superuser.
 """
 
 from __future__ import annotations
@@ -68,8 +71,11 @@ class Case:
     authentication: bool = False  # demo's "Require Authentication"
     settings: dict[str, Any] = field(default_factory=dict)
     # "socket" for cases that need a real connection (Django's live server), "gunicorn" for
-    # those sent as written to gunicorn as ``make run`` starts it
+    # those sent as written to gunicorn as ``make run`` starts it, "gunicorn headers" for those
+    # whose header names only the repository's gunicorn (its worker) sees as sent
     transport: str = "test client"
+    signed_in: str = ""  # the user whose browser session sends it: "alice", or "root"
+    retrievable: bool = False  # demo allows its token to be retrieved, and keeps a copy
 
 
 CASES: list[Case] = [
@@ -313,12 +319,32 @@ CASES: list[Case] = [
     ),
     Case(
         "size",
-        "single update JSON body holding a number of 5,000 digits",
+        "single update JSON body holding a number of 5,000 digits (kept as text, too long a value)",
         "POST",
         UPDATE,
         400,
-        "The body holds a number of more than 4,300 digits.",
+        "value of 'a' is longer than 256 characters",
         b'{"mboxPC": "p1", "profile.a": ' + b"1" * 5_000 + b"}",
+        JSON,
+    ),
+    Case(
+        "size",
+        "single update JSON body holding NaN, which is not JSON",
+        "POST",
+        UPDATE,
+        400,
+        "The body holds NaN, which is not a JSON number.",
+        b'{"mboxPC": "p1", "profile.a": NaN}',
+        JSON,
+    ),
+    Case(
+        "size",
+        "JSON bulk body holding -Infinity, which is not JSON",
+        "POST",
+        BULK,
+        400,
+        "The body holds -Infinity, which is not a JSON number.",
+        b'{"profiles": [{"pcId": "p1", "attributes": {"a": -Infinity}}]}',
         JSON,
     ),
     Case(
@@ -1214,6 +1240,17 @@ CASES: list[Case] = [
     ),
     Case(
         "token",
+        "settings PATCH with an IPv4-mapped IPv6 allowed network, saved as the IPv4 one",
+        "PATCH",
+        SETTINGS,
+        200,
+        '"profileApiAllowedNetworks": ["127.0.0.20/32"]',
+        b'{"profileApiAllowedNetworks": ["::ffff:127.0.0.20"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
         "settings PATCH with profileTokenRetrievable as a string",
         "PATCH",
         SETTINGS,
@@ -1273,6 +1310,63 @@ CASES: list[Case] = [
         headers={"Authorization": "{alice_wrong}"},
         settings={"MANAGEMENT_API_BASIC_FAILURE_LIMIT": 0},
     ),
+    Case(
+        "token",
+        "token GET with the Approver's session, from a link on another site",
+        "GET",
+        TOKEN,
+        200,
+        '{"tokenType": "bearer"',  # the answer begins with accessToken when it holds one
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+        signed_in="alice",
+        retrievable=True,
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the digest's first character",
+        "GET",
+        "/admin/profiles/profiletoken/?digest__startswith=a",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the encrypted copy's first characters",
+        "GET",
+        "/admin/profiles/profiletoken/?ciphertext__startswith=gAAAAA",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
+    Case(
+        "address",
+        "X_Forwarded_For naming demo's allowed network 10.20.30.0/24, after the proxy's "
+        "X-Forwarded-For",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        403,
+        "This client accepts profile API calls only from its allowed networks.",
+        headers={
+            "Authorization": "Bearer {token}",
+            "X-Forwarded-For": "203.0.113.9",
+            "X_Forwarded_For": "10.20.30.5",
+        },
+        authentication=True,
+        settings={"TRUSTED_PROXIES": "127.0.0.1/32"},
+        transport="gunicorn headers",
+    ),
+    Case(
+        "token",
+        "the legacy token header spelled twice, access_token and Access-Token",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        400,
+        "Invalid HTTP Header: &#x27;ACCESS-TOKEN&#x27;",
+        headers={"access_token": "{token}", "Access-Token": "{token}"},
+        authentication=True,
+        transport="gunicorn headers",
+    ),
 ]
 
 
@@ -1291,10 +1385,16 @@ def _request(case: Case) -> str:
         parts.append(f"body `{_shown(repr(case.body)[2:-1], 50)}`")
     if case.authentication:
         parts.append("(authentication required)")
+    if case.signed_in:
+        parts.append(f"(signed in as {case.signed_in})")
+    if case.retrievable:
+        parts.append("(token retrievable)")
     for name, value in case.settings.items():
         parts.append(f"(`{name}={value}`)")
     if case.transport == "gunicorn":
         parts.append("(as written, to gunicorn)")
+    elif case.transport == "gunicorn headers":
+        parts.append("(headers as written, to gunicorn)")
     elif case.transport != "test client":
         parts.append(f"(over a real {case.transport})")
     return "<br>".join(parts)
@@ -1310,7 +1410,8 @@ def markdown() -> str:
         "or this page, differs.",
         "The message column is a fragment of the answer's message as the body carries it "
         "(XML- or JSON-escaped). Placeholders in braces stand for a real token, batch id or "
-        "Basic credentials of alice, an Approver of `demo`.",
+        "Basic credentials of alice, an Approver of `demo`; a request signed in is sent with "
+        "the session of alice or of root, a superuser.",
         "",
         f"{len(CASES)} requests.",
         "",

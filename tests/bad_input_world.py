@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from profiles.access.actors import SYSTEM
 from profiles.ingest.batches import ApiVersion, Batch
-from profiles.models import Client, Profile, ProfileToken
+from profiles.models import Client, Profile, ProfileApiSettings, ProfileToken
 from profiles.tokens import secret
 from tests.bad_input_catalogue import ACME_BATCH_ID, Case
 from tests.profile_api import require_authentication
@@ -20,7 +20,7 @@ from tests.support import PASSWORD, basic_authorization
 
 
 @pytest.fixture
-def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
+def world(demo: Client, other_client: Client, alice: User, root: User) -> dict[str, str]:
     """demo and acme with a profile each, acme's batch, and the tokens the cases name."""
     Profile.objects.create(client=demo, pc_id="p1", third_party_id="u1", attributes={})
     Profile.objects.create(client=other_client, pc_id="acme-p1", attributes={})
@@ -60,6 +60,9 @@ def prepare(case: Case, world: dict[str, str], demo: Client, settings: Any) -> N
         setattr(settings, name, value)
     if case.authentication:
         require_authentication(demo)
+    if case.retrievable:
+        ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=SYSTEM)
+        ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     if "{expired_token}" in str(case.headers):
         # The expired token must be demo's newest, unrevoked one to be reported as expired.
         ProfileToken.objects.filter(client=demo).exclude(

@@ -47,7 +47,10 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def environment(var_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a server with a fresh SQLite database of its own in ``var_dir``."""
+    """The environment of a server with a fresh SQLite database of its own in ``var_dir``,
+    and an empty directory of static files beside it (whitenoise refuses a socket in one)."""
+    static_root = var_dir / "static"
+    static_root.mkdir(parents=True, exist_ok=True)
     inherited = {
         name: value
         for name, value in os.environ.items()
@@ -57,7 +60,7 @@ def environment(var_dir: Path, **settings: str) -> dict[str, str]:
         inherited
         | {
             "ALLOWED_HOSTS": "127.0.0.1",
-            "STATIC_ROOT": str(var_dir),
+            "STATIC_ROOT": str(static_root),
             "TARGETADMIN_VAR_DIR": str(var_dir),
             "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
         }
@@ -141,3 +144,19 @@ def send(
 def chunks(*pieces: bytes) -> list[bytes]:
     """The pieces in HTTP/1.1 chunked framing, with the last chunk."""
     return [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces] + [b"0\r\n\r\n"]
+
+
+def in_shell(var_dir: Path, code: str) -> str:
+    """What ``code`` prints, run by ``manage.py shell`` on the database of a server started
+    with ``gunicorn(var_dir)`` (the tests' helpers importable)."""
+    command = [sys.executable, "manage.py", "shell", "-c", code]
+    ran = subprocess.run(  # noqa: S603 - the tests' own
+        command,
+        cwd=ROOT,
+        env=environment(var_dir),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return ran.stdout

@@ -123,6 +123,36 @@ def test_it_shows_token_metadata_read_only(operator: HttpClient, token: ProfileT
     assert 'name="_save"' not in html
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "digest__startswith={first}",
+        "digest={digest}",
+        "digest__regex=^{first}",
+        "ciphertext__startswith=g",
+        "ciphertext__isnull=False",
+    ],
+)
+def test_it_refuses_to_filter_tokens_by_their_digest_or_encrypted_copy(
+    operator: HttpClient, token: ProfileToken, query: str
+) -> None:
+    # Answered, the count of matching tokens would tell either value one character at a time.
+    query = query.format(first=token.digest[0], digest=token.digest)
+
+    response = operator.get(f"/admin/profiles/profiletoken/?{query}")
+
+    assert response.status_code == 400
+    assert token.masked not in response.content.decode()
+
+
+def test_it_refuses_to_reach_a_tokens_digest_from_another_records_list(
+    operator: HttpClient, token: ProfileToken
+) -> None:
+    response = operator.get(f"/admin/profiles/tokenreminder/?token__digest={token.digest}")
+
+    assert response.status_code == 400
+
+
 def test_it_offers_no_way_to_add_change_or_delete_a_token(
     operator: HttpClient, token: ProfileToken
 ) -> None:

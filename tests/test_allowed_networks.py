@@ -280,6 +280,31 @@ def test_it_sets_and_clears_the_list_through_the_management_api(demo: Client, al
     assert actions == [AuditEvent.Action.ALLOWED_NETWORKS_CHANGED] * 2
 
 
+def test_it_saves_an_ipv4_mapped_entry_as_the_ipv4_network_callers_are_matched_in(
+    http: HttpClient, demo: Client, alice: Any
+) -> None:
+    response = patch({"profileApiAllowedNetworks": ["::ffff:127.0.0.20", "::FFFF:192.0.2.0/120"]})
+
+    assert response.json()["profileApiAllowedNetworks"] == ["127.0.0.20/32", "192.0.2.0/24"]
+    endpoint = ENDPOINTS[0]
+    assert endpoint.call(http, **from_address("127.0.0.20")).status_code == 200
+    assert endpoint.call(http, **from_address("::ffff:192.0.2.9")).status_code == 200
+    assert endpoint.call(http, **from_address("127.0.0.21")).status_code == 403
+
+
+def test_it_matches_an_ipv4_mapped_entry_saved_before_entries_were_normalised(
+    http: HttpClient, demo: Client
+) -> None:
+    ProfileApiSettings.for_client(demo)
+    ProfileApiSettings.objects.filter(client=demo).update(
+        allowed_networks=["::ffff:127.0.0.20/128"]
+    )
+
+    endpoint = ENDPOINTS[0]
+    assert endpoint.call(http, **from_address("127.0.0.20")).status_code == 200
+    assert endpoint.call(http, **from_address("127.0.0.21")).status_code == 403
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [

@@ -3,7 +3,8 @@
 The cases live in ``tests/bad_input_catalogue.py``; ``docs/bad-input.md`` is generated from
 them and must match. The truncated-upload and chunked cases go through a real socket to a
 live server, since a test client can send neither fewer bytes than it declares nor a chunked
-body; the cases sent chunked to gunicorn are ``tests/test_chunked_bodies.py``'s.
+body; the cases sent chunked to gunicorn are ``tests/test_chunked_bodies.py``'s, and those
+whose header names only gunicorn sees as sent are ``tests/test_caller_address.py``'s.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import Client as HttpClient
 
@@ -39,6 +41,8 @@ def test_it_answers_each_bad_request_with_its_status_and_message(
     case: Case, world: dict[str, str], demo: Client, client: HttpClient, settings: Any
 ) -> None:
     prepare(case, world, demo, settings)
+    if case.signed_in:
+        client.force_login(User.objects.get(username=case.signed_in))
     headers = {name: filled(value, world) for name, value in case.headers.items()}
     extra: dict[str, Any] = {"content_type": case.content_type} if case.content_type else {}
     response = client.generic(

@@ -10,7 +10,6 @@ one pipeline every way in shares.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -77,7 +76,9 @@ def _body_parameters(call: ApiCall, body: bytes) -> dict[str, str]:
 
 
 def _json_parameters(body: bytes) -> dict[str, str]:
-    document = json_body.loads(body, ErrorCode.BAD_REQUEST, NOT_A_JSON_OBJECT)
+    # A number is stored as it was written (docs/api.md#single-profile-update): it arrives as
+    # its text, like a string.
+    document = json_body.loads(body, ErrorCode.BAD_REQUEST, NOT_A_JSON_OBJECT, numbers_as_text=True)
     if not isinstance(document, dict):
         raise ProductError(ErrorCode.BAD_REQUEST, NOT_A_JSON_OBJECT)
     parameters: dict[str, str] = {}
@@ -86,8 +87,6 @@ def _json_parameters(body: bytes) -> dict[str, str]:
             parameters[name] = ""
         elif isinstance(value, str):
             parameters[name] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            parameters[name] = json.dumps(value)
         else:
             raise ProductError(
                 ErrorCode.BAD_REQUEST, f"The value of {name!r} must be a string or a number."

@@ -45,6 +45,12 @@ class Call:
             too_large=body_too_large,
         )
 
+    @property
+    def may_see_secrets(self) -> bool:
+        """Whether a secret may go into the answer: always for HTTP Basic, for the session
+        only from a page of this site (docs/management-api.md#authentication-and-access)."""
+        return auth.by_basic(self.request) or auth.from_this_site(self.request)
+
 
 def body_too_large() -> ProductError:
     return ProductError(ErrorCode.TOO_LARGE, "The body is too large.")

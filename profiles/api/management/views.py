@@ -126,8 +126,11 @@ def _describe_token(call: Call) -> Answer:
             f"Client {call.client.code!r} has no active profile authentication token.{ended}",
         )
     # Adobe's answer holds the token itself; here only when a copy was kept
-    # (docs/tokens.md#retrievable-tokens), and its retrieval is audited.
-    plaintext = current.retrieve(via="management API", actor=call.actor)
+    # (docs/tokens.md#retrievable-tokens) and the caller may see it, and its retrieval is
+    # audited. A session call from elsewhere is answered as if no copy were kept.
+    plaintext = (
+        current.retrieve(via="management API", actor=call.actor) if call.may_see_secrets else None
+    )
     body: dict[str, Any] = {
         **({"accessToken": plaintext} if plaintext is not None else {}),
         "tokenType": "bearer",
