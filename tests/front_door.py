@@ -27,8 +27,6 @@ from django.test.client import ClientHandler
 
 from profiles.api.lane import FastLane
 
-LANE_HEADER = "X-Served-By-Lane"  # set by the test only, never by the product
-
 
 def raw_wsgi(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
     """Status line, headers and body of ``app``'s answer to ``environ``, as a server gets them."""
@@ -94,7 +92,7 @@ def front_door(handler: ClientHandler, environ: dict[str, Any]) -> HttpResponseB
     del response["Content-Type"]
     for name, value in headers:
         response[name] = value
-    response[LANE_HEADER] = "1"
+    response.served_by_lane = True  # type: ignore[attr-defined]
     response.wsgi_request = WSGIRequest(environ)  # type: ignore[attr-defined]
     return response
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote_to_bytes
 import pytest
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections, transaction
+from django.test import Client as HttpClient
 from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
@@ -378,3 +379,15 @@ def test_the_lanes_answer_over_https_carries_hsts_as_the_settings_say(
     assert hsts in secure_headers
     assert "Strict-Transport-Security" not in dict(plain_headers)
     assert ("X-Content-Type-Options", "nosniff") in plain_headers
+
+
+def test_the_front_door_sends_the_test_clients_hot_calls_through_the_lane(
+    demo: Client, client: HttpClient, through_the_front_door: None
+) -> None:
+    fetched = client.get(FETCH)
+    checked = client.get("/healthz")
+
+    assert fetched.status_code == 404
+    assert getattr(fetched, "served_by_lane", False) is True
+    assert checked.status_code == 200
+    assert getattr(checked, "served_by_lane", False) is False
