@@ -7,10 +7,12 @@ it seeds a fresh database (SQLite, or the PostgreSQL database ``DATABASE_URL`` n
 ``--database postgresql``) with the clients ``auth-off`` (Require Authentication off) and
 ``auth-on`` (on, with an active token), each holding the same profiles, and measures:
 
-1. the baseline: a bare Django project with one ``JsonResponse`` view (``bench.baseline``:
-   no apps, no middleware, no database), served by gunicorn with the product's own
+1. the server's own limit: a raw WSGI application answering the same small JSON body
+   (``bench.hello_wsgi``: no Django at all), served by gunicorn with the product's own
    configuration (``gunicorn.conf.py``: its worker class, the worker processes ``make run``
-   starts and the threads it gives each); the server is then stopped;
+   starts and the threads it gives each); then the baseline: a bare Django project with
+   one ``JsonResponse`` view (``bench.baseline``: no apps, no middleware, no database)
+   under the same configuration; each server is stopped before the next starts;
 2. the product as ``make run`` starts it, the same gunicorn configuration plus one
    ``db_worker``: the profile fetch by thirdPartyId and the single profile update (GET with
    ``mbox3rdPartyId``), each with authentication off and on;
@@ -61,6 +63,7 @@ GUARDED_CLIENT = "auth-on"
 BATCH_ALONE_CLIENT = "batch-alone"
 BATCH_BUSY_CLIENT = "batch-busy"
 BASELINE = "bare Django view"
+HELLO = "raw WSGI hello"
 FETCH_ON = "fetch, auth on"
 FETCH_OFF = "fetch, auth off"
 UPDATE_ON = "update, auth on"
@@ -369,6 +372,12 @@ def table(rows: Sequence[Row], auth_costs: dict[str, float]) -> str:
             f"{row.case:<18} {row.peak.rps:>8.0f} {row.peak.p50_ms:>8.1f} {row.peak.p99_ms:>8.1f}"
             f" {row.ratio:>7.2f}{half_columns} {errors:>7}"
         )
+    hello = next((row for row in rows if row.case == HELLO), None)
+    if hello is not None:
+        shares = ", ".join(
+            f"{row.case} {row.peak.rps / hello.peak.rps:.2f}" for row in rows if row is not hello
+        )
+        lines.append(f"× {HELLO} (the server's limit): {shares}")
     for api, cost in auth_costs.items():
         lines.append(f"authentication costs {cost:+.1%} of the {api}'s requests per second")
     return "\n".join(lines)
@@ -455,15 +464,17 @@ def measure_case(
 
 
 def measure_baseline(
-    wrk: str, directory: Path, options: argparse.Namespace
+    wrk: str, directory: Path, options: argparse.Namespace, application: str = "bench.baseline_wsgi"
 ) -> tuple[Figures, Figures | None]:
+    """The bare Django view (or another application answering its path) under the
+    product's gunicorn configuration."""
     paths_file = directory / "paths-baseline.txt"
     paths_file.write_text(BASELINE_PATH + "\n")
     port = free_port()
-    print(f"  {BASELINE}: bench.baseline under the same gunicorn", flush=True)
+    print(f"  {application} under the same gunicorn", flush=True)
     env = baseline_environment()
-    log = directory / "baseline.log"
-    with gunicorn(env, port, "bench.baseline_wsgi", BASELINE_PATH, log):
+    log = directory / f"{application}.log"
+    with gunicorn(env, port, application, BASELINE_PATH, log):
         return measure_case(wrk, port, paths_file, None, options)
 
 
@@ -509,8 +520,12 @@ def measure_round(
     token: str,
     options: argparse.Namespace,
 ) -> tuple[list[Row], dict[str, float], int]:
-    """Baseline, then every case against the product; returns the rows, costs and port."""
-    measured = {BASELINE: measure_baseline(wrk, directory, options)}
+    """The raw WSGI hello, the baseline, then every case against the product; returns the
+    rows, costs and port."""
+    measured = {
+        HELLO: measure_baseline(wrk, directory, options, "bench.hello_wsgi"),
+        BASELINE: measure_baseline(wrk, directory, options),
+    }
     with product(env, directory) as port:
         for case in all_cases:
             print(f"  {case.name}", flush=True)
@@ -719,7 +734,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     print()
     print(
-        f"{options.database}; gunicorn.conf.py: {server}, for the baseline and the product alike;"
+        f"{options.database}; gunicorn.conf.py: {server}, for the raw WSGI hello, the baseline"
+        f" and the product alike;"
         f" wrk: {options.connections} connections, {options.duration} s per case after"
         f" {options.warmup} s warm-up; ½ rate: open-loop at half each case's req/s for"
         f" {options.fixed_rate_duration} s; {options.profiles} profiles per client"

@@ -107,7 +107,6 @@ MIDDLEWARE = [
 # docs/operations.md#the-api-path): none of the pages' sessions, CSRF, sign-in or messages.
 API_MIDDLEWARE = [
     "profiles.edge.request_log.RequestLogMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "profiles.api.paths.ApiHeadersMiddleware",
 ]
 

@@ -17,7 +17,11 @@ from django.test import override_settings
 from profiles.edge.request_log import JsonFormatter
 from profiles.models import Client, Role
 from profiles.tokens import secret
+from tests.bad_input_world import world
+from tests.front_door import both_doors, through_the_front_door
 from tests.support import PASSWORD, member
+
+__all__ = ["both_doors", "through_the_front_door", "world"]  # fixtures for every test module
 
 # Property-based tests (hypothesis, schemathesis): a few examples in ``make test``, many in
 # ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz). Examples run inside one test's database

@@ -30,6 +30,9 @@ from tests.profile_api import (
 )
 from tests.support import basic
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 RULE = "This client accepts profile API calls only from its allowed networks."
 SETTINGS_URL = "/demo/target/clients/settings"
 

@@ -25,6 +25,9 @@ from tests.conftest import member
 from tests.profile_api import a_profile, issue_token, message_of, require_authentication
 from tests.support import basic
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 FETCH = "/rest/v1/profiles/thirdPartyId/u-1?client=demo"
 UPDATE = "/m2/demo/profile/update?mbox3rdPartyId=u-1&profile.tier=gold"
 PAGE_MIDDLEWARE_ONLY = ("sessionid", "csrftoken", "messages")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,73 +20,20 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import Client as HttpClient
-from django.utils import timezone
 
-from profiles.access.actors import SYSTEM
-from profiles.ingest.batches import ApiVersion, Batch
-from profiles.models import Client, Profile, ProfileApiSettings, ProfileToken
-from profiles.tokens import secret
+from profiles.ingest.batches import Batch
+from profiles.models import Client, Profile
 from tests import bad_input_catalogue
-from tests.bad_input_catalogue import ACME_BATCH_ID, CASES, Case
+from tests.bad_input_catalogue import CASES, Case
+from tests.bad_input_world import filled, prepare
 from tests.batches import stored_files, xml_body
-from tests.profile_api import require_authentication
-from tests.support import PASSWORD, basic_authorization
+
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 IN_PROCESS = [pytest.param(case, id=case.what) for case in CASES if case.transport == "test client"]
 OVER_SOCKET = {case.what: case for case in CASES if case.transport == "socket"}
-
-
-@pytest.fixture
-def world(demo: Client, other_client: Client, alice: User, root: User) -> dict[str, str]:
-    """demo and acme with a profile each, acme's batch, and the tokens the cases name."""
-    Profile.objects.create(client=demo, pc_id="p1", third_party_id="u1", attributes={})
-    Profile.objects.create(client=other_client, pc_id="acme-p1", attributes={})
-    Batch.objects.create(
-        id=ACME_BATCH_ID,
-        client=other_client,
-        api_version=ApiVersion.JSON,
-        create_missing=False,
-        batch_size=0,
-    )
-    _, acme_token = ProfileToken.objects.issue(other_client, expires_in_days=90, actor=SYSTEM)
-    _, expired = ProfileToken.objects.issue(
-        demo, expires_in_days=1, actor=SYSTEM, now=timezone.now() - timedelta(days=2)
-    )
-    _, revoked = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
-    _, token = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
-    return {
-        "token": token,
-        "revoked_token": revoked,
-        "expired_token": expired,
-        "acme_token": acme_token,
-        "unknown_token": secret.generate(),
-        "acme_batch": ACME_BATCH_ID,
-        "alice": basic_authorization("alice", PASSWORD),
-        "alice_wrong": basic_authorization("alice", "wrong"),
-    }
-
-
-def filled(text: str, world: dict[str, str]) -> str:
-    for name, value in world.items():
-        text = text.replace(f"{{{name}}}", value)
-    return text
-
-
-def prepare(case: Case, world: dict[str, str], demo: Client, settings: Any) -> None:
-    for name, value in case.settings.items():
-        setattr(settings, name, value)
-    if case.authentication:
-        require_authentication(demo)
-    if case.retrievable:
-        ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=SYSTEM)
-        ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
-    if "{expired_token}" in str(case.headers):
-        # The expired token must be demo's newest, unrevoked one to be reported as expired.
-        ProfileToken.objects.filter(client=demo).exclude(
-            digest=secret.digest(world["expired_token"])
-        ).delete()
-        ProfileToken.objects.filter(client=demo).update(revoked_at=None)
 
 
 @pytest.mark.parametrize("case", IN_PROCESS)

@@ -27,7 +27,8 @@ from tests.batches import stored_files
 from tests.conftest import member
 from tests.support import PASSWORD, basic
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = [pytest.mark.usefixtures("both_doors"), pytest.mark.django_db(transaction=True)]
 
 BUSY_TIMEOUT_SECONDS = 0.2
 

@@ -31,6 +31,9 @@ from profiles.models import Client, Profile
 from profiles.rules import faults
 from tests.batches import refusal, submit, values
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 SMALL = "batch=pcId,a\np1,x\np2,y\n"  # stays in the write buffer until the file is closed
 LARGE = "batch=pcId,a\n" + "".join(f"p{n},{'v' * 200}\n" for n in range(2_000))  # ~410 KB
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from profiles.api.batch_documents import status_xml
 from profiles.api.envelopes import (
+    Answer,
     adobe_error,
     json_api_error,
     rest_error,
@@ -56,14 +57,16 @@ def as_xml_gives_back(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
-def content_of(response: HttpResponseBase) -> bytes:
+def content_of(response: HttpResponseBase | Answer) -> bytes:
+    if isinstance(response, Answer):
+        return response.body
     if response.streaming:
         return b"".join(response.streaming_content)  # type: ignore[attr-defined]
     assert isinstance(response, HttpResponse)
     return response.content
 
 
-def parsed_xml(response: HttpResponseBase) -> ElementTree.Element:
+def parsed_xml(response: HttpResponseBase | Answer) -> ElementTree.Element:
     root = ElementTree.fromstring(content_of(response))  # noqa: S314 (our own answer)
     assert root.tag == "response"
     return root

@@ -29,6 +29,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from profiles.api import single_update, submissions
+from profiles.api.calls import ApiCall
 from profiles.api.envelopes import status_of
 from profiles.api.gate import presented_tokens
 from profiles.ingest import processing
@@ -223,7 +224,7 @@ def parse_single(query: bytes, body: bytes | None = None, content_type: str = FO
     else:
         request = factory.post(path, data=body, content_type=content_type)
     request.META["QUERY_STRING"] = query.decode("latin-1")
-    update = attempt(lambda: single_update.parse(request), ProductError)
+    update = attempt(lambda: single_update.parse(ApiCall.of(request)), ProductError)
     if isinstance(update, ProductError):
         assert status_of(update) in (400, 413)
         assert update.message
@@ -342,7 +343,7 @@ def test_it_refuses_every_one_character_change_of_a_real_token(
 @given(authorization=st.text(max_size=120), legacy=st.text(max_size=120))
 def test_it_reads_any_authorization_headers_without_error(authorization: str, legacy: str) -> None:
     request = RequestFactory().get("/", HTTP_AUTHORIZATION=authorization, HTTP_ACCESS_TOKEN=legacy)
-    for candidate in presented_tokens(request):
+    for candidate in presented_tokens(request.META):
         assert candidate == candidate.strip()
         assert candidate
 

@@ -21,6 +21,9 @@ from profiles.models import Client
 from tests.profile_api import issue_token, require_authentication
 from tests.support import signed_in
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 
 class Log:
     def __init__(self) -> None:

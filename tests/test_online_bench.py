@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client as HttpClient
 
-from bench import baseline, fixed_rate, online
+from bench import baseline, fixed_rate, hello_wsgi, online
 from bench.baseline import BASELINE_PATH
 from profiles.models import Client
 from tests.profile_api import a_profile, issue_token, require_authentication
@@ -62,6 +62,30 @@ def test_the_baseline_answers_small_json_under_the_products_gunicorn(tmp_path: P
         assert json.loads(response.read()) == {"client": "bench", "status": "ok"}
         # No middleware at all: not even the security headers every product answer has.
         assert response.headers["X-Content-Type-Options"] is None
+
+
+@pytest.mark.parametrize("application", ["bench.baseline_wsgi", "bench.hello_wsgi"])
+def test_the_servers_limit_answers_the_same_body_as_the_bare_django_view(
+    tmp_path: Path, application: str
+) -> None:
+    port = online.free_port()
+    env = online.baseline_environment()
+    url = f"http://127.0.0.1:{port}{BASELINE_PATH}"
+    with (
+        online.gunicorn(env, port, application, BASELINE_PATH, tmp_path / "log"),
+        urllib.request.urlopen(url) as response,
+    ):
+        assert response.read() == hello_wsgi.BODY
+
+
+def test_the_table_shows_each_case_against_the_servers_limit() -> None:
+    rows = [
+        online.Row(online.HELLO, figures(4000), 2.0, None),
+        online.Row("baseline", figures(2000), 1.0, None),
+        online.Row("fetch, auth on", figures(1000), 0.5, None),
+    ]
+    lines = online.table(rows, {}).splitlines()
+    assert lines[-1] == "× raw WSGI hello (the server's limit): baseline 0.50, fetch, auth on 0.25"
 
 
 def test_the_percentile_is_the_nearest_rank() -> None:

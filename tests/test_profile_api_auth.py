@@ -24,6 +24,9 @@ from tests.profile_api import (
     xml_fields,
 )
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 BEARER = 'Bearer error="invalid_token"'
 ADOBE_IO_LOGIN = (
     "eyJhbGciOiJSUzI1NiIsIng1dSI6Imltc19uYTEta2V5LWF0LTEuY2VyIn0.eyJpZCI6IjE2NjYifQ.sig"

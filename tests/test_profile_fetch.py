@@ -17,6 +17,9 @@ from tests.profile_api import (
     require_authentication,
 )
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 OFFSET = re.compile(r".+T.+[+-]\d\d:\d\d\Z")
 
 

@@ -25,6 +25,9 @@ from tests.profile_api import (
     xml_fields,
 )
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 URL = "/m2/demo/profile/update"
 FORM = "application/x-www-form-urlencoded"
 # A stamp as long as the one a live update writes (UTC offset, microseconds).

@@ -17,6 +17,9 @@ from profiles.models import AuditEvent, Client, Membership, Profile, Role
 from tests.batches import batch_id_of, submit
 from tests.support import signed_in
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 HOSTILE_NAME = "<script>alert('name')</script>"
 HOSTILE_VALUE = '"><img src=x onerror=alert(1)>'
 HOSTILE_ID = "<svg onload=alert(2)>"

@@ -23,6 +23,9 @@ from profiles.tokens import expiry, verification
 from tests.profile_api import PC_ID, a_profile, require_authentication
 from tests.support import basic
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 ADDRESS = "203.0.113.5"
 HOUR = 60 * 60
 

@@ -25,6 +25,9 @@ from profiles.tokens.models import TokenRejected
 from tests.profile_api import PC_ID, a_profile, require_authentication
 from tests.support import basic
 
+# Through Django's test client and through the fast lane in front of it.
+pytestmark = pytest.mark.usefixtures("both_doors")
+
 HOUR = 60 * 60
 TOKEN_PATTERN = re.compile(r"tpa_[0-9A-Za-z]{49}")
 ADDRESS = "203.0.113.7"

@@ -37,11 +37,17 @@ class Request(Protocol):
 
 def caller_address(request: Request) -> str | None:
     """The caller's address as text; ``None`` when the request has none."""
-    peer: str | None = request.META.get("REMOTE_ADDR") or None
+    return address_of(request.META)
+
+
+def address_of(environ: Mapping[str, Any]) -> str | None:
+    """:func:`caller_address` read from the WSGI environ (a Django request's ``META``), for
+    the profile APIs' fast lane (docs/operations.md#the-api-path), which makes no request."""
+    peer: str | None = environ.get("REMOTE_ADDR") or None
     proxies = trusted_proxies(tuple(settings.TRUSTED_PROXIES))
     if peer is None or not proxies or not within(peer, proxies):
         return peer
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
     if not forwarded.strip():
         return peer
     entries = [entry.strip() for entry in forwarded.split(",")]

@@ -13,6 +13,10 @@ taken for an empty one.
   one to a page, which reads its form through Django (``targetadmin.request_bodies``); the
   views that read their bodies here are marked with :func:`read_chunked_bodies`.
 
+A body is read from a Django request or, in the profile APIs' fast lane, which makes no
+request (docs/operations.md#the-api-path), from the WSGI environ itself
+(:class:`EnvironBody`): either way through the same ``LimitedStream`` over ``wsgi.input``.
+
 A body is refused as soon as it passes its endpoint's limit, before the rest is read, and
 one that ends before the bytes it announced (a client that hung up) is refused whole rather
 than read as if it were complete.
@@ -20,10 +24,11 @@ than read as if it were complete.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from io import BytesIO
-from typing import Any
+from typing import Any, Protocol
 
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParser
 from django.utils.datastructures import MultiValueDict
@@ -38,7 +43,29 @@ CHUNKED_UNREADABLE = (
 )
 
 
-def _declared_length(meta: dict[str, Any]) -> int | None:
+class BodySource(Protocol):
+    """What a body is read from: a Django request, or :class:`EnvironBody`."""
+
+    @property
+    def META(self) -> Mapping[str, Any]: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class EnvironBody:
+    """The body of the call the WSGI environ ``META`` describes, read as a Django request
+    reads it: at most its ``Content-Length`` from ``wsgi.input``."""
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self.META = environ
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # refused by name before any read (:func:`_declared_length`)
+        self.read = LimitedStream(environ["wsgi.input"], length).read
+
+
+def _declared_length(meta: Mapping[str, Any]) -> int | None:
     """The Content-Length, or ``None`` when the request has none."""
     declared = meta.get("CONTENT_LENGTH") or ""
     if not declared:
@@ -60,7 +87,7 @@ class BodyStream:
 
     def __init__(
         self,
-        request: HttpRequest,
+        request: BodySource,
         *,
         max_bytes: int,
         too_large: Callable[[], ProductError],
@@ -131,7 +158,7 @@ class BodyStream:
 
 
 def read_body(
-    request: HttpRequest, *, max_bytes: int, too_large: Callable[[], ProductError]
+    request: BodySource, *, max_bytes: int, too_large: Callable[[], ProductError]
 ) -> bytes:
     """The whole body, of at most ``max_bytes`` bytes (``too_large()`` is raised past them)."""
     stream = BodyStream(request, max_bytes=max_bytes, too_large=too_large)
@@ -158,7 +185,7 @@ def reads_chunked_bodies(view: object) -> bool:
     return getattr(view, "reads_chunked_bodies", False) is True
 
 
-def is_chunked(request: HttpRequest) -> bool:
+def is_chunked(request: BodySource) -> bool:
     """Whether the body comes without a Content-Length, in chunks: Django reads it as empty."""
     meta = request.META
     return not meta.get("CONTENT_LENGTH") and bool(meta.get("HTTP_TRANSFER_ENCODING"))

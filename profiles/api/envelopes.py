@@ -5,20 +5,55 @@
 management API answers Adobe's ``{"httpStatus", "requestId", "requestTime", "errors"}``
 (docs/api.md#error-envelopes, docs/management-api.md#error-shape). The HTTP status of each
 error code is :data:`STATUS`, listed in docs/api.md#error-codes.
+
+The profile APIs' answers are built as an :class:`Answer` (status, headers, body bytes):
+the Django views turn one into an ``HttpResponse`` (:func:`as_response`), the fast lane
+(docs/operations.md#the-api-path) writes it to the connection as it is.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
 from profiles.rules.errors import ADOBE_SPELLING, ROW_CODES, ErrorCode, ProductError
 
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer: its status, its content type, any other headers, and its body."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def as_response(answer: Answer) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
+
+
+# What ``JsonResponse`` writes, built once.
+_encode_json = DjangoJSONEncoder().encode
+
+
+def json_answer(document: Mapping[str, Any], status: int = 200) -> Answer:
+    """``document`` as ``JsonResponse`` would write it."""
+    return Answer(status, JSON_CONTENT_TYPE, _encode_json(document).encode())
+
 
 STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
@@ -79,41 +114,40 @@ def xml_elements(fields: Iterable[tuple[str, object]]) -> str:
     return "".join(f"<{name}>{xml_text(value)}</{name}>" for name, value in fields)
 
 
+def xml_answer(body: str, status: int = 200) -> Answer:
+    document = f'<?xml version="1.0" encoding="UTF-8"?>\n<response>{body}</response>'
+    return Answer(status, XML_CONTENT_TYPE, document.encode())
+
+
 def xml_response(body: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<response>{body}</response>',
-        status=status,
-        content_type=XML_CONTENT_TYPE,
-    )
+    return as_response(xml_answer(body, status))
 
 
-def _with_headers(response: HttpResponse, error: ProductError) -> HttpResponse:
-    for name, value in error.headers.items():
-        response[name] = value
+def _headers_of(error: ProductError) -> tuple[tuple[str, str], ...]:
+    headers = tuple(error.headers.items())
     if error.retry_after is not None:
-        response["Retry-After"] = str(error.retry_after)
-    return response
+        headers += (("Retry-After", str(error.retry_after)),)
+    return headers
 
 
-def xml_error(error: ProductError) -> HttpResponse:
+def xml_error(error: ProductError) -> Answer:
     body = xml_elements([("success", "false"), ("message", error.message)])
-    return _with_headers(xml_response(body, status_of(error)), error)
+    answer = xml_answer(body, status_of(error))
+    return Answer(answer.status, answer.content_type, answer.body, _headers_of(error))
 
 
-def rest_error(error: ProductError) -> HttpResponse:
+def rest_error(error: ProductError) -> Answer:
     """The ``/rest/v1/profiles`` shape: ``{"status": <code>, "message": "…"}``."""
     status = status_of(error)
-    response = JsonResponse({"status": status, "message": error.message}, status=status)
-    return _with_headers(response, error)
+    answer = json_answer({"status": status, "message": error.message}, status)
+    return Answer(status, answer.content_type, answer.body, _headers_of(error))
 
 
-def json_api_error(error: ProductError) -> HttpResponse:
+def json_api_error(error: ProductError) -> Answer:
     """This project's JSON API shape: ``{"error": {"code": "…", "message": "…"}}``."""
-    response = JsonResponse(
-        {"error": {"code": error.code.value, "message": error.message}},
-        status=status_of(error),
-    )
-    return _with_headers(response, error)
+    status = status_of(error)
+    answer = json_answer({"error": {"code": error.code.value, "message": error.message}}, status)
+    return Answer(status, answer.content_type, answer.body, _headers_of(error))
 
 
 def adobe_error(error: ProductError, *, request_id: str, content_type: str) -> HttpResponse:
@@ -131,4 +165,6 @@ def adobe_error(error: ProductError, *, request_id: str, content_type: str) -> H
         ],
     }
     response = JsonResponse(body, status=status, content_type=content_type)
-    return _with_headers(response, error)
+    for name, value in _headers_of(error):
+        response[name] = value
+    return response

@@ -2,14 +2,17 @@
 
 Usage::
 
-    @profile_api(xml_error, methods=("GET", "POST"))
-    def update(request: HttpRequest, client: Client) -> HttpResponse: ...
+    @profile_api(xml_error, methods=("POST",))
+    def batch_update(request: HttpRequest, client: Client) -> HttpResponse: ...
 
-    @profile_api(rest_error, client_param="client")
-    def fetch(request: HttpRequest, client: Client, pc_id: str) -> HttpResponse: ...
+    @profile_call(rest_error, client_param="client")
+    def fetch(call: ApiCall, client: Client, pc_id: str) -> Answer: ...
 
 The decorated view receives the resolved ``Client`` in place of the URL's ``client`` code
-and runs only once the call is authenticated. The decorator:
+and runs only once the call is authenticated. ``profile_api`` guards a Django view;
+``profile_call`` an endpoint written over an ``ApiCall`` (the WSGI environ and the body),
+which Django serves as a view and the fast lane in front of Django serves without a
+request (docs/operations.md#the-api-path). Both pass the same :class:`Gate`, which:
 
 - resolves the client from the URL's ``client`` segment, or from the query parameter
   ``client_param`` names. On an ``/m2/`` path the literal segment ``client`` means "the
@@ -51,8 +54,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
-from typing import Concatenate, ParamSpec
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from django.core.exceptions import (
     DisallowedHost,
@@ -66,9 +70,12 @@ from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from profiles.access.addresses import caller_address
+from profiles.access.addresses import address_of
 from profiles.access.models import Client, is_client_code
 from profiles.access.throttle import PROFILE_API_FAILURES
+from profiles.api.calls import ApiCall
+from profiles.api.envelopes import Answer, as_response
+from profiles.edge.security import checked_host
 from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import verification
@@ -77,8 +84,10 @@ from profiles.tokens.models import Rejection
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
-Envelope = Callable[[ProductError], HttpResponse]
+T = TypeVar("T")
+Envelope = Callable[[ProductError], Answer]
 ApiView = Callable[Concatenate[HttpRequest, Client, P], HttpResponseBase]
+CallWork = Callable[Concatenate[ApiCall, Client, P], Answer]
 
 HOST_PLACEHOLDER = "client"
 _QUERY_TOKEN_NAMES = ("access_token", "accessToken", "token", "authorization")
@@ -96,6 +105,57 @@ EXPIRED_MESSAGE = "The profile authentication token has expired."
 NETWORK_MESSAGE = "This client accepts profile API calls only from its allowed networks."
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One endpoint's gate: its envelope, its methods, and where its client code is."""
+
+    envelope: Envelope
+    methods: tuple[str, ...]
+    client_param: str | None
+
+    def serve(self, call: ApiCall, from_path: object, work: Callable[[Client], T]) -> T | Answer:
+        """``work``'s answer for the client the call names once the call passes the gate;
+        else the refusal, in the endpoint's envelope."""
+        try:
+            if call.method not in self.methods:
+                raise ProductError(
+                    ErrorCode.METHOD_NOT_ALLOWED,
+                    f"Method {call.method} is not allowed; use {' or '.join(self.methods)}.",
+                    headers={"Allow": ", ".join(self.methods)},
+                )
+            client = authenticate(call, client_code(call, from_path, self.client_param))
+            return work(client)
+        except Exception as failure:
+            error = product_error(failure)
+            if error is None:
+                raise
+            return self.envelope(error)
+
+
+def product_error(failure: Exception) -> ProductError | None:
+    """What a failure tells the caller, or ``None`` for a server error (a 500)."""
+    match failure:
+        case ProductError():
+            return failure
+        case Http404():
+            return ProductError(ErrorCode.NOT_FOUND, "Not found.")
+        case RequestDataTooBig() | TooManyFieldsSent():
+            return ProductError(ErrorCode.TOO_LARGE, f"Request too large: {failure}")
+        case DisallowedHost():
+            return ProductError(ErrorCode.BAD_REQUEST, "The Host header is not allowed.")
+        case SuspiciousOperation() | MultiPartParserError():
+            return ProductError(ErrorCode.BAD_REQUEST, f"Malformed request: {failure}")
+        case UnicodeDecodeError():
+            return ProductError(ErrorCode.BAD_REQUEST, "The request is not valid UTF-8.")
+        case json.JSONDecodeError():
+            return ProductError(ErrorCode.BAD_REQUEST, f"The body is not valid JSON: {failure}")
+        case RecursionError():
+            return ProductError(ErrorCode.BAD_REQUEST, "The body is nested too deeply.")
+        case OperationalError() | OSError():
+            return faults.fault_error(failure)
+    return None
+
+
 def profile_api(
     envelope: Envelope,
     *,
@@ -103,55 +163,55 @@ def profile_api(
     client_param: str | None = None,
 ) -> Callable[[ApiView[P]], Callable[..., HttpResponseBase]]:
     """Guard a profile API view; see the module docstring."""
-    allowed = tuple(method.upper() for method in methods)
+    gate = Gate(envelope, tuple(method.upper() for method in methods), client_param)
 
     def decorate(view: ApiView[P]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
-            try:
-                if request.method not in allowed:
-                    raise ProductError(
-                        ErrorCode.METHOD_NOT_ALLOWED,
-                        f"Method {request.method} is not allowed; use {' or '.join(allowed)}.",
-                        headers={"Allow": ", ".join(allowed)},
-                    )
-                code = _client_code(request, kwargs.pop("client", None), client_param)
-                client = authenticate(request, code)
-                return view(request, client, *args, **kwargs)
-            except ProductError as error:
-                return envelope(error)
-            except Http404:
-                return envelope(ProductError(ErrorCode.NOT_FOUND, "Not found."))
-            except (RequestDataTooBig, TooManyFieldsSent) as error:
-                return envelope(ProductError(ErrorCode.TOO_LARGE, f"Request too large: {error}"))
-            except DisallowedHost:
-                return envelope(
-                    ProductError(ErrorCode.BAD_REQUEST, "The Host header is not allowed.")
-                )
-            except (SuspiciousOperation, MultiPartParserError) as error:
-                return envelope(ProductError(ErrorCode.BAD_REQUEST, f"Malformed request: {error}"))
-            except UnicodeDecodeError:
-                return envelope(
-                    ProductError(ErrorCode.BAD_REQUEST, "The request is not valid UTF-8.")
-                )
-            except json.JSONDecodeError as error:
-                return envelope(
-                    ProductError(ErrorCode.BAD_REQUEST, f"The body is not valid JSON: {error}")
-                )
-            except RecursionError:
-                return envelope(
-                    ProductError(ErrorCode.BAD_REQUEST, "The body is nested too deeply.")
-                )
-            except (OperationalError, OSError) as error:
-                fault = faults.fault_error(error)
-                if fault is None:
-                    raise
-                return envelope(fault)
+            from_path = kwargs.pop("client", None)
+            served = gate.serve(
+                ApiCall.of(request),
+                from_path,
+                lambda client: view(request, client, *args, **kwargs),
+            )
+            return as_response(served) if isinstance(served, Answer) else served
 
         guarded.profile_api = True  # type: ignore[attr-defined]  # see is_profile_api
         return csrf_exempt(guarded)
 
     return decorate
+
+
+class CallView:
+    """A profile API written over an :class:`ApiCall` rather than a Django request, so that
+    both doors serve it (docs/operations.md#the-api-path): Django calls it as a view;
+    the fast lane calls :meth:`answer`. Made by :func:`profile_call`."""
+
+    profile_api = True  # see is_profile_api
+    csrf_exempt = True  # scripts hold no session
+
+    def __init__(self, gate: Gate, work: CallWork[...]) -> None:
+        functools.update_wrapper(self, work)
+        self.gate = gate
+        self.work = work
+
+    def answer(self, call: ApiCall, client: object = None, **kwargs: str) -> Answer:
+        """The gated answer to ``call``; ``client`` is the URL's ``client`` segment."""
+        return self.gate.serve(call, client, lambda found: self.work(call, found, **kwargs))
+
+    def __call__(self, request: HttpRequest, *args: object, **kwargs: str) -> HttpResponse:
+        return as_response(self.answer(ApiCall.of(request), **kwargs))
+
+
+def profile_call(
+    envelope: Envelope,
+    *,
+    methods: Sequence[str] = ("GET",),
+    client_param: str | None = None,
+) -> Callable[[CallWork[...]], CallView]:
+    """:func:`profile_api` for an endpoint written over an :class:`ApiCall`."""
+    gate = Gate(envelope, tuple(method.upper() for method in methods), client_param)
+    return lambda work: CallView(gate, work)
 
 
 def is_profile_api(view: object) -> bool:
@@ -160,66 +220,66 @@ def is_profile_api(view: object) -> bool:
     return getattr(view, "profile_api", False) is True
 
 
-def _client_code(request: HttpRequest, from_path: object, client_param: str | None) -> str:
+def client_code(call: ApiCall, from_path: object, client_param: str | None) -> str:
     if client_param is not None:
-        code = request.GET.get(client_param, "")
+        code = call.query.get(client_param, "")
         if not code:
             raise ProductError(
                 ErrorCode.BAD_REQUEST, f"The '{client_param}' query parameter is required."
             )
     elif isinstance(from_path, str):
         code = from_path
-        if code == HOST_PLACEHOLDER and request.path_info.startswith("/m2/"):
-            code = request.get_host().partition(":")[0].split(".")[0].lower()
+        if code == HOST_PLACEHOLDER and call.path_info.startswith("/m2/"):
+            code = checked_host(call.environ).partition(":")[0].split(".")[0].lower()
     else:
         raise ProductError(ErrorCode.NOT_FOUND, "No client in the request.")
     return code
 
 
-def authenticate(request: HttpRequest, code: str) -> Client:
+def authenticate(call: ApiCall, code: str) -> Client:
     """The client named ``code`` once the call passes docs/api.md#authentication."""
     try:
         return verification.authenticate(
-            code, presented_tokens(request), address=caller_address(request)
+            code, presented_tokens(call.environ), address=address_of(call.environ)
         )
     except verification.NetworkRefused as refused:
-        raise _network_refusal(request, refused) from None
+        raise _network_refusal(call, refused) from None
     except verification.Refused as refused:
-        raise _refusal(request, refused) from None
+        raise _refusal(call, refused) from None
 
 
-def _network_refusal(request: HttpRequest, refused: verification.NetworkRefused) -> ProductError:
+def _network_refusal(call: ApiCall, refused: verification.NetworkRefused) -> ProductError:
     """403 naming the rule, never the networks or the address; counted and logged like a
     refused token, so probing from elsewhere is throttled too."""
-    address = caller_address(request) or "unknown"
+    address = address_of(call.environ) or "unknown"
     retry_after = PROFILE_API_FAILURES.count(address)
     logger.warning(
         "refused profile API call: client=%s address=%s reason=network not allowed path=%s",
         refused.client.code,
         address,
-        request.path_info[:200],
+        call.path_info[:200],
     )
     if retry_after is not None:
         return _throttled(retry_after)
     return ProductError(ErrorCode.NETWORK_NOT_ALLOWED, NETWORK_MESSAGE)
 
 
-def presented_tokens(request: HttpRequest) -> list[str]:
+def presented_tokens(environ: Mapping[str, Any]) -> list[str]:
     """The non-empty tokens of the Bearer and legacy ``access_token`` headers, in that order."""
     found = []
-    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         found.append(credentials.strip())
-    legacy = request.META.get("HTTP_ACCESS_TOKEN", "").strip()
+    legacy = environ.get("HTTP_ACCESS_TOKEN", "").strip()
     if legacy:
         found.append(legacy)
     return found
 
 
-def _refusal(request: HttpRequest, refused: verification.Refused) -> ProductError:
+def _refusal(call: ApiCall, refused: verification.Refused) -> ProductError:
     reasons = refused.reasons
     if not reasons:
-        in_query = any(name in request.GET for name in _QUERY_TOKEN_NAMES)
+        in_query = any(name in call.query for name in _QUERY_TOKEN_NAMES)
         message = IN_QUERY_MESSAGE if in_query else MISSING_MESSAGE
         error = ProductError(
             ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
@@ -235,7 +295,7 @@ def _refusal(request: HttpRequest, refused: verification.Refused) -> ProductErro
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
         reason, last_four = chosen.reason, chosen.last_four
-    address = caller_address(request) or "unknown"
+    address = address_of(call.environ) or "unknown"
     retry_after = PROFILE_API_FAILURES.count(address)
     # The log, unlike the answer, tells the operator the client does not exist.
     known = refused.client is not None
@@ -245,7 +305,7 @@ def _refusal(request: HttpRequest, refused: verification.Refused) -> ProductErro
         address,
         reason if known else f"{reason}, unknown client",
         f"…{last_four}" if last_four else "-",
-        request.path_info[:200],
+        call.path_info[:200],
     )
     if retry_after is not None:
         return _throttled(retry_after)

@@ -7,11 +7,13 @@ pages) has nothing to do for them, yet costs more CPU than the API's own work.
 with one of :data:`API_PREFIXES` to a chain of its own, ``API_MIDDLEWARE``:
 
 - the request log (one line per request, as on every path);
-- Django's ``SecurityMiddleware`` (HTTPS redirect, HSTS, ``nosniff``, referrer and opener
-  policies: the same settings as the pages');
-- :class:`ApiHeadersMiddleware`: the ``Host`` check of ``ALLOWED_HOSTS``, and
-  ``X-Frame-Options`` and the Content-Security-Policy every answer carries (built once),
-  and ``Content-Length``.
+- :class:`ApiHeadersMiddleware`: Django's HTTPS redirect, the ``Host`` check of
+  ``ALLOWED_HOSTS``, the security headers every API answer carries
+  (``profiles.edge.security``: the same settings as the pages'), and ``Content-Length``.
+
+The hot endpoints (the single update and the fetches) are also served by the fast lane in
+front of Django (``profiles.api.lane``) through the same functions; this path serves them
+whenever the lane leaves a call to Django, and in Django's test client.
 
 Every other path takes the full ``MIDDLEWARE``. On the lean path a URL that names no view is
 answered 404 in the envelope of the API its prefix belongs to, not with the HTML page, and a
@@ -21,24 +23,24 @@ server errors are still logged with their traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
-from django.utils.csp import CSP, build_policy
 
 from adapters.lean_handler import LeanHandler
-from profiles.api.envelopes import json_api_error, rest_error, xml_error
+from profiles.api.envelopes import Answer, as_response, json_api_error, rest_error, xml_error
 from profiles.api.gate import is_profile_api
+from profiles.edge.security import ApiHeaders, checked_host
 from profiles.rules.errors import ErrorCode, ProductError
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
 # Each prefix with the envelope its endpoints answer in (docs/api.md#error-envelopes).
-_ENVELOPES: dict[str, Callable[[ProductError], HttpResponse]] = {
+_ENVELOPES: dict[str, Callable[[ProductError], Answer]] = {
     "/m2/": xml_error,
     "/rest/v1/profiles/": rest_error,
     "/api/v1/": json_api_error,
@@ -53,7 +55,7 @@ def is_api_path(path: str) -> bool:
 def not_found(path: str) -> HttpResponse:
     """The 404 of a path under an API prefix that names no endpoint, in that API's envelope."""
     envelope = next(envelope for prefix, envelope in _ENVELOPES.items() if path.startswith(prefix))
-    return envelope(ProductError(ErrorCode.NOT_FOUND, "Not found."))
+    return as_response(envelope(ProductError(ErrorCode.NOT_FOUND, "Not found.")))
 
 
 class ApiPathsMiddleware:
@@ -82,30 +84,28 @@ class ApiPathsMiddleware:
         return self.get_response(request)
 
 
-class ApiHeadersMiddleware:
-    """The ``Host`` check, ``X-Frame-Options``, the Content-Security-Policy and
+class ApiHeadersMiddleware(SecurityMiddleware):
+    """Django's HTTPS redirect, the ``Host`` check, the security headers and
     ``Content-Length`` of API answers.
 
-    The pages' middleware does the same through ``CommonMiddleware`` (which reads the host
-    and sets the length), ``XFrameOptionsMiddleware`` and ``ContentSecurityPolicyMiddleware``. An API answer uses
-    no nonce, so its policy is the same for every answer and is built once.
+    The pages' middleware does the same through ``SecurityMiddleware``, ``CommonMiddleware``
+    (which reads the host and sets the length), ``XFrameOptionsMiddleware`` and
+    ``ContentSecurityPolicyMiddleware``. The headers are ``profiles.edge.security``'s, which
+    the fast lane writes too.
     """
 
     def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-        self.headers = {"X-Frame-Options": str(settings.X_FRAME_OPTIONS).upper()}
-        configs: tuple[tuple[str, Mapping[str, Any]], ...] = (
-            (CSP.HEADER_ENFORCE, settings.SECURE_CSP),
-            (CSP.HEADER_REPORT_ONLY, settings.SECURE_CSP_REPORT_ONLY),
-        )
-        for header, config in configs:
-            if config:
-                self.headers[str(header)] = build_policy(config)
+        super().__init__(get_response)
+        self.headers = ApiHeaders()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        request.get_host()  # DisallowedHost (400) for a host ALLOWED_HOSTS does not name
-        response = self.get_response(request)
-        for name, value in self.headers.items():
+        # Django's redirect of plain HTTP under SECURE_SSL_REDIRECT, else the host check:
+        # DisallowedHost (400) for a host ALLOWED_HOSTS does not name.
+        redirect = self.process_request(request)
+        if redirect is None:
+            checked_host(request.META)
+        response: HttpResponseBase = redirect or self.get_response(request)  # type: ignore[assignment]
+        for name, value in self.headers.of(request.META):
             if name not in response:
                 response[name] = value
         if not response.streaming and "Content-Length" not in response:

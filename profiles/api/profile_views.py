@@ -1,38 +1,47 @@
 """The Adobe-compatible single-profile APIs (docs/api.md#single-profile-update,
-docs/api.md#profile-fetch), behind ``profile_api``."""
+docs/api.md#profile-fetch), behind the profile API gate.
+
+Each is written over an ``ApiCall`` and answers an ``Answer``, so that Django's URL
+resolver and the fast lane in front of Django serve the same code
+(docs/operations.md#the-api-path).
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-
 from profiles.access.models import Client
 from profiles.api import fetch, single_update
-from profiles.api.envelopes import rest_error, xml_elements, xml_error, xml_response
-from profiles.api.gate import profile_api
+from profiles.api.calls import ApiCall
+from profiles.api.envelopes import (
+    Answer,
+    json_answer,
+    rest_error,
+    xml_answer,
+    xml_elements,
+    xml_error,
+)
+from profiles.api.gate import profile_call
 from profiles.ingest import single
 from profiles.store import KeyKind
 
+UPDATED_MESSAGE = "Request successfully submitted"
 
-@profile_api(xml_error, methods=("GET", "POST"))
-def update(request: HttpRequest, client: Client) -> HttpResponse:
-    wanted = single_update.parse(request)
+
+@profile_call(xml_error, methods=("GET", "POST"))
+def update(call: ApiCall, client: Client) -> Answer:
+    wanted = single_update.parse(call)
     pc_id = single.apply(client, wanted.kind, wanted.profile_id, wanted.attributes)
-    return xml_response(
-        xml_elements(
-            [("success", "true"), ("pcId", pc_id), ("message", "Request successfully submitted")]
-        )
+    return xml_answer(
+        xml_elements([("success", "true"), ("pcId", pc_id), ("message", UPDATED_MESSAGE)])
     )
 
 
-@profile_api(rest_error, client_param="client")
-def fetch_by_pc_id(request: HttpRequest, client: Client, pc_id: str) -> HttpResponse:
+@profile_call(rest_error, client_param="client")
+def fetch_by_pc_id(call: ApiCall, client: Client, pc_id: str) -> Answer:
     profile = fetch.find(client, KeyKind.PC_ID, pc_id)
-    return JsonResponse(fetch.document(client, profile, KeyKind.PC_ID))
+    return json_answer(fetch.document(client, profile, KeyKind.PC_ID))
 
 
-@profile_api(rest_error, client_param="client")
-def fetch_by_third_party_id(
-    request: HttpRequest, client: Client, third_party_id: str
-) -> HttpResponse:
+@profile_call(rest_error, client_param="client")
+def fetch_by_third_party_id(call: ApiCall, client: Client, third_party_id: str) -> Answer:
     profile = fetch.find(client, KeyKind.THIRD_PARTY_ID, third_party_id)
-    return JsonResponse(fetch.document(client, profile, KeyKind.THIRD_PARTY_ID))
+    return json_answer(fetch.document(client, profile, KeyKind.THIRD_PARTY_ID))

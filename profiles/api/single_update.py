@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from django.core.handlers.wsgi import get_bytes_from_wsgi
-from django.http import HttpRequest
-
 from profiles.api import bodies, json_body
+from profiles.api.calls import ApiCall
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_GET_QUERY_BYTES, MAX_POST_BYTES
 from profiles.store import KeyKind
@@ -33,25 +31,25 @@ class SingleUpdate:
     attributes: dict[str, str]
 
 
-def parse(request: HttpRequest) -> SingleUpdate:
-    """The update the request asks for, or ``ProductError`` saying what is wrong."""
-    query = get_bytes_from_wsgi(request.META, "QUERY_STRING", "")
-    body = _read_body(request, len(query))
+def parse(call: ApiCall) -> SingleUpdate:
+    """The update the call asks for, or ``ProductError`` saying what is wrong."""
+    query = call.raw_query
+    body = _read_body(call, len(query))
     parameters = dict(_form_pairs(query))
     if body:
-        parameters.update(_body_parameters(request, body))
+        parameters.update(_body_parameters(call, body))
     return _single_update(parameters)
 
 
-def _read_body(request: HttpRequest, query_bytes: int) -> bytes:
-    if request.method == "GET":
+def _read_body(call: ApiCall, query_bytes: int) -> bytes:
+    if call.method == "GET":
         if query_bytes > MAX_GET_QUERY_BYTES:
             raise ProductError(
                 ErrorCode.TOO_LARGE, f"The query string exceeds {MAX_GET_QUERY_BYTES} bytes."
             )
         return b""
     return bodies.read_body(
-        request,
+        call.body,
         max_bytes=MAX_POST_BYTES - query_bytes,
         too_large=lambda: ProductError(
             ErrorCode.TOO_LARGE, f"The request exceeds {MAX_POST_BYTES} bytes."
@@ -67,10 +65,10 @@ def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
         raise ProductError(ErrorCode.BAD_REQUEST, "The parameters are not valid UTF-8.") from None
 
 
-def _body_parameters(request: HttpRequest, body: bytes) -> dict[str, str]:
-    content_type = request.content_type or ""
+def _body_parameters(call: ApiCall, body: bytes) -> dict[str, str]:
+    content_type = call.content_type
     if content_type == "multipart/form-data":
-        fields, _ = bodies.form(request, body)
+        fields = call.form(body)
         return {name: fields.get(name, "") for name in fields}
     if content_type.endswith("json") or body.lstrip()[:1] == b"{":
         return _json_parameters(body)

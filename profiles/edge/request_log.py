@@ -1,9 +1,10 @@
 """Logs as one JSON object per line, each tied to the request that caused it.
 
-:class:`RequestLogMiddleware` gives every request an id (the caller's ``X-Request-ID`` when
-it is a sane one, else a new one), echoes it in the response, and writes one line per
-request: method, path without the query string, client code when the URL names one,
-status and duration. :class:`JsonFormatter` adds the request id and client code to every
+:class:`LoggedRequest` gives every request an id (the caller's ``X-Request-ID`` when it is
+a sane one, else a new one), which the answer echoes, and writes one line per request:
+method, path without the query string, client code when the URL names one, status and
+duration. Django's middleware (:class:`RequestLogMiddleware`) and the profile APIs' fast
+lane (docs/operations.md#the-api-path) both use it. :class:`JsonFormatter` adds the request id and client code to every
 other line written while the request runs.
 
 :class:`ConciseRefusals` keeps a refused request to one short line: Django writes a 4xx it
@@ -22,13 +23,14 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from profiles.access.addresses import caller_address
+from profiles.access.addresses import address_of
 from profiles.tokens import secret
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -126,21 +128,28 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def client_code_of(request: HttpRequest, view_kwargs: dict[str, object]) -> str | None:
-    """The client code the URL names: a ``client`` path segment or query parameter."""
-    code = view_kwargs.get("client", view_kwargs.get("client_code"))
-    if not isinstance(code, str):
-        code = request.GET.get("client")
+def client_code_of(from_path: object, query: Callable[[], Mapping[str, str]]) -> str | None:
+    """The client code the URL names: a ``client`` path segment or query parameter (the
+    query string is parsed only when there is no segment)."""
+    code = from_path if isinstance(from_path, str) else query().get("client")
     return code[:64] if code else None
 
 
-def request_record(request: HttpRequest, status: int, started: float) -> logging.LogRecord:
+def name_client(environ: dict[str, Any], code: str | None) -> None:
+    """Known once the URL is resolved, so every line the view writes carries it too."""
+    environ[_META_CLIENT] = code
+    _client_code.set(code)
+
+
+def request_record(
+    environ: Mapping[str, Any], path: str, status: int, started: float
+) -> logging.LogRecord:
     """The request line's record, as ``request_logger.info`` would make it.
 
     Made directly: ``Logger.info`` would also look up the caller's file and line for every
     request, which no line shows.
     """
-    method, path = request.method, request.path
+    method = str(environ["REQUEST_METHOD"]).upper()
     record = logging.LogRecord(
         request_logger.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None
     )
@@ -148,8 +157,37 @@ def request_record(request: HttpRequest, status: int, started: float) -> logging
     record.path = path
     record.status = status
     record.duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    record.remote_addr = caller_address(request)
+    record.remote_addr = address_of(environ)
     return record
+
+
+class LoggedRequest:
+    """One request as the log knows it, whichever door it takes: its id (the caller's
+    ``X-Request-ID`` when it is a sane one, else a new one), the context every line written
+    meanwhile carries, and its request line.
+
+    Made when the request comes in; :meth:`write` once its status is known; :meth:`close`
+    in every case.
+    """
+
+    __slots__ = ("_context", "environ", "request_id", "started")
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        incoming = environ.get(_REQUEST_ID_META, "")
+        sane = incoming and _SANE_REQUEST_ID.fullmatch(incoming)
+        self.request_id: str = incoming if sane else os.urandom(16).hex()
+        self.environ = environ
+        environ[_META_REQUEST_ID] = self.request_id
+        self._context = (_request_id.set(self.request_id), _client_code.set(None))
+        self.started = time.perf_counter()
+
+    def write(self, path: str, status: int) -> None:
+        if request_logger.isEnabledFor(logging.INFO):
+            request_logger.handle(request_record(self.environ, path, status, self.started))
+
+    def close(self) -> None:
+        _request_id.reset(self._context[0])
+        _client_code.reset(self._context[1])
 
 
 class RequestLogMiddleware:
@@ -157,21 +195,14 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.META.get(_REQUEST_ID_META, "")
-        sane = incoming and _SANE_REQUEST_ID.fullmatch(incoming)
-        request_id = incoming if sane else os.urandom(16).hex()
-        request.META[_META_REQUEST_ID] = request_id
-        context = (_request_id.set(request_id), _client_code.set(None))
-        started = time.perf_counter()
+        logged = LoggedRequest(request.META)
         try:
             response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id
-            if request_logger.isEnabledFor(logging.INFO):
-                request_logger.handle(request_record(request, response.status_code, started))
+            response[REQUEST_ID_HEADER] = logged.request_id
+            logged.write(request.path, response.status_code)
             return response
         finally:
-            _request_id.reset(context[0])
-            _client_code.reset(context[1])
+            logged.close()
 
     def process_view(
         self,
@@ -180,7 +211,5 @@ class RequestLogMiddleware:
         view_args: tuple[object, ...],
         view_kwargs: dict[str, object],
     ) -> None:
-        # Known once the URL is resolved, so every line the view writes carries it too.
-        code = client_code_of(request, view_kwargs)
-        request.META[_META_CLIENT] = code
-        _client_code.set(code)
+        from_path = view_kwargs.get("client", view_kwargs.get("client_code"))
+        name_client(request.META, client_code_of(from_path, lambda: request.GET))
