@@ -9,6 +9,7 @@ from typing import Any
 import hypothesis
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
 from django.db import connection
@@ -33,6 +34,20 @@ hypothesis.settings.register_profile(
     "fuzz", max_examples=2_000, deadline=None, suppress_health_check=_SHARED_FIXTURES
 )
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
+    """SQLite's test database stays in memory, as in Django's own SQLite backend.
+
+    pytest-django knows that backend only by its dotted path, not ours (targetadmin.sqlite):
+    without a name it would give each pytest-xdist worker a file named after the production
+    database. In memory, each worker process has its own already.
+    """
+    test_database = settings.DATABASES["default"].setdefault("TEST", {})
+    if connection.vendor == "sqlite" and not test_database.get("NAME"):
+        test_database["NAME"] = ":memory:"
+    request.getfixturevalue("django_db_modify_db_settings_parallel_suffix")
 
 
 @pytest.fixture(autouse=True, scope="session")
