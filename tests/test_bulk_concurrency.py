@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BULK = "/api/v1/clients/demo/profiles/bulk"
 ROWS = "batch=thirdPartyId,tier\n" + "".join(f"u-{n},gold\n" for n in range(20))
-# PostgreSQL's throwaway server takes 50 connections; each thread holds one.
+# PostgreSQL's throwaway server takes 100 connections, for two workers; each thread holds one.
 MAX_THREADS = 35
 
 
