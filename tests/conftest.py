@@ -20,6 +20,8 @@ from profiles.tokens import secret
 from targetadmin.logging import JsonFormatter
 from tests.support import PASSWORD, member
 
+pytest_plugins = ["tests.fixtures"]
+
 # Property-based tests (hypothesis, schemathesis): a few examples in ``make test``, many in
 # ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz). Examples run inside one test's database
 # transaction, so function-scoped fixtures are shared by design.

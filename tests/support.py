@@ -10,6 +10,7 @@ import base64
 
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
+from django.urls import reverse
 
 from profiles.models import Client, Membership, Role
 
@@ -38,3 +39,8 @@ def basic_authorization(username: str, password: str = PASSWORD) -> str:
 def basic(username: str, password: str = PASSWORD) -> dict[str, str]:
     """Headers that sign a management API call in as ``username``."""
     return {"Authorization": basic_authorization(username, password)}
+
+
+def settings_path(client: Client) -> str:
+    """The path of ``client``'s settings screen (Profile API Settings)."""
+    return reverse("implementation", kwargs={"client_code": client.code})

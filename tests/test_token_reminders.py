@@ -23,14 +23,11 @@ from django.utils import timezone
 
 from profiles.models import AuditEvent, Client, ProfileToken, Role, TokenReminder
 from profiles.tokens import reminders
+from tests.profile_api import issue
 from tests.support import member
 
 ROOT = Path(__file__).resolve().parent.parent
 Kind = TokenReminder.Kind
-
-
-def issue(client: Client, days: int = 90, **kwargs: Any) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(client, expires_in_days=days, actor=None, **kwargs)
 
 
 def before_expiry(token: ProfileToken, **left: float) -> datetime:
@@ -168,7 +165,7 @@ def test_replaced_and_revoked_tokens_get_no_reminder(
     demo: Client, approvers: list[str], mailoutbox: list[Any]
 ) -> None:
     old, _ = issue(demo, 7)
-    issue(demo, 90, previous_token_grace_seconds=3600)  # old is in its grace period
+    issue(demo, 90, grace=3600)  # old is in its grace period
     other, _ = issue(Client.objects.create(code="gamma", name="Gamma"), 7)
     ProfileToken.objects.revoke_active(other.client, actor=None)
 
@@ -229,7 +226,7 @@ def test_a_reminder_another_sweep_claimed_is_not_sent(
 
 def test_the_sweep_also_records_grace_periods_that_ran_out(demo: Client) -> None:
     issue(demo)
-    issue(demo, previous_token_grace_seconds=3600)
+    issue(demo, grace=3600)
 
     done = reminders.sweep(timezone.now() + timedelta(hours=2))
 
