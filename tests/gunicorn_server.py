@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.loopback import free_port, wait_until_listening
+from tests.support import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings a developer's shell may hold that would make the server under test differ from
@@ -47,11 +48,6 @@ def environment(var_dir: Path, **settings: str) -> dict[str, str]:
     )
 
 
-def manage(env: dict[str, str], *arguments: str) -> None:
-    command = [sys.executable, "manage.py", *arguments]
-    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=300)  # noqa: S603 - the tests' own
-
-
 @contextmanager
 def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
     """gunicorn as ``make run`` starts it, on a migrated database, until the block ends.
@@ -63,7 +59,7 @@ def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
     """
     port = free_port()
     env = environment(var_dir, BIND=f"127.0.0.1:{port}", **settings)
-    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "migrate", "--noinput", "-v", "0", check=True)
     log_path = var_dir / "gunicorn.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
@@ -89,4 +85,5 @@ def add_demo_client(var_dir: Path) -> None:
         "shell",
         "-c",
         "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
+        check=True,
     )

@@ -24,7 +24,7 @@ from django.utils import timezone
 from profiles.models import AuditEvent, Client, ProfileToken, Role, TokenReminder
 from profiles.tokens import reminders
 from tests.profile_api import issue
-from tests.support import member
+from tests.support import manage, member
 
 ROOT = Path(__file__).resolve().parent.parent
 Kind = TokenReminder.Kind
@@ -306,19 +306,6 @@ def console_emails(printed: str) -> list[EmailMessage]:
     return found  # type: ignore[return-value]
 
 
-def manage(env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        **kwargs,
-    )
-
-
 def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Path) -> None:
     env = os.environ | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -327,7 +314,7 @@ def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Pa
         "SITE_URL": "http://127.0.0.1:8123",
     }
     env.pop("EMAIL_BACKEND", None)
-    manage(env, "migrate", "--noinput")
+    manage(env, "migrate", "--noinput", check=True)
     plaintext = subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-c", SETUP],
         cwd=ROOT,
@@ -357,7 +344,7 @@ def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Pa
     loop.send_signal(signal.SIGTERM)
     rest, _ = loop.communicate(timeout=60)
     first = "".join(seen) + rest
-    second = manage(env, "send_token_reminders").stdout  # a restart
+    second = manage(env, "send_token_reminders", check=True).stdout  # a restart
 
     printed = first + second
     (message,) = console_emails(printed)
