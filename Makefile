@@ -34,12 +34,14 @@ $(RUN_DEPS): $(VENV)/bin/python requirements.txt $(UPLOADER)
 run: $(RUN_DEPS)
 	bin/run
 
-# Style, types, and the import-linter contracts of pyproject.toml (the app's layers, no circles).
+# Style, types, the import-linter contracts of pyproject.toml (the app's layers, no circles),
+# and the subjects of new commits (docs/development.md#commit-messages).
 lint: $(DEPS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	.ci/check-commit-subjects
 
 format: $(DEPS)
 	$(VENV)/bin/ruff format .
