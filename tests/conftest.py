@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 
@@ -139,6 +140,19 @@ def immediate_tasks(settings: Any, tmp_path: Path) -> None:
     settings.BATCH_DIR = tmp_path / "batches"
     backend = BATCH_STORAGE_BACKENDS[os.environ.get("TARGETADMIN_TEST_BATCH_STORAGE", "directory")]
     settings.STORAGES = {**settings.STORAGES, "batches": {"BACKEND": backend}}
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counts_end_with_each_test(
+    request: pytest.FixtureRequest, django_db_blocker: Any
+) -> Iterator[None]:
+    """The refusals the throttles count in the database cache end with each test that used the
+    database: a transactional test's are not rolled back, and past the limit they would have a
+    later test's refused calls answered 429 until the window ends."""
+    yield
+    if "django_db_setup" in request.fixturenames:
+        with django_db_blocker.unblock():
+            cache.clear()
 
 
 # The key retrievable tokens are sealed with in tests (docs/tokens.md#retrievable-tokens),
