@@ -9,7 +9,7 @@ RUN_DEPS := $(VENV)/.run-deps-installed
 # editable into the same virtualenv by both commands.
 UPLOADER := uploader/pyproject.toml
 
-.PHONY: run test test-postgresql lint format bench bench-online bench-batch bench-postgresql
+.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-postgresql
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ $(DEPS): $(VENV)/bin/python requirements.txt requirements-dev.txt $(UPLOADER)
 	$(PY) -m pip install --quiet -e ./uploader
 	touch $@
 
+# What the checks and the suite need, without running them (.ci/run installs it first).
+deps: $(DEPS)
+
 $(RUN_DEPS): $(VENV)/bin/python requirements.txt $(UPLOADER)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet -e ./uploader
@@ -31,12 +34,14 @@ $(RUN_DEPS): $(VENV)/bin/python requirements.txt $(UPLOADER)
 run: $(RUN_DEPS)
 	bin/run
 
-# Style, types, and the import-linter contracts of pyproject.toml (the app's layers, no circles).
+# Style, types, the import-linter contracts of pyproject.toml (the app's layers, no circles),
+# and the subjects of new commits (docs/development.md#commit-messages).
 lint: $(DEPS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	.ci/check-commit-subjects
 
 format: $(DEPS)
 	$(VENV)/bin/ruff format .
@@ -47,9 +52,14 @@ format: $(DEPS)
 chromium:
 	.ci/ensure-chromium
 
+# The suite under coverage, spread over the machine's cores by pytest-xdist (each test file
+# in one worker; PYTEST_WORKERS=0 runs it in one process). pytest-cov follows the workers,
+# prints the lines left uncovered and fails under the floor (fail_under in pyproject.toml).
+PYTEST_WORKERS ?= auto
+SUITE := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report=term-missing:skip-covered
+
 test: lint chromium
-	$(VENV)/bin/coverage run -m pytest
-	$(VENV)/bin/coverage report
+	$(SUITE)
 
 # The property-based tests with many examples each (``make test`` runs a few of each).
 .PHONY: fuzz
@@ -62,9 +72,9 @@ bad-input-catalogue: $(DEPS)
 	$(PY) -m tests.bad_input_catalogue > docs/bad-input.md
 
 # The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
+# Its coverage data is a file of its own, so it may run beside ``make test`` (.ci/run does).
 test-postgresql: $(DEPS) chromium
-	.ci/with-postgresql $(VENV)/bin/coverage run -m pytest
-	$(VENV)/bin/coverage report
+	COVERAGE_FILE=.coverage-postgresql .ci/with-postgresql $(SUITE)
 
 # Benchmarks (docs/performance.md); each part prints its own table.
 bench: bench-online bench-batch bench-postgresql

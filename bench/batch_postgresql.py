@@ -9,7 +9,7 @@ starts a throwaway local server, as the tests do):
   migrated database;
 - product: a fresh database, gunicorn and one ``db_worker`` as ``make run`` starts them, the
   file POSTed to ``batchUpdate``, the clock stopped when ``batchStatus`` says ``complete``
-  (``bench/batch.py`` with ``DATABASE_URL`` set);
+  (``bench/product.py``, as ``bench/batch.py`` runs it, with ``DATABASE_URL`` set);
 
 and prints both times, rows per second and their ratio (target: at least 0.6), then the
 product again with batch files kept in the database (``BATCH_STORAGE=database``,
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench import batch, batch_raw
+from bench import batch_raw, product
 
 MERGE = """
 INSERT INTO profiles_profile (client_id, pc_id, third_party_id, attributes, created_at, modified_at)
@@ -51,7 +51,7 @@ def fresh_database(server_url: str, name: str) -> str:
 def migrated(url: str, work: Path) -> int:
     """Migrate the database and create the bench client; returns the client's id."""
     env = {**os.environ, "DATABASE_URL": url, "TARGETADMIN_VAR_DIR": str(work / "var")}
-    manage = [batch.PYTHON, str(batch.ROOT / "manage.py")]
+    manage = [product.PYTHON, str(product.ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=True, env=env)
     with psycopg.connect(url, autocommit=True) as connection:
         row = connection.execute(
@@ -82,15 +82,15 @@ def main() -> None:
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith("postgres"):
         sys.exit("DATABASE_URL must name a PostgreSQL database (make bench-postgresql sets one)")
-    sizes = [int(size) for size in sys.argv[1:]] or list(batch.SIZES)
+    sizes = [int(size) for size in sys.argv[1:]] or list(product.SIZES)
     measures = []
-    in_database: list[tuple[int, batch.Run, batch.Run]] = []
-    with batch.batch_files(sizes, " on PostgreSQL") as files:
+    in_database: list[tuple[int, product.Run, product.Run]] = []
+    with product.batch_files(sizes, " on PostgreSQL") as files:
         for rows, batch_file in files:
             raw_url = fresh_database(server_url, "bench_raw")
             raw_seconds = raw(batch_file, raw_url, migrated(raw_url, batch_file.parent))
             runs = [
-                batch.product_run(
+                product.product_run(
                     batch_file,
                     rows,
                     database_url=fresh_database(server_url, "bench_product"),
@@ -100,7 +100,7 @@ def main() -> None:
             ]
             run = runs[0]
             measures.append(
-                batch.Measure(
+                product.Measure(
                     rows,
                     raw_seconds,
                     run.seconds,
@@ -125,7 +125,7 @@ def main() -> None:
             f" {m.worker_peak_kb / 1024:>10.1f} {m.web_peak_kb / 1024:>7.1f}"
             f"  {'met' if ratio >= TARGET_RATIO else 'missed'} (target ≥ {TARGET_RATIO})"
         )
-    batch.print_storages(in_database)
+    product.print_storages(in_database)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import platform
 import re
 import runpy
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,18 +49,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from bench import batch, batch_file
+from bench import batch_file
 from bench.baseline import BASELINE_PATH
+from bench.loopback import free_port, request
+from bench.online_seed import BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT, GUARDED_CLIENT, OPEN_CLIENT
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = ROOT / "bench" / "wrk" / "paths.lua"
 # What django-tasks-db's worker logs once it is up and polling.
 WORKER_READY = "Starting worker"
-OPEN_CLIENT = "auth-off"
-GUARDED_CLIENT = "auth-on"
-# Clients that take the batch file: one applies it alone, one while single updates arrive.
-BATCH_ALONE_CLIENT = "batch-alone"
-BATCH_BUSY_CLIENT = "batch-busy"
 BASELINE = "bare Django view"
 HELLO = "raw WSGI hello"
 FETCH_ON = "fetch, auth on"
@@ -227,13 +223,6 @@ def seed(env: dict[str, str], profiles: int) -> tuple[list[str], str]:
     )
     seeded = json.loads(completed.stdout.strip().splitlines()[-1])
     return seeded["third_party_ids"], seeded["token"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -544,9 +533,9 @@ def measure_round(
 def http_request(port: int, method: str, path: str, body: Path | None = None) -> bytes:
     """``method path``, with the file at ``body`` streamed as a form body; the answer's body."""
     if body is None:
-        return batch.request(port, method, path)
+        return request(port, method, path)
     with body.open("rb") as handle:
-        return batch.request(
+        return request(
             port,
             method,
             path,

@@ -14,12 +14,18 @@ import sys
 
 import django
 
+# The clients this seeds, which bench/online.py then calls.
+OPEN_CLIENT = "auth-off"
+GUARDED_CLIENT = "auth-on"
+# Clients that take the batch file: one applies it alone, one while single updates arrive.
+BATCH_ALONE_CLIENT = "batch-alone"
+BATCH_BUSY_CLIENT = "batch-busy"
+
 
 def seed(profiles: int) -> dict[str, object]:
     from django.core.management import call_command
     from django.db import transaction
 
-    from bench.online import BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT, GUARDED_CLIENT, OPEN_CLIENT
     from profiles.access.actors import Actor
     from profiles.ingest import pipeline
     from profiles.models import Client, ProfileApiSettings, ProfileToken

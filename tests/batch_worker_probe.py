@@ -49,7 +49,8 @@ def main(path: Path, rows: int) -> dict[str, object]:
     with path.open("rb") as handle:
         first = handle.readline()
     header = parse_header(first.removeprefix(PREFIX).rstrip(b"\r\n"))
-    client, _ = Client.objects.get_or_create(code="probe", defaults={"name": "Probe"})
+    # A client of its own: each file is applied to profiles not there yet.
+    client = Client.objects.create(code=f"probe-{Client.objects.count() + 1}", name="Probe")
     batch = Batch.objects.create(
         id=f"probe-{path.stem}-{os.getpid()}",
         client=client,

@@ -9,8 +9,10 @@ from typing import Any
 import hypothesis
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 
@@ -22,6 +24,8 @@ from tests.front_door import both_doors, through_the_front_door
 from tests.support import PASSWORD, member
 
 __all__ = ["both_doors", "through_the_front_door", "world"]  # fixtures for every test module
+
+pytest_plugins = ["tests.fixtures"]
 
 # Property-based tests (hypothesis, schemathesis): a few examples in ``make test``, many in
 # ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz). Examples run inside one test's database
@@ -37,6 +41,20 @@ hypothesis.settings.register_profile(
     "fuzz", max_examples=2_000, deadline=None, suppress_health_check=_SHARED_FIXTURES
 )
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
+    """SQLite's test database stays in memory, as in Django's own SQLite backend.
+
+    pytest-django knows that backend only by its dotted path, not ours (targetadmin.sqlite):
+    without a name it would give each pytest-xdist worker a file named after the production
+    database. In memory, each worker process has its own already.
+    """
+    test_database = settings.DATABASES["default"].setdefault("TEST", {})
+    if connection.vendor == "sqlite" and not test_database.get("NAME"):
+        test_database["NAME"] = ":memory:"
+    request.getfixturevalue("django_db_modify_db_settings_parallel_suffix")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -126,6 +144,19 @@ def immediate_tasks(settings: Any, tmp_path: Path) -> None:
     settings.BATCH_DIR = tmp_path / "batches"
     backend = BATCH_STORAGE_BACKENDS[os.environ.get("TARGETADMIN_TEST_BATCH_STORAGE", "directory")]
     settings.STORAGES = {**settings.STORAGES, "batches": {"BACKEND": backend}}
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counts_end_with_each_test(
+    request: pytest.FixtureRequest, django_db_blocker: Any
+) -> Iterator[None]:
+    """The refusals the throttles count in the database cache end with each test that used the
+    database: a transactional test's are not rolled back, and past the limit they would have a
+    later test's refused calls answered 429 until the window ends."""
+    yield
+    if "django_db_setup" in request.fixturenames:
+        with django_db_blocker.unblock():
+            cache.clear()
 
 
 # The key retrievable tokens are sealed with in tests (docs/tokens.md#retrievable-tokens),

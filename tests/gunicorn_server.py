@@ -6,11 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.loopback import free_port, wait_until_listening
+from tests.support import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings a developer's shell may hold that would make the server under test differ from
@@ -26,24 +28,6 @@ class Server:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not start listening")
 
 
 def environment(var_dir: Path, **settings: str) -> dict[str, str]:
@@ -68,11 +52,6 @@ def environment(var_dir: Path, **settings: str) -> dict[str, str]:
     )
 
 
-def manage(env: dict[str, str], *arguments: str) -> None:
-    command = [sys.executable, "manage.py", *arguments]
-    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=300)  # noqa: S603 - the tests' own
-
-
 @contextmanager
 def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
     """gunicorn as ``make run`` starts it, on a migrated database, until the block ends.
@@ -84,7 +63,7 @@ def gunicorn(var_dir: Path, **settings: str) -> Iterator[Server]:
     """
     port = free_port()
     env = environment(var_dir, BIND=f"127.0.0.1:{port}", **settings)
-    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "migrate", "--noinput", "-v", "0", check=True)
     log_path = var_dir / "gunicorn.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
@@ -110,6 +89,7 @@ def add_demo_client(var_dir: Path) -> None:
         "shell",
         "-c",
         "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
+        check=True,
     )
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from bench.loopback import free_port, wait_until_listening
 from profiles.ingest.batches import Batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +41,6 @@ token = StringIO()
 call_command("generate_token", "demo", stdout=token, stderr=StringIO())
 print(json.dumps({"token": token.getvalue().strip()}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -141,7 +134,7 @@ def live_server(work: Path, **settings: str) -> Iterator[LiveServer]:
                 stderr=subprocess.STDOUT,
             )
         )
-        _wait_until_listening(port, processes)
+        wait_until_listening(port, *processes)
         yield LiveServer(
             f"http://127.0.0.1:{port}",
             token,
@@ -156,15 +149,3 @@ def live_server(work: Path, **settings: str) -> Iterator[LiveServer]:
             process.wait(timeout=60)
         if database_name:
             _drop_postgresql_database(database_name)
-
-
-def _wait_until_listening(port: int, processes: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert all(process.poll() is None for process in processes), "the server exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not start listening")

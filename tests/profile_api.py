@@ -23,11 +23,19 @@ def require_authentication(client: Client, enabled: bool = True) -> None:
     ProfileApiSettings.for_client(client).set_require_authentication(enabled, actor=SYSTEM)
 
 
-def issue_token(client: Client, *, days_ago: int = 0, expires_in_days: int = 90) -> str:
-    now = timezone.now() - timedelta(days=days_ago)
-    _, plaintext = ProfileToken.objects.issue(
-        client, expires_in_days=expires_in_days, actor=SYSTEM, now=now
+def issue(
+    client: Client, days: int = 90, *, grace: int = 0, **options: Any
+) -> tuple[ProfileToken, str]:
+    """A new token for ``client`` expiring in ``days``, issued by no one in particular: the
+    stored token and its plaintext. The previous one keeps working ``grace`` seconds."""
+    return ProfileToken.objects.issue(
+        client, expires_in_days=days, actor=SYSTEM, previous_token_grace_seconds=grace, **options
     )
+
+
+def issue_token(client: Client, *, days_ago: int = 0, expires_in_days: int = 90) -> str:
+    """The plaintext of a new token for ``client``, issued ``days_ago``."""
+    _, plaintext = issue(client, expires_in_days, now=timezone.now() - timedelta(days=days_ago))
     return plaintext
 
 

@@ -1,18 +1,25 @@
-"""What the tests share about people: personas' password, membership, signing in, Basic auth.
+"""What the tests share: the personas' password and membership, signing in, Basic auth, the
+settings screen's path, and ``manage.py`` run in a process of its own.
 
 The personas themselves (alice, bob, charlie, oscar, peggy, root) are fixtures in
-``tests/conftest.py``, built with :func:`member`.
+``tests/conftest.py``, built with :func:`member`; shared fixtures are in ``tests/fixtures.py``.
 """
 
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
+from django.urls import reverse
 
 from profiles.models import Client, Membership, Role
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 
 
@@ -38,3 +45,29 @@ def basic_authorization(username: str, password: str = PASSWORD) -> str:
 def basic(username: str, password: str = PASSWORD) -> dict[str, str]:
     """Headers that sign a management API call in as ``username``."""
     return {"Authorization": basic_authorization(username, password)}
+
+
+def settings_path(client: Client) -> str:
+    """The path of ``client``'s settings screen (Profile API Settings)."""
+    return reverse("implementation", kwargs={"client_code": client.code})
+
+
+def manage(
+    env: Mapping[str, str], *arguments: str, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py arguments`` in a new process with exactly the environment ``env``, its
+    output captured as text; with ``check``, a non-zero exit fails, showing what it printed."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, "manage.py", *arguments],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if check and done.returncode:
+        raise AssertionError(
+            f"manage.py {' '.join(arguments)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    return done

@@ -23,7 +23,6 @@ from profiles.tokens.models import MAX_ALLOWED_NETWORKS
 from tests.profile_api import (
     ENDPOINTS,
     Endpoint,
-    a_profile,
     issue_token,
     message_of,
     require_authentication,
@@ -35,18 +34,6 @@ pytestmark = pytest.mark.usefixtures("both_doors")
 
 RULE = "This client accepts profile API calls only from its allowed networks."
 SETTINGS_URL = "/demo/target/clients/settings"
-
-
-@pytest.fixture(params=ENDPOINTS, ids=lambda e: e.name)
-def endpoint(request: pytest.FixtureRequest) -> Endpoint:
-    endpoint: Endpoint = request.param
-    return endpoint
-
-
-@pytest.fixture
-def http(demo: Client) -> HttpClient:
-    a_profile(demo, city="Lyon")
-    return HttpClient()
 
 
 def allow(client: Client, *networks: str) -> None:

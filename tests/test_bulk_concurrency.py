@@ -9,7 +9,6 @@ Every test runs on both (``.ci/with-postgresql`` for PostgreSQL).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,12 +25,13 @@ from profiles.api import submissions
 from profiles.ingest.batches import Batch, Status
 from profiles.models import Client
 from tests.batches import batch_id_of, stored_files, submit, values
+from tests.fixtures import database_in_a_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BULK = "/api/v1/clients/demo/profiles/bulk"
 ROWS = "batch=thirdPartyId,tier\n" + "".join(f"u-{n},gold\n" for n in range(20))
-# PostgreSQL's throwaway server takes 50 connections; each thread holds one.
+# PostgreSQL's throwaway server takes 100 connections, for two workers; each thread holds one.
 MAX_THREADS = 35
 
 
@@ -41,23 +41,8 @@ def concurrent_database(django_db_blocker: Any, tmp_path: Path) -> Iterator[None
     if connection.vendor != "sqlite":
         yield
         return
-    path = tmp_path / "targetadmin.sqlite3"
-    with django_db_blocker.unblock():
-        connection.ensure_connection()
-        in_memory = connection.connection
-        copy = sqlite3.connect(path)
-        in_memory.backup(copy)
-        copy.close()
-        saved = dict(connection.settings_dict)
-        connection.connection = None
-        connection.settings_dict["NAME"] = str(path)
-        try:
-            yield
-        finally:
-            connections.close_all()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
-            connection.connection = in_memory
+    with database_in_a_file(django_db_blocker, tmp_path / "targetadmin.sqlite3"):
+        yield
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import logging
 import subprocess
-import sys
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -28,6 +27,7 @@ from profiles.models import (
 )
 from profiles.tokens import secret, verification
 from profiles.tokens.models import TokenRejected
+from tests import support
 from tests.profile_api import PC_ID, a_profile
 
 OPERATOR = f"cli:{getpass.getuser()}"
@@ -325,15 +325,8 @@ def test_revoke_refuses_an_unknown_client(db: None) -> None:
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parent.parent
-    return subprocess.run(  # noqa: S603 - fixed arguments
-        [sys.executable, str(root / "manage.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env={"PATH": "/usr/bin:/bin", **env},
-        check=False,
-    )
+    """``manage.py`` with only these variables and a ``PATH``."""
+    return support.manage({"PATH": "/usr/bin:/bin", **env}, *args)
 
 
 def test_commands_exit_non_zero_with_a_clear_message_from_a_shell(tmp_path: Path) -> None:

@@ -30,36 +30,6 @@ from tests.support import PASSWORD, basic
 # Through Django's test client and through the fast lane in front of it.
 pytestmark = [pytest.mark.usefixtures("both_doors"), pytest.mark.django_db(transaction=True)]
 
-BUSY_TIMEOUT_SECONDS = 0.2
-
-
-@pytest.fixture
-def file_database(django_db_blocker: Any, tmp_path: Path) -> Iterator[Path]:
-    """The (empty, migrated) test database as a file, with a short busy timeout."""
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite's write lock")
-    path = tmp_path / "targetadmin.sqlite3"
-    with django_db_blocker.unblock():
-        connection.ensure_connection()
-        in_memory = connection.connection
-        copy = sqlite3.connect(path)
-        in_memory.backup(copy)
-        copy.close()
-        saved = dict(connection.settings_dict)
-        connection.connection = None
-        connection.settings_dict["NAME"] = str(path)
-        connection.settings_dict["OPTIONS"] = {
-            **saved["OPTIONS"],
-            "timeout": BUSY_TIMEOUT_SECONDS,
-        }
-        try:
-            yield path
-        finally:
-            connection.close()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
-            connection.connection = in_memory
-
 
 @contextmanager
 def write_lock(path: Path) -> Iterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -81,3 +82,64 @@ def test_no_code_cites_a_contract_that_is_not_in_the_repository() -> None:
         if re.search(r"\b[S]PEC\b", path.read_text(errors="replace"))
     ]
     assert not citing
+
+
+# The configuration: the variables the code reads, .env.example and docs/operations.md's table
+
+ENV_EXAMPLE_LINE = re.compile(r"^#? ?([A-Z][A-Z0-9_]*)=", flags=re.MULTILINE)
+
+
+def _variable_read(node: ast.AST) -> str | None:
+    """The variable a settings helper (``env_int("NAME", …)``), ``os.environ.get("NAME")``,
+    ``os.getenv("NAME")`` or ``os.environ["NAME"]`` reads, if ``node`` is one of those."""
+    if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+        key = node.slice
+    elif isinstance(node, ast.Call) and node.args:
+        function = ast.unparse(node.func)
+        if not (
+            function.split(".")[-1].startswith("env_")
+            or function in ("os.environ.get", "os.getenv")
+        ):
+            return None
+        key = node.args[0]
+    else:
+        return None
+    return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+
+
+def _variables_the_code_reads() -> set[str]:
+    files = [ROOT / "gunicorn.conf.py", *(ROOT / "targetadmin").rglob("*.py")]
+    files += [p for p in (ROOT / "profiles").rglob("*.py") if "migrations" not in p.parts]
+    return {
+        name
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (name := _variable_read(node))
+    }
+
+
+def _configuration_table() -> set[str]:
+    """The variables in the first column of docs/operations.md#configuration's table."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return {name for cell in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", cell)}
+
+
+def test_the_code_reads_variables_from_the_settings_gunicorn_and_commands() -> None:
+    read = _variables_the_code_reads()
+    # One of each way of reading, so a scan that stopped finding them fails here.
+    assert {"DEBUG", "SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "GUNICORN_THREADS"} <= read
+    assert "DEMO_PASSWORD" in read  # profiles/management/commands/seed_demo.py
+
+
+def test_env_example_names_exactly_the_variables_the_code_reads() -> None:
+    listed = set(ENV_EXAMPLE_LINE.findall((ROOT / ".env.example").read_text()))
+    read = _variables_the_code_reads()
+    assert (sorted(read - listed), sorted(listed - read)) == ([], [])
+
+
+def test_the_configuration_table_names_exactly_the_variables_the_code_reads() -> None:
+    documented = _configuration_table()
+    read = _variables_the_code_reads()
+    assert (sorted(read - documented), sorted(documented - read)) == ([], [])

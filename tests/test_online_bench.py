@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client as HttpClient
 
-from bench import baseline, fixed_rate, hello_wsgi, online
+from bench import baseline, fixed_rate, hello_wsgi, loopback, online
 from bench.baseline import BASELINE_PATH
 from profiles.models import Client
 from tests.profile_api import a_profile, issue_token, require_authentication
@@ -52,7 +52,7 @@ def test_the_baseline_and_the_product_run_under_make_runs_gunicorn_settings() ->
 
 
 def test_the_baseline_answers_small_json_under_the_products_gunicorn(tmp_path: Path) -> None:
-    port = online.free_port()
+    port = loopback.free_port()
     env = online.baseline_environment()
     url = f"http://127.0.0.1:{port}{BASELINE_PATH}"
     with (

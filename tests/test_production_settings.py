@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import support
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The variables docs/operations.md#running-in-production tells an operator to set.
@@ -29,15 +31,7 @@ PRODUCTION = {
 
 def manage(*arguments: str, **overrides: str) -> subprocess.CompletedProcess[str]:
     """``manage.py arguments`` in a new process, with the production variables."""
-    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", *arguments],
-        cwd=ROOT,
-        env=os.environ | PRODUCTION | overrides,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return support.manage(os.environ | PRODUCTION | overrides, *arguments)
 
 
 def deploy_check(**overrides: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,6 @@ from profiles.access.throttle import PROFILE_API_FAILURES
 from profiles.models import Client
 from profiles.tokens import secret
 from tests.profile_api import (
-    ENDPOINTS,
     PC_ID,
     Endpoint,
     a_profile,
@@ -31,18 +30,6 @@ BEARER = 'Bearer error="invalid_token"'
 ADOBE_IO_LOGIN = (
     "eyJhbGciOiJSUzI1NiIsIng1dSI6Imltc19uYTEta2V5LWF0LTEuY2VyIn0.eyJpZCI6IjE2NjYifQ.sig"
 )
-
-
-@pytest.fixture(params=ENDPOINTS, ids=lambda e: e.name)
-def endpoint(request: pytest.FixtureRequest) -> Endpoint:
-    endpoint: Endpoint = request.param
-    return endpoint
-
-
-@pytest.fixture
-def http(demo: Client) -> HttpClient:
-    a_profile(demo, city="Lyon")
-    return HttpClient()
 
 
 def bearer(token: str) -> dict[str, str]:

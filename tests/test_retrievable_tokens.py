@@ -8,7 +8,6 @@ import json
 import sqlite3
 import stat
 import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from profiles.tokens.checks import (
     MISSING_KEY_WARNING,
     token_encryption_keys,
 )
+from tests import support
 from tests.profile_api import PC_ID, a_profile, issue_token, require_authentication
 from tests.support import basic, signed_in
 
@@ -288,15 +288,8 @@ def test_the_check_passes_with_a_key_or_without_clients_keeping_copies(
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed arguments
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "DEBUG": "false", **env},
-        timeout=120,
-        check=False,
-    )
+    """``manage.py`` with only these variables, a ``PATH`` and ``DEBUG`` off."""
+    return support.manage({"PATH": "/usr/bin:/bin", "DEBUG": "false", **env}, *args)
 
 
 def test_migrate_stops_a_production_start_without_a_key_yet_migrates_an_empty_database(

@@ -30,11 +30,9 @@ from profiles.ingest import pipeline
 from profiles.models import Client, Profile
 from profiles.rules import faults
 from profiles.store import KeyKind
-from tests.test_database_busy import BUSY_TIMEOUT_SECONDS, file_database
+from tests.fixtures import BUSY_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-__all__ = ["file_database"]  # the fixture, shared with test_database_busy
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from django.utils import timezone
 from profiles.access.actors import SYSTEM
 from profiles.models import Client, ProfileToken
 from profiles.tokens import expiry, verification
-from tests.profile_api import PC_ID, a_profile, require_authentication
+from tests.profile_api import PC_ID, a_profile, issue, require_authentication
 from tests.support import basic
 
 # Through Django's test client and through the fast lane in front of it.
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.usefixtures("both_doors")
 
 ADDRESS = "203.0.113.5"
 HOUR = 60 * 60
-
-
-def issue(client: Client, grace: int = 0) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(
-        client, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=grace
-    )
 
 
 def fetch(token: str, address: str = ADDRESS) -> int:

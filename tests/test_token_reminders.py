@@ -24,14 +24,11 @@ from django.utils import timezone
 from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, ProfileToken, Role, TokenReminder
 from profiles.tokens import reminders
-from tests.support import member
+from tests.profile_api import issue
+from tests.support import manage, member
 
 ROOT = Path(__file__).resolve().parent.parent
 Kind = TokenReminder.Kind
-
-
-def issue(client: Client, days: int = 90, **kwargs: Any) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(client, expires_in_days=days, actor=SYSTEM, **kwargs)
 
 
 def before_expiry(token: ProfileToken, **left: float) -> datetime:
@@ -169,7 +166,7 @@ def test_replaced_and_revoked_tokens_get_no_reminder(
     demo: Client, approvers: list[str], mailoutbox: list[Any]
 ) -> None:
     old, _ = issue(demo, 7)
-    issue(demo, 90, previous_token_grace_seconds=3600)  # old is in its grace period
+    issue(demo, 90, grace=3600)  # old is in its grace period
     other, _ = issue(Client.objects.create(code="gamma", name="Gamma"), 7)
     ProfileToken.objects.revoke_active(other.client, actor=SYSTEM)
 
@@ -230,7 +227,7 @@ def test_a_reminder_another_sweep_claimed_is_not_sent(
 
 def test_the_sweep_also_records_grace_periods_that_ran_out(demo: Client) -> None:
     issue(demo)
-    issue(demo, previous_token_grace_seconds=3600)
+    issue(demo, grace=3600)
 
     done = reminders.sweep(timezone.now() + timedelta(hours=2))
 
@@ -312,19 +309,6 @@ def console_emails(printed: str) -> list[EmailMessage]:
     return found  # type: ignore[return-value]
 
 
-def manage(env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        **kwargs,
-    )
-
-
 def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Path) -> None:
     env = os.environ | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -333,7 +317,7 @@ def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Pa
         "SITE_URL": "http://127.0.0.1:8123",
     }
     env.pop("EMAIL_BACKEND", None)
-    manage(env, "migrate", "--noinput")
+    manage(env, "migrate", "--noinput", check=True)
     plaintext = subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-c", SETUP],
         cwd=ROOT,
@@ -363,7 +347,7 @@ def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Pa
     loop.send_signal(signal.SIGTERM)
     rest, _ = loop.communicate(timeout=60)
     first = "".join(seen) + rest
-    second = manage(env, "send_token_reminders").stdout  # a restart
+    second = manage(env, "send_token_reminders", check=True).stdout  # a restart
 
     printed = first + second
     (message,) = console_emails(printed)

@@ -15,31 +15,24 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 from django.test import Client as HttpClient
-from django.urls import reverse
 from django.utils import timezone
 
 from profiles.access.actors import SYSTEM, Actor
 from profiles.models import AuditEvent, Client, ProfileToken
 from profiles.tokens import expiry, verification
 from profiles.tokens.models import TokenRejected
-from tests.profile_api import PC_ID, a_profile, require_authentication
-from tests.support import basic
+from tests.fixtures import ALICES_ADDRESS
+from tests.profile_api import PC_ID, a_profile, issue, require_authentication
+from tests.support import basic, settings_path
 
 # Through Django's test client and through the fast lane in front of it.
 pytestmark = pytest.mark.usefixtures("both_doors")
 
 HOUR = 60 * 60
 TOKEN_PATTERN = re.compile(r"tpa_[0-9A-Za-z]{49}")
-ADDRESS = "203.0.113.7"
 TOKEN_URL = "/demo/target/authentication/token"
 ISSUE_URL = f"{TOKEN_URL}?authorizationScope=profile_api"
 PREVIOUS_URL = f"{TOKEN_URL}/previous"
-
-
-def issue(client: Client, grace: int = 0, **kwargs: Any) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(
-        client, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=grace, **kwargs
-    )
 
 
 def works(client: Client, plaintext: str, now: Any = None) -> bool:
@@ -154,7 +147,7 @@ def test_it_audits_the_grace_period_it_starts(demo: Client, alice: User) -> None
     new, _ = ProfileToken.objects.issue(
         demo,
         expires_in_days=30,
-        actor=Actor.person(alice, ADDRESS),
+        actor=Actor.person(alice, ALICES_ADDRESS),
         previous_token_grace_seconds=HOUR,
     )
 
@@ -162,7 +155,7 @@ def test_it_audits_the_grace_period_it_starts(demo: Client, alice: User) -> None
     until = (new.created_at + timedelta(hours=1)).isoformat(timespec="seconds")
     assert (started.actor, started.remote_addr, started.token_last_four, started.detail) == (
         alice,
-        ADDRESS,
+        ALICES_ADDRESS,
         old.last_four,
         f"works until {until}",
     )
@@ -201,7 +194,7 @@ def test_revoke_previous_ends_the_grace_period_at_once_audited(demo: Client, ali
     old, old_plaintext = issue(demo)
     _, new_plaintext = issue(demo, grace=HOUR)
 
-    revoked = ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice, ADDRESS))
+    revoked = ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice, ALICES_ADDRESS))
 
     assert revoked == old
     assert not works(demo, old_plaintext)
@@ -211,7 +204,7 @@ def test_revoke_previous_ends_the_grace_period_at_once_audited(demo: Client, ali
     assert (event.action, event.actor, event.remote_addr, event.token_last_four) == (
         AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
         alice,
-        ADDRESS,
+        ALICES_ADDRESS,
         old.last_four,
     )
     assert ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice)) is None
@@ -285,26 +278,17 @@ def test_turning_authentication_off_and_on_does_not_revive_an_ended_previous_tok
 # The screen
 
 
-@pytest.fixture
-def browser(alice: User) -> HttpClient:
-    http = HttpClient(REMOTE_ADDR=ADDRESS)
-    http.force_login(alice)
-    return http
-
-
-def page(client: Client) -> str:
-    return reverse("implementation", kwargs={"client_code": client.code})
-
-
 def test_the_confirmation_offers_when_the_current_token_stops_working(
-    browser: HttpClient, demo: Client
+    alice_signed_in: HttpClient, demo: Client
 ) -> None:
     require_authentication(demo)
     issue(demo)
 
     for html in (
-        browser.get(page(demo)).content.decode(),  # the dialog
-        browser.post(page(demo), {"expires_in_days": "30", "regenerate": "ask"}).content.decode(),
+        alice_signed_in.get(settings_path(demo)).content.decode(),  # the dialog
+        alice_signed_in.post(
+            settings_path(demo), {"expires_in_days": "30", "regenerate": "ask"}
+        ).content.decode(),
     ):
         assert "Current token stops working" in html
         options = re.findall(r'<option value="(\d+)"( selected)?>([^<]+)</option>', html)
@@ -320,20 +304,20 @@ def test_the_confirmation_offers_when_the_current_token_stops_working(
 
 
 def test_it_re_generates_with_a_grace_period_and_shows_the_previous_token(
-    browser: HttpClient, demo: Client
+    alice_signed_in: HttpClient, demo: Client
 ) -> None:
     require_authentication(demo)
     old, old_plaintext = issue(demo)
 
-    response = browser.post(
-        page(demo),
+    response = alice_signed_in.post(
+        settings_path(demo),
         {"expires_in_days": "90", "previous_token_grace": "3600", "regenerate": "confirmed"},
     )
 
     (new_plaintext,) = TOKEN_PATTERN.findall(response.content.decode())
     assert works(demo, old_plaintext)
     assert works(demo, new_plaintext)
-    html = browser.get(page(demo)).content.decode()
+    html = alice_signed_in.get(settings_path(demo)).content.decode()
     assert "Previous token, in its grace period" in html
     assert f"tpa_…{old.last_four}" in html
     assert re.search(r"Stops Working In</dt>\s*<dd[^>]*>\s*0 days, 0 hours, 5\d minutes", html)
@@ -343,27 +327,28 @@ def test_it_re_generates_with_a_grace_period_and_shows_the_previous_token(
 
 
 def test_generate_ignores_a_grace_period_when_no_token_works(
-    browser: HttpClient, demo: Client
+    alice_signed_in: HttpClient, demo: Client
 ) -> None:
     require_authentication(demo)
     expired, _ = issue(demo)
     ProfileToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
 
-    browser.post(
-        page(demo), {"expires_in_days": "90", "previous_token_grace": "3600", "generate": "1"}
+    alice_signed_in.post(
+        settings_path(demo),
+        {"expires_in_days": "90", "previous_token_grace": "3600", "generate": "1"},
     )
 
     assert not ProfileToken.objects.in_grace().exists()
 
 
 def test_it_refuses_a_grace_period_the_screen_does_not_offer(
-    browser: HttpClient, demo: Client
+    alice_signed_in: HttpClient, demo: Client
 ) -> None:
     require_authentication(demo)
     current, _ = issue(demo)
 
-    response = browser.post(
-        page(demo),
+    response = alice_signed_in.post(
+        settings_path(demo),
         {"expires_in_days": "90", "previous_token_grace": "60", "regenerate": "confirmed"},
     )
 
@@ -372,7 +357,7 @@ def test_it_refuses_a_grace_period_the_screen_does_not_offer(
 
 
 def test_the_card_says_when_the_previous_token_is_still_in_use(
-    browser: HttpClient, demo: Client
+    alice_signed_in: HttpClient, demo: Client
 ) -> None:
     now = timezone.now()
     old, _ = issue(demo, now=now - timedelta(minutes=30))
@@ -383,29 +368,31 @@ def test_the_card_says_when_the_previous_token_is_still_in_use(
             last_used_at=now - timedelta(minutes=minutes_ago, seconds=5),
             last_used_from="192.0.2.9",
         )
-        return browser.get(page(demo)).content.decode()
+        return alice_signed_in.get(settings_path(demo)).content.decode()
 
     assert "Still in use: last used 2 minutes ago from 192.0.2.9" in used(2)
     assert "Not used since it was replaced (last used 12 minutes ago from 192.0.2.9)" in used(12)
 
 
 def test_revoke_now_asks_then_revokes_audited(
-    browser: HttpClient, demo: Client, alice: User
+    alice_signed_in: HttpClient, demo: Client, alice: User
 ) -> None:
     old, old_plaintext = issue(demo)
     issue(demo, grace=HOUR)
 
-    asked = browser.post(page(demo), {"previous_token": old.pk, "revoke_previous": "ask"})
+    asked = alice_signed_in.post(
+        settings_path(demo), {"previous_token": old.pk, "revoke_previous": "ask"}
+    )
 
     assert asked.status_code == 200
     assert "Revoke the previous token now?" in asked.content.decode()
     assert works(demo, old_plaintext)
 
-    done = browser.post(
-        page(demo), {"previous_token": old.pk, "revoke_previous": "confirmed"}, follow=True
+    done = alice_signed_in.post(
+        settings_path(demo), {"previous_token": old.pk, "revoke_previous": "confirmed"}, follow=True
     )
 
-    assert done.redirect_chain == [(page(demo), 302)]
+    assert done.redirect_chain == [(settings_path(demo), 302)]
     assert (
         f"Revoked the previous token tpa_…{old.last_four}: calls that use it now fail."
         in done.content.decode()
@@ -416,20 +403,24 @@ def test_revoke_now_asks_then_revokes_audited(
     assert (event.action, event.actor, event.remote_addr) == (
         AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
         alice,
-        ADDRESS,
+        ALICES_ADDRESS,
     )
     assert "Previous token, in its grace period" not in done.content.decode()
 
 
-def test_revoke_now_from_a_stale_page_revokes_nothing(browser: HttpClient, demo: Client) -> None:
+def test_revoke_now_from_a_stale_page_revokes_nothing(
+    alice_signed_in: HttpClient, demo: Client
+) -> None:
     issue(demo)
     issue(demo, grace=HOUR)
     shown = ProfileToken.objects.in_grace().get()
     issue(demo, grace=HOUR)
     events = AuditEvent.objects.count()
 
-    response = browser.post(
-        page(demo), {"previous_token": shown.pk, "revoke_previous": "confirmed"}, follow=True
+    response = alice_signed_in.post(
+        settings_path(demo),
+        {"previous_token": shown.pk, "revoke_previous": "confirmed"},
+        follow=True,
     )
 
     assert "That previous token no longer works" in response.content.decode()
@@ -443,7 +434,9 @@ def test_revoke_now_is_for_approvers_only(bob: User, demo: Client) -> None:
     http = HttpClient()
     http.force_login(bob)
 
-    response = http.post(page(demo), {"previous_token": old.pk, "revoke_previous": "confirmed"})
+    response = http.post(
+        settings_path(demo), {"previous_token": old.pk, "revoke_previous": "confirmed"}
+    )
 
     assert response.status_code == 403
     assert works(demo, old_plaintext)
@@ -643,7 +636,7 @@ def test_the_command_line_refuses_a_grace_period_out_of_range(demo: Client, seco
 
 
 def test_a_use_just_before_the_replacement_counts_as_still_in_use(
-    browser: HttpClient, demo: Client
+    alice_signed_in: HttpClient, demo: Client
 ) -> None:
     # Uses within a minute of a recorded one are not written: one at 9:59:40 may hide
     # another at 10:00:20, after a replacement at 10:00.
@@ -654,6 +647,6 @@ def test_a_use_just_before_the_replacement_counts_as_still_in_use(
         last_used_at=now - timedelta(minutes=1, seconds=20), last_used_from="192.0.2.9"
     )
 
-    html = browser.get(page(demo)).content.decode()
+    html = alice_signed_in.get(settings_path(demo)).content.decode()
 
     assert "Still in use: last used 1 minute ago from 192.0.2.9" in html

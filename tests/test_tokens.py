@@ -16,6 +16,7 @@ from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, ProfileToken
 from profiles.tokens import secret, verification
 from profiles.tokens.models import TokenRejected
+from tests.profile_api import issue
 
 
 def test_it_generates_prefixed_base62_tokens_with_a_valid_checksum() -> None:
@@ -63,10 +64,6 @@ def test_it_keeps_only_a_sha256_digest_and_the_last_four() -> None:
     assert secret.digest(token) != secret.digest(secret.generate())
     assert secret.last_four(token) == token[-4:]
     assert secret.mask("wxyz") == "tpa_…wxyz"
-
-
-def issue(client: Client, **kwargs: Any) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(client, expires_in_days=90, actor=SYSTEM, **kwargs)
 
 
 def test_it_stores_the_digest_and_never_the_plaintext(demo: Client) -> None:

@@ -25,7 +25,8 @@ import pytest
 from django.db import connection
 
 from profiles.models import Client, Profile
-from tests.gunicorn_server import Server, environment, gunicorn, manage
+from tests.gunicorn_server import Server, environment, gunicorn
+from tests.support import manage
 
 PROFILES = ("p-0", "p-1", "p-2")
 SENDERS = 8
@@ -107,7 +108,7 @@ def sqlite_server(tmp_path: Path) -> Iterator[Server]:
                 ),
             ]
         )
-        manage(environment(tmp_path), "shell", "-c", seed)
+        manage(environment(tmp_path), "shell", "-c", seed, check=True)
         yield server
 
 

@@ -20,7 +20,6 @@ from playwright.sync_api import (
 )
 from pytest_django.live_server_helper import LiveServer
 
-from profiles.models import Client
 from tests.support import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -116,7 +115,3 @@ def sign_in(page: Page, live_server: LiveServer, username: str, path: str = "/")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
-
-
-def settings_path(client: Client) -> str:
-    return f"/setup/{client.code}/implementation/"

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import Client
-from tests.browser.conftest import Screenshot, settings_path, sign_in
+from tests.browser.conftest import Screenshot, sign_in
+from tests.support import settings_path
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,9 @@ from playwright.sync_api import APIRequestContext, BrowserContext, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import AuditEvent, Client, ProfileToken
-from tests.browser.conftest import NARROW, Screenshot, settings_path, sign_in
+from tests.browser.conftest import NARROW, Screenshot, sign_in
 from tests.profile_api import PC_ID, a_profile, issue_token, require_authentication
-from tests.support import basic_authorization
+from tests.support import basic_authorization, settings_path
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import Client, Profile
 from tests.batches import batch_id_of, submit
-from tests.browser.conftest import settings_path, sign_in
-from tests.support import PASSWORD
+from tests.browser.conftest import sign_in
+from tests.support import PASSWORD, settings_path
 
 pytestmark = pytest.mark.browser
 

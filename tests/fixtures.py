@@ -1,0 +1,78 @@
+"""Fixtures that more than one test file uses, registered by ``tests/conftest.py``
+(``pytest_plugins``). The personas and the suite-wide settings are in conftest.py itself."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection, connections
+from django.test import Client as HttpClient
+
+from profiles.models import Client
+from tests.profile_api import ENDPOINTS, Endpoint, a_profile
+
+# Where alice's browser calls from in the fixture below; the audit trail records it.
+ALICES_ADDRESS = "203.0.113.7"
+# The busy timeout of ``file_database``: short, so a locked database answers at once.
+BUSY_TIMEOUT_SECONDS = 0.2
+
+
+@pytest.fixture
+def alice_signed_in(alice: User) -> HttpClient:
+    """alice's browser, signed in, calling from ``ALICES_ADDRESS``."""
+    http = HttpClient(REMOTE_ADDR=ALICES_ADDRESS)
+    http.force_login(alice)
+    return http
+
+
+@pytest.fixture(params=ENDPOINTS, ids=lambda e: e.name)
+def endpoint(request: pytest.FixtureRequest) -> Endpoint:
+    """Each profile API endpoint in turn."""
+    endpoint: Endpoint = request.param
+    return endpoint
+
+
+@pytest.fixture
+def http(demo: Client) -> HttpClient:
+    """A script's HTTP client, with a profile of demo (city Lyon) to fetch and update."""
+    a_profile(demo, city="Lyon")
+    return HttpClient()
+
+
+@contextmanager
+def database_in_a_file(django_db_blocker: Any, path: Path, **options: object) -> Iterator[Path]:
+    """SQLite's in-memory test database copied to ``path``, which Django's connections use
+    until the block ends (``options`` join the connection's, like a busy ``timeout``)."""
+    with django_db_blocker.unblock():
+        connection.ensure_connection()
+        in_memory = connection.connection
+        with closing(sqlite3.connect(path)) as copy:
+            in_memory.backup(copy)
+        saved = dict(connection.settings_dict)
+        connection.connection = None
+        connection.settings_dict["NAME"] = str(path)
+        connection.settings_dict["OPTIONS"] = {**saved["OPTIONS"], **options}
+        try:
+            yield path
+        finally:
+            connections.close_all()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(saved)
+            connection.connection = in_memory
+
+
+@pytest.fixture
+def file_database(django_db_blocker: Any, tmp_path: Path) -> Iterator[Path]:
+    """The (empty, migrated) test database as a file, with a short busy timeout, so that a
+    second, independent connection can hold SQLite's write lock. SQLite only."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's write lock")
+    path = tmp_path / "targetadmin.sqlite3"
+    with database_in_a_file(django_db_blocker, path, timeout=BUSY_TIMEOUT_SECONDS):
+        yield path
