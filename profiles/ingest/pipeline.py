@@ -165,8 +165,8 @@ class Prepared:
     empty: list[str]  # ids of the rows whose values are all empty
     failures: list[RowFailure]
 
-    @property
-    def rows(self) -> int:
+    def __len__(self) -> int:
+        """The run's rows, failed ones included."""
         return len(self.valid) + len(self.empty) + len(self.failures)
 
 
