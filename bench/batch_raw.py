@@ -34,7 +34,6 @@ CREATE TABLE "profiles_profile" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT
     CONSTRAINT "unique_pc_id_per_client" UNIQUE ("client_id", "pc_id"),
     CONSTRAINT "unique_third_party_id_per_client" UNIQUE ("client_id", "third_party_id"));
 CREATE INDEX "profiles_profile_modified_at_d1181786" ON "profiles_profile" ("modified_at");
-CREATE INDEX "profiles_profile_client_id_86bcf235" ON "profiles_profile" ("client_id");
 """
 
 UPSERT = """
