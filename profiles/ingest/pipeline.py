@@ -182,7 +182,10 @@ def prepare(
     third_party = kind is KeyKind.THIRD_PARTY_ID
     for row in rows:
         profile_id, attributes = row.profile_id, row.attributes
-        kept = {name: value for name, value in attributes.items() if value}
+        # Most rows have no empty value: the dict as parsed, not a copy of it.
+        kept = (
+            attributes if all(attributes.values()) else {n: v for n, v in attributes.items() if v}
+        )
         try:
             # The cheap tests pass for almost every row; the checks say what is wrong.
             if (
