@@ -287,7 +287,9 @@ class ChunkAlreadyApplied(Exception):
 def process(batch: Batch, chunks: Iterable[PreparedChunk]) -> None:
     """Apply ``chunks`` (those after the batch's resume point) and complete the batch."""
     clock = time.perf_counter
-    parse = merge = bookkeeping = 0.0  # seconds in each stage, logged at the end
+    # Seconds in each stage, logged at the end; ``parse`` is the writer waiting for its next
+    # chunk (the parser works meanwhile, in its own process).
+    parse = merge = bookkeeping = 0.0
     started = clock()
     try:
         for chunk in chunks:
