@@ -1,8 +1,10 @@
 """gunicorn settings, read when gunicorn starts in this directory (``make run`` names it).
 
 ``gunicorn -c gunicorn.conf.py targetadmin.wsgi``; the sizes can be overridden from the
-environment (see .env.example). The header and request-line settings follow from the
-profile APIs' contract (docs/api.md#authentication, docs/api.md#single-profile-update).
+environment (see .env.example), read by the settings' own readers (targetadmin/environment.py),
+so a value they cannot read stops gunicorn with a message naming the variable. The header
+and request-line settings follow from the profile APIs' contract (docs/api.md#authentication,
+docs/api.md#single-profile-update).
 """
 
 from __future__ import annotations
@@ -10,42 +12,63 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gunicorn import glogging
-
-from targetadmin.gunicorn_worker import ThreadWorker
+from adapters.gunicorn_logging import Logger
+from adapters.gunicorn_worker import ThreadWorker
+from targetadmin.environment import env_float, env_int, env_str, json_logging, var_dir
 
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-bind = os.environ.get("BIND", "127.0.0.1:8000")
+bind = env_str("BIND", "127.0.0.1:8000")
 # Requests mostly wait on the database, so two processes per core keep the cores busy;
 # threads let a worker go on serving while one of its requests streams a slow upload.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+workers = env_int("WEB_CONCURRENCY", 2 * _cores + 1, minimum=1)
+threads = env_int("GUNICORN_THREADS", 4, minimum=1)
 
 
 class Worker(ThreadWorker):
     """gthread that waits for slow clients in its event loop and bounds every read.
 
-    gunicorn's own gthread lets a client that trickles its headers, or stops sending its
-    body, hold a thread for good, and a dozen such clients stop the server answering
-    (targetadmin/gunicorn_worker.py says where else it waits, and how this worker differs).
+    gunicorn's own gthread lets a client that trickles its headers or its body, or stops
+    sending it, hold a thread for good, and a dozen such clients stop the server answering
+    (adapters/gunicorn_worker.py says where else it waits, and how this worker differs).
     """
 
     # A head is a few KB: even a slow link sends it in well under a second, so 10 s is
     # generous for real clients and short for one that trickles header lines.
-    header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", 10))
+    header_timeout = env_float("GUNICORN_HEADER_TIMEOUT", 10, minimum=1)
     # Seconds a read of the body (or a write of the answer) may wait for the client. A
     # slow link still sends something every second; a client that stops is answered 408
     # by the batch upload, and disconnected.
-    body_timeout = float(os.environ.get("GUNICORN_BODY_TIMEOUT", 30))
+    body_timeout = env_float("GUNICORN_BODY_TIMEOUT", 30, minimum=1)
+    # Past its first body_timeout seconds a body must have averaged this many bytes a
+    # second, or it is answered 408: a trickle of a few bytes a second cannot hold on for
+    # hours. 1 KB/s is far below any real link.
+    body_min_rate = env_int("GUNICORN_BODY_MIN_RATE", 1000, minimum=1)
+    # A body with a Content-Length up to this arrives whole, in the event loop, before a
+    # thread takes its request: every page's form, single update, JSON bulk request of up to
+    # 1 MB and management call, and small batch files. It costs that much memory per
+    # connection at most, and no thread.
+    body_buffer_bytes = env_int("GUNICORN_BODY_BUFFER_BYTES", 1024 * 1024)
+    # Larger bodies (and chunked ones) stream to the application as they arrive, which
+    # holds a thread: at most this many at once per process, so that whatever uploads are
+    # under way other requests find a thread. Another waits its turn, unread, for up to
+    # body_timeout seconds, then is answered 503.
+    body_streams = env_int(
+        "GUNICORN_BODY_STREAMS", max(1, threads // 2), minimum=1, maximum=threads
+    )
 
 
 worker_class = Worker
 # Seconds a worker process may go without beating its heartbeat before gunicorn restarts
 # it. Its main loop beats it while threads serve requests, so this ends a stuck process,
 # never a slow request or upload: those are bounded by the header and body timeouts above.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 300))
+timeout = env_int("GUNICORN_TIMEOUT", 300)
 graceful_timeout = 30
+# gunicorn's control socket (``gunicornc -s var/gunicorn.ctl``: workers, stats, reloads) lives
+# in this installation's TARGETADMIN_VAR_DIR, with the rest of its local state. gunicorn's
+# default is one path per user, which every gunicorn that user starts on the host takes over
+# and the first one to stop removes.
+control_socket = str(var_dir() / "gunicorn.ctl")
 # Longer than a load balancer's idle timeout would cut connections under it; shorter keeps
 # threads free. 5 s suits the usual 60 s balancers as well as direct clients.
 keepalive = 5
@@ -55,44 +78,35 @@ keepalive = 5
 max_requests = 100_000
 max_requests_jitter = 10_000
 
-# The legacy `access_token: <token>` header has an underscore in its name; gunicorn drops
-# such headers by default. The application reads no other header that an underscore
-# spelling could smuggle in, and trusts no forwarding headers.
+# The legacy `access_token: <token>` header has an underscore in its name. gunicorn drops
+# such headers unless `header_map` is "dangerous", which would also join `X_Forwarded_For`
+# into X-Forwarded-For: so the worker drops every other header whose name holds an
+# underscore before the application sees any (adapters/gunicorn_worker.py).
 header_map = "dangerous"
+# gunicorn believes no forwarding header, from any peer. By default it takes the scheme
+# (X-Forwarded-Proto and its kin) and SCRIPT_NAME and PATH_INFO from 127.0.0.1, where nginx
+# passes on what clients send. The application reads the caller's address and scheme
+# itself, each by one setting (TRUSTED_PROXIES, TRUST_X_FORWARDED_PROTO).
+secure_scheme_headers: dict[str, str] = {}
+forwarder_headers = ""
 
 # A single update may carry an 8 KB query string (the application answers 413 past it);
 # gunicorn's default 4094-byte request line, and its 8190 maximum, would refuse it first.
 # 0 lifts gunicorn's limit; the worker refuses (431) a request head over 1 MB instead.
 limit_request_line = 0
 
-# The application writes one JSON line per request itself (targetadmin/logging.py), with
+# The application writes one JSON line per request itself (profiles/edge/request_log.py), with
 # request id and client code and without the query string, so gunicorn's access log is off.
 # Turned on (GUNICORN_ACCESS_LOG=-), its lines leave out the query string and every request
 # header but the request id: the URL path, method, status, size and duration only.
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-
-
-class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type hints
-    """gunicorn's logger, building no access line while the access log is off.
-
-    gunicorn builds every request's access line (a dozen fields, dates formatted twice)
-    whenever ``logconfig_dict`` is set, and hands it to a logger without handlers: a tenth of
-    the CPU a minimal request costs, for nothing.
-    """
-
-    def _compute_access_log_enabled(self) -> bool:
-        return bool(self.cfg.accesslog) and bool(super()._compute_access_log_enabled())
+accesslog = env_str("GUNICORN_ACCESS_LOG", "") or None
 
 
 logger_class = Logger
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 errorlog = "-"
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "targetadmin.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "loggers": {
+logconfig_dict = json_logging(
+    {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # gunicorn writes access lines whenever logconfig_dict is set, whatever `accesslog`
         # says, to the handlers named here: so the access logger has one only when the
@@ -103,8 +117,8 @@ logconfig_dict = {
             "level": "INFO",
             "propagate": False,
         },
-    },
-}
+    }
+)
 
 
 def on_starting(server: Any) -> None:

@@ -20,6 +20,7 @@ def seed(profiles: int) -> dict[str, object]:
     from django.db import transaction
 
     from bench.online import BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT, GUARDED_CLIENT, OPEN_CLIENT
+    from profiles.access.actors import Actor
     from profiles.ingest import pipeline
     from profiles.models import Client, ProfileApiSettings, ProfileToken
     from profiles.store import KeyKind
@@ -35,6 +36,7 @@ def seed(profiles: int) -> dict[str, object]:
         for number, third_party_id in enumerate(third_party_ids, start=1)
     ]
     token = ""
+    seeder = Actor.named("online_seed")
     for code, require_authentication in ((OPEN_CLIENT, False), (GUARDED_CLIENT, True)):
         client = Client.objects.create(code=code, name=code)
         with transaction.atomic():
@@ -42,8 +44,8 @@ def seed(profiles: int) -> dict[str, object]:
         if outcome.successful != profiles:
             raise SystemExit(f"seeding {code} stored {outcome.successful} of {profiles} profiles")
         if require_authentication:
-            ProfileApiSettings.for_client(client).set_require_authentication(True, actor=None)
-            _, token = ProfileToken.objects.issue(client, expires_in_days=1, actor=None)
+            ProfileApiSettings.for_client(client).set_require_authentication(True, actor=seeder)
+            _, token = ProfileToken.objects.issue(client, expires_in_days=1, actor=seeder)
     for code in (BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT):
         Client.objects.create(code=code, name=code)
     return {"third_party_ids": third_party_ids, "token": token}

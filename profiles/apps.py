@@ -10,6 +10,8 @@ class ProfilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from adapters import local_state
         from profiles.tokens.checks import token_encryption_keys
 
         checks.register(token_encryption_keys, checks.Tags.database)
+        checks.register(local_state.check)

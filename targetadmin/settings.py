@@ -1,12 +1,12 @@
 """Settings for targetadmin, read from environment variables.
 
-Every variable is documented in ``.env.example``. The helpers below refuse values they do
-not understand instead of guessing, so a typo stops the process at start-up.
+Every variable is documented in ``.env.example``. The readers (targetadmin/environment.py)
+refuse values they do not understand instead of guessing, so a typo stops the process at
+start-up.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -18,78 +18,35 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from adapters.local_state import create_private_file
+from targetadmin.environment import (
+    BASE_DIR,
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    json_logging,
+    var_dir,
+)
+
 # Lets admin classes and other generics be subscripted at run time, as the type stubs want.
 django_stubs_ext.monkeypatch()
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and {maximum}" if maximum is not None else ""
-        raise ImproperlyConfigured(f"{name} must be between {minimum}{upper}, not {value}")
-    return value
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-VAR_DIR = Path(env_str("TARGETADMIN_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = var_dir()
 
 
 def _local_secret_key() -> str:
     """A per-installation key kept in var/, so local runs need no configuration."""
     path = VAR_DIR / "secret-key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
+        create_private_file(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],.localhost")
-
-
-def env_networks(name: str) -> tuple[str, ...]:
-    """A comma-separated list of IPv4/IPv6 networks (CIDR), each checked at start-up."""
-    networks = []
-    for item in env_list(name, ""):
-        try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ImproperlyConfigured(f"{name} must list networks (CIDR), not {item!r}") from None
-    return tuple(networks)
-
 
 # Proxies whose X-Forwarded-For is believed (docs/operations.md#configuration): the caller's
 # address is the right-most entry that is not one of them (profiles.access.addresses).
@@ -129,13 +86,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # The profile APIs take API_MIDDLEWARE below instead of the rest of this list.
-    "targetadmin.api_paths.ApiPathsMiddleware",
-    "targetadmin.logging.RequestLogMiddleware",
+    "profiles.api.paths.ApiPathsMiddleware",
+    "profiles.edge.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before the CSRF check, which would read a chunked form as empty.
+    "targetadmin.request_bodies.ChunkedBodiesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -144,12 +103,12 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# What the profile APIs' paths go through (targetadmin/api_paths.py,
+# What the profile APIs' paths go through (profiles/api/paths.py,
 # docs/operations.md#the-api-path): none of the pages' sessions, CSRF, sign-in or messages.
 API_MIDDLEWARE = [
-    "targetadmin.logging.RequestLogMiddleware",
+    "profiles.edge.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "targetadmin.api_paths.ApiHeadersMiddleware",
+    "profiles.api.paths.ApiHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "targetadmin.urls"
@@ -185,12 +144,12 @@ DATABASES = {
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's PostgreSQL backend, checking a kept connection only after idle time
-    # (targetadmin/postgresql, docs/operations.md#database-connections).
-    DATABASES["default"]["ENGINE"] = "targetadmin.postgresql"
+    # (adapters/postgresql, docs/operations.md#database-connections).
+    DATABASES["default"]["ENGINE"] = "adapters.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's SQLite backend with writers queued one after another (targetadmin/sqlite,
+    # Django's SQLite backend with writers queued one after another (adapters/sqlite,
     # docs/operations.md#sqlite-writers) instead of sleeping in SQLite's busy handler.
-    DATABASES["default"]["ENGINE"] = "targetadmin.sqlite"
+    DATABASES["default"]["ENGINE"] = "adapters.sqlite"
     # WAL lets readers and one writer work at once; IMMEDIATE takes the write lock at
     # BEGIN, so concurrent writers queue instead of failing mid-way.
     DATABASES["default"]["OPTIONS"] = {
@@ -199,6 +158,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0 if env_bool("SQLITE_CLOSE_CONNECTIONS", False) else 60
+
+# On SQLite, single updates that arrive together in one process share one transaction
+# (profiles/ingest/group_commit.py, docs/operations.md#group-commit).
+SINGLE_UPDATE_GROUP_COMMIT = env_bool("SINGLE_UPDATE_GROUP_COMMIT", True)
 
 # The database cache is shared by every worker process and every host without another
 # service to run, and test databases start with it empty. It holds the profile APIs'
@@ -231,9 +194,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_CALLABLE = "profiles.access.lockout.lockout_response"
-# The sign-in lockout counts by the same caller address as everything else (TRUSTED_PROXIES).
-AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_address"
+AXES_LOCKOUT_CALLABLE = "profiles.pages.lockout.lockout_response"
+# The sign-in lockout counts by the same caller address as everything else (TRUSTED_PROXIES),
+# an IPv6 caller by its /64 as the throttles do.
+AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_counted_as"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr
 
 LOGIN_URL = "login"
@@ -279,27 +243,14 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", Fa
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-# One JSON object per line on stderr (targetadmin/logging.py), request lines included.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "targetadmin.logging.JsonFormatter"}},
-    # A refused request (4xx) is one short line without a traceback, whoever logs it.
-    "filters": {"concise_refusals": {"()": "targetadmin.logging.ConciseRefusals"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "filters": ["concise_refusals"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
+# One JSON object per line on stderr (profiles/edge/request_log.py), request lines included.
+LOGGING = json_logging(
+    {
         # runserver's own request lines carry query strings; the JSON request line says
         # the same without them.
         "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
-    },
-}
+    }
+)
 
 
 def _fernet_keys(name: str, text: str) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ gunicorn's master runs the retrievable-token check (profiles/tokens/checks.py,
 docs/tokens.md#retrievable-tokens) before it binds a port or starts a worker: with
 ``DEBUG`` off, a client with the option on and no ``TOKEN_ENCRYPTION_KEYS`` stops the start
 with the check's message. A database not migrated this far has no such client and starts.
+It also runs the check of local state (adapters/local_state.py): ``var/`` and a SQLite
+database are made private, and one it cannot make private stops the start.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 from collections.abc import Callable
 
 from django.core.checks import CheckMessage
+
+from adapters import local_state
 
 
 def _format(message: CheckMessage) -> str:
@@ -39,10 +43,11 @@ def token_encryption_key_messages() -> list[CheckMessage]:
 
 
 def refusal(warn: Callable[[str], None]) -> str | None:
-    """Why the server must not start (the check's errors, one a line), or ``None``; each
+    """Why the server must not start (the checks' errors, one a line), or ``None``; each
     warning (``DEBUG`` on) goes to ``warn``."""
     errors = []
-    for message in token_encryption_key_messages():
+    messages = token_encryption_key_messages() + local_state.check()
+    for message in messages:
         if message.is_serious():
             errors.append(_format(message))
         else:

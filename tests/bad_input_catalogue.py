@@ -1,11 +1,15 @@
 """The bad-input catalogue: every malformed or hostile request, and what it receives.
 
 ``CASES`` is the source of truth. ``tests/test_bad_input_catalogue.py`` sends each case to
-the application and checks its status and message; ``docs/bad-input.md`` is this module's
-output (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when
-the committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
+the application and checks its status and message (the cases sent chunked to gunicorn,
+``tests/test_chunked_bodies.py``; those whose headers only gunicorn sees as written,
+``tests/test_caller_address.py``); ``docs/bad-input.md`` is this module's output
+(``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when the
+committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
 ``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
-are filled in by the test with a real token, batch id or Basic credentials.
+are filled in by the test with a real token, batch id or Basic credentials. A case
+``signed_in`` is sent with that user's session: alice, an Approver of demo, or root, a
+superuser.
 """
 
 from __future__ import annotations
@@ -35,6 +39,24 @@ WHOLE_MULTIPART = (
 CUT_MULTIPART = WHOLE_MULTIPART[: WHOLE_MULTIPART.index(b"inum")]
 
 
+def chunked(payload: bytes, piece: int = 16 * 1024) -> bytes:
+    """``payload`` in HTTP/1.1 chunked framing, ``piece`` bytes a chunk, with the last chunk."""
+    framed = [
+        b"%x\r\n%s\r\n" % (len(payload[at : at + piece]), payload[at : at + piece])
+        for at in range(0, len(payload), piece)
+    ]
+    return b"".join(framed) + b"0\r\n\r\n"
+
+
+CHUNKED = {"Transfer-Encoding": "chunked"}
+CHUNKED_REFUSED = "A request body sent with Transfer-Encoding: chunked cannot be read here"
+BEARER = {"Authorization": "Bearer {token}"}
+ALICE = {"Authorization": "{alice}"}
+# What the bodies sent chunked to gunicorn update: a profile of demo's.
+CHUNKED_UPDATE = f"{UPDATE}?mbox3rdPartyId=u-chunked&profile.chk=from-query"
+DEFAULT_DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's, which the management API reads under
+
+
 @dataclass(frozen=True)
 class Case:
     category: str
@@ -48,7 +70,12 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     authentication: bool = False  # demo's "Require Authentication"
     settings: dict[str, Any] = field(default_factory=dict)
-    transport: str = "test client"  # or "socket" for cases that need a real connection
+    # "socket" for cases that need a real connection (Django's live server), "gunicorn" for
+    # those sent as written to gunicorn as ``make run`` starts it, "gunicorn headers" for those
+    # whose header names only the repository's gunicorn (its worker) sees as sent
+    transport: str = "test client"
+    signed_in: str = ""  # the user whose browser session sends it: "alice", or "root"
+    retrievable: bool = False  # demo allows its token to be retrieved, and keeps a copy
 
 
 CASES: list[Case] = [
@@ -292,12 +319,32 @@ CASES: list[Case] = [
     ),
     Case(
         "size",
-        "single update JSON body holding a number of 5,000 digits",
+        "single update JSON body holding a number of 5,000 digits (kept as text, too long a value)",
         "POST",
         UPDATE,
         400,
-        "The body holds a number of more than 4,300 digits.",
+        "value of 'a' is longer than 256 characters",
         b'{"mboxPC": "p1", "profile.a": ' + b"1" * 5_000 + b"}",
+        JSON,
+    ),
+    Case(
+        "size",
+        "single update JSON body holding NaN, which is not JSON",
+        "POST",
+        UPDATE,
+        400,
+        "The body holds NaN, which is not a JSON number.",
+        b'{"mboxPC": "p1", "profile.a": NaN}',
+        JSON,
+    ),
+    Case(
+        "size",
+        "JSON bulk body holding -Infinity, which is not JSON",
+        "POST",
+        BULK,
+        400,
+        "The body holds -Infinity, which is not a JSON number.",
+        b'{"profiles": [{"pcId": "p1", "attributes": {"a": -Infinity}}]}',
         JSON,
     ),
     Case(
@@ -325,11 +372,23 @@ CASES: list[Case] = [
     ),
     Case(
         "size",
+        "single update body shorter than its Content-Length, then the connection ends",
+        "POST",
+        UPDATE,
+        400,
+        "The upload ended after 23 of 100 bytes",
+        b"mboxPC=p1&profile.a=cut",
+        FORM,
+        {"Content-Length": "100"},
+        transport="socket",
+    ),
+    Case(
+        "size",
         "a slow upload cut off by the server's read timeout",
         "POST",
         BATCH_V2,
         408,
-        "The upload was too slow",
+        "The request body arrived too slowly",
         b"batch=pcId,a\n",
         FORM,
         {"Content-Length": "1000"},
@@ -362,12 +421,171 @@ CASES: list[Case] = [
         "Transfer-Encoding: chunked to a server that does not de-chunk (gunicorn does)",
         "POST",
         BATCH_V2,
-        400,
-        "This server cannot read an upload sent with Transfer-Encoding: chunked",
-        b"f\r\nbatch=pcId,a\np1\r\n0\r\n\r\n",
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"batch=pcId,a\np1"),
         FORM,
-        {"Transfer-Encoding": "chunked"},
+        CHUNKED,
         transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked single update to a server that does not de-chunk",
+        "POST",
+        UPDATE,
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"mboxPC=p1&profile.a=1"),
+        FORM,
+        CHUNKED,
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked JSON bulk to a server that does not de-chunk",
+        "POST",
+        BULK,
+        411,
+        CHUNKED_REFUSED,
+        chunked(b'{"profiles": []}'),
+        JSON,
+        CHUNKED,
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked management PATCH to a server that does not de-chunk",
+        "PATCH",
+        SETTINGS,
+        411,
+        CHUNKED_REFUSED,
+        chunked(b'{"enableProfileApiAuthentication": true}'),
+        JSON,
+        CHUNKED | ALICE,
+        transport="socket",
+    ),
+    Case(
+        "size",
+        "chunked sign-in form (Django reads a form without a Content-Length as empty)",
+        "POST",
+        "/accounts/login/",
+        411,
+        CHUNKED_REFUSED,
+        chunked(b"username=alice&password=wrong"),
+        FORM,
+        CHUNKED,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked single update body naming what the query names (the body wins, as sent "
+        "with a Content-Length)",
+        "POST",
+        CHUNKED_UPDATE,
+        200,
+        "Request successfully submitted",
+        chunked(b"profile.chk=from-body"),
+        FORM,
+        CHUNKED | BEARER,
+        authentication=True,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked single update JSON body",
+        "POST",
+        f"{UPDATE}?mbox3rdPartyId=u-chunked",
+        200,
+        "Request successfully submitted",
+        chunked(b'{"profile.json": "from-chunked-json"}'),
+        JSON,
+        CHUNKED | BEARER,
+        authentication=True,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked single update body over 60 KB",
+        "POST",
+        f"{UPDATE}?mbox3rdPartyId=u-chunked",
+        413,
+        "The request exceeds 61440 bytes.",
+        chunked(b"profile.big=" + b"x" * 62_000),
+        FORM,
+        CHUNKED | BEARER,
+        authentication=True,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked JSON bulk",
+        "POST",
+        BULK,
+        200,
+        '"successfulUpdates": 1',
+        chunked(
+            b'{"profiles": [{"thirdPartyId": "u-chunked", "attributes": {"bulk": "chunked"}}]}'
+        ),
+        JSON,
+        CHUNKED | BEARER,
+        authentication=True,
+        settings={"JSON_BULK_MAX_BYTES": 1000},
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked JSON bulk over JSON_BULK_MAX_BYTES (1,000 here)",
+        "POST",
+        BULK,
+        413,
+        "The request body must be at most 1,000 bytes",
+        chunked(b'{"profiles": [' + b'{"pcId": "p1"},' * 100 + b'{"pcId": "p1"}]}', 500),
+        JSON,
+        CHUNKED | BEARER,
+        authentication=True,
+        settings={"JSON_BULK_MAX_BYTES": 1000},
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked management PATCH",
+        "PATCH",
+        SETTINGS,
+        200,
+        '"profileApiAllowedNetworks": ["127.0.0.0/8"]',
+        chunked(b'{"profileApiAllowedNetworks": ["127.0.0.0/8"]}'),
+        JSON,
+        CHUNKED | ALICE,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked management PATCH over DATA_UPLOAD_MAX_MEMORY_SIZE (Django's 2.5 MB)",
+        "PATCH",
+        SETTINGS,
+        413,
+        "The body is too large.",
+        chunked(
+            b'{"enableProfileApiAuthentication": true, "x": "'
+            + b"x" * DEFAULT_DATA_UPLOAD_MAX_MEMORY_SIZE
+            + b'"}',
+            256 * 1024,
+        ),
+        JSON,
+        CHUNKED | ALICE,
+        transport="gunicorn",
+    ),
+    Case(
+        "size",
+        "chunked token request keeping the previous token for an hour",
+        "POST",
+        f"{TOKEN}?authorizationScope=profile_api",
+        201,
+        '"previousTokenValidUntil"',
+        chunked(b'{"previousTokenGraceSeconds": 3600}'),
+        JSON,
+        CHUNKED | ALICE,
+        transport="gunicorn",
     ),
     # Bad ids ------------------------------------------------------------------------------
     Case(
@@ -1022,6 +1240,17 @@ CASES: list[Case] = [
     ),
     Case(
         "token",
+        "settings PATCH with an IPv4-mapped IPv6 allowed network, saved as the IPv4 one",
+        "PATCH",
+        SETTINGS,
+        200,
+        '"profileApiAllowedNetworks": ["127.0.0.20/32"]',
+        b'{"profileApiAllowedNetworks": ["::ffff:127.0.0.20"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
         "settings PATCH with profileTokenRetrievable as a string",
         "PATCH",
         SETTINGS,
@@ -1081,6 +1310,63 @@ CASES: list[Case] = [
         headers={"Authorization": "{alice_wrong}"},
         settings={"MANAGEMENT_API_BASIC_FAILURE_LIMIT": 0},
     ),
+    Case(
+        "token",
+        "token GET with the Approver's session, from a link on another site",
+        "GET",
+        TOKEN,
+        200,
+        '{"tokenType": "bearer"',  # the answer begins with accessToken when it holds one
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+        signed_in="alice",
+        retrievable=True,
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the digest's first character",
+        "GET",
+        "/admin/profiles/profiletoken/?digest__startswith=a",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
+    Case(
+        "token",
+        "Django admin token list filtered by the encrypted copy's first characters",
+        "GET",
+        "/admin/profiles/profiletoken/?ciphertext__startswith=gAAAAA",
+        400,
+        "Bad Request (400)",
+        signed_in="root",
+    ),
+    Case(
+        "address",
+        "X_Forwarded_For naming demo's allowed network 10.20.30.0/24, after the proxy's "
+        "X-Forwarded-For",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        403,
+        "This client accepts profile API calls only from its allowed networks.",
+        headers={
+            "Authorization": "Bearer {token}",
+            "X-Forwarded-For": "203.0.113.9",
+            "X_Forwarded_For": "10.20.30.5",
+        },
+        authentication=True,
+        settings={"TRUSTED_PROXIES": "127.0.0.1/32"},
+        transport="gunicorn headers",
+    ),
+    Case(
+        "token",
+        "the legacy token header spelled twice, access_token and Access-Token",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        400,
+        "Invalid HTTP Header: &#x27;ACCESS-TOKEN&#x27;",
+        headers={"access_token": "{token}", "Access-Token": "{token}"},
+        authentication=True,
+        transport="gunicorn headers",
+    ),
 ]
 
 
@@ -1099,9 +1385,17 @@ def _request(case: Case) -> str:
         parts.append(f"body `{_shown(repr(case.body)[2:-1], 50)}`")
     if case.authentication:
         parts.append("(authentication required)")
+    if case.signed_in:
+        parts.append(f"(signed in as {case.signed_in})")
+    if case.retrievable:
+        parts.append("(token retrievable)")
     for name, value in case.settings.items():
         parts.append(f"(`{name}={value}`)")
-    if case.transport != "test client":
+    if case.transport == "gunicorn":
+        parts.append("(as written, to gunicorn)")
+    elif case.transport == "gunicorn headers":
+        parts.append("(headers as written, to gunicorn)")
+    elif case.transport != "test client":
         parts.append(f"(over a real {case.transport})")
     return "<br>".join(parts)
 
@@ -1116,7 +1410,8 @@ def markdown() -> str:
         "or this page, differs.",
         "The message column is a fragment of the answer's message as the body carries it "
         "(XML- or JSON-escaped). Placeholders in braces stand for a real token, batch id or "
-        "Basic credentials of alice, an Approver of `demo`.",
+        "Basic credentials of alice, an Approver of `demo`; a request signed in is sent with "
+        "the session of alice or of root, a superuser.",
         "",
         f"{len(CASES)} requests.",
         "",

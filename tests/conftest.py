@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
 
+from profiles.edge.request_log import JsonFormatter
 from profiles.models import Client, Role
 from profiles.tokens import secret
-from targetadmin.logging import JsonFormatter
 from tests.support import PASSWORD, member
 
 # Property-based tests (hypothesis, schemathesis): a few examples in ``make test``, many in

@@ -47,7 +47,10 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def environment(var_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a server with a fresh SQLite database of its own in ``var_dir``."""
+    """The environment of a server with a fresh SQLite database of its own in ``var_dir``,
+    and an empty directory of static files beside it (whitenoise refuses a socket in one)."""
+    static_root = var_dir / "static"
+    static_root.mkdir(parents=True, exist_ok=True)
     inherited = {
         name: value
         for name, value in os.environ.items()
@@ -57,7 +60,7 @@ def environment(var_dir: Path, **settings: str) -> dict[str, str]:
         inherited
         | {
             "ALLOWED_HOSTS": "127.0.0.1",
-            "STATIC_ROOT": str(var_dir),
+            "STATIC_ROOT": str(static_root),
             "TARGETADMIN_VAR_DIR": str(var_dir),
             "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
         }
@@ -108,3 +111,52 @@ def add_demo_client(var_dir: Path) -> None:
         "-c",
         "from profiles.models import Client; Client.objects.create(code='demo', name='Demo')",
     )
+
+
+def send(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    pieces: list[bytes],
+    *,
+    method: str = "POST",
+    hang_up: bool = True,
+) -> tuple[int, str]:
+    """Send a request head and body pieces as written; ``hang_up`` ends the upload there.
+
+    Returns the answer's status and body.
+    """
+    head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        for piece in pieces:
+            connection.sendall(piece)
+        if hang_up:
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
+
+
+def chunks(*pieces: bytes) -> list[bytes]:
+    """The pieces in HTTP/1.1 chunked framing, with the last chunk."""
+    return [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces] + [b"0\r\n\r\n"]
+
+
+def in_shell(var_dir: Path, code: str) -> str:
+    """What ``code`` prints, run by ``manage.py shell`` on the database of a server started
+    with ``gunicorn(var_dir)`` (the tests' helpers importable)."""
+    command = [sys.executable, "manage.py", "shell", "-c", code]
+    ran = subprocess.run(  # noqa: S603 - the tests' own
+        command,
+        cwd=ROOT,
+        env=environment(var_dir),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return ran.stdout

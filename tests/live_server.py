@@ -56,6 +56,7 @@ class LiveServer:
     token: str
     database_url: str  # "" for the SQLite file below
     sqlite_path: Path
+    env: dict[str, str]  # the server's environment, for manage.py commands against it
 
     def batches(self) -> list[dict[str, Any]]:
         """Every batch the server holds, read from its database: id, key and counts."""
@@ -142,7 +143,11 @@ def live_server(work: Path, **settings: str) -> Iterator[LiveServer]:
         )
         _wait_until_listening(port, processes)
         yield LiveServer(
-            f"http://127.0.0.1:{port}", token, database_url, work / "var" / "targetadmin.sqlite3"
+            f"http://127.0.0.1:{port}",
+            token,
+            database_url,
+            work / "var" / "targetadmin.sqlite3",
+            env,
         )
     finally:
         for process in processes:

@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.models import Client, Profile, ProfileApiSettings, ProfileToken
 
 PC_ID = "1368007744041-575948.01_00"
@@ -19,13 +20,13 @@ THIRD_PARTY_ID = "u-1"
 
 
 def require_authentication(client: Client, enabled: bool = True) -> None:
-    ProfileApiSettings.for_client(client).set_require_authentication(enabled, actor=None)
+    ProfileApiSettings.for_client(client).set_require_authentication(enabled, actor=SYSTEM)
 
 
 def issue_token(client: Client, *, days_ago: int = 0, expires_in_days: int = 90) -> str:
     now = timezone.now() - timedelta(days=days_ago)
     _, plaintext = ProfileToken.objects.issue(
-        client, expires_in_days=expires_in_days, actor=None, now=now
+        client, expires_in_days=expires_in_days, actor=SYSTEM, now=now
     )
     return plaintext
 

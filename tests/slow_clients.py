@@ -15,10 +15,12 @@ HEALTHZ_SECONDS = 2.0
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 
-def healthz_seconds(url: str) -> float:
-    """Seconds ``url`` (a ``/healthz``) takes to answer 200 on a new connection."""
+def healthz_seconds(url: str, headers: dict[str, str] | None = None) -> float:
+    """Seconds ``url`` (a ``/healthz``, or another GET sent with ``headers``) takes to answer
+    200 on a new connection."""
     started = time.monotonic()
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
         assert response.status == 200
     return time.monotonic() - started
 
@@ -79,6 +81,32 @@ def trickle_a_body(connection: socket.socket, stopped: threading.Event) -> None:
     )
     while not stopped.wait(0.5):
         connection.sendall(b"x")
+
+
+def trickle_a_sign_in(connection: socket.socket, stopped: threading.Event) -> None:
+    """The sign-in form announcing 100,000 bytes of body, sent four bytes a second."""
+    connection.sendall(
+        b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: csrftoken=x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+    )
+    while not stopped.wait(1.0):
+        connection.sendall(b"a=bc")
+
+
+def trickle_a_large_upload(token: str) -> Attack:
+    """An authenticated batch upload to acme announcing 5 MB, sent four bytes a second."""
+
+    def attack(connection: socket.socket, stopped: threading.Event) -> None:
+        connection.sendall(
+            b"POST /m2/acme/v2/profile/batchUpdate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 5000000\r\n\r\nbatch=pcId,a\n"
+        )
+        while not stopped.wait(1.0):
+            connection.sendall(b"p,x\n")
+
+    return attack
 
 
 def wait_for_the_server_to_close(connection: socket.socket, stopped: threading.Event) -> None:

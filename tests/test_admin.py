@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, ProfileToken, Role
 
 
@@ -20,12 +21,12 @@ def operator(root: User) -> HttpClient:
 
 @pytest.fixture
 def token(demo: Client) -> ProfileToken:
-    issued, _ = ProfileToken.objects.issue(demo, expires_in_days=30, actor=None)
+    issued, _ = ProfileToken.objects.issue(demo, expires_in_days=30, actor=SYSTEM)
     return issued
 
 
 def test_it_lists_clients_and_shows_their_settings(operator: HttpClient, demo: Client) -> None:
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=None)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
 
     assert "demo" in operator.get("/admin/profiles/client/").content.decode()
     html = operator.get(f"/admin/profiles/client/{demo.pk}/change/").content.decode()
@@ -120,6 +121,36 @@ def test_it_shows_token_metadata_read_only(operator: HttpClient, token: ProfileT
     assert token.digest not in html
     assert 'name="digest"' not in html
     assert 'name="_save"' not in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "digest__startswith={first}",
+        "digest={digest}",
+        "digest__regex=^{first}",
+        "ciphertext__startswith=g",
+        "ciphertext__isnull=False",
+    ],
+)
+def test_it_refuses_to_filter_tokens_by_their_digest_or_encrypted_copy(
+    operator: HttpClient, token: ProfileToken, query: str
+) -> None:
+    # Answered, the count of matching tokens would tell either value one character at a time.
+    query = query.format(first=token.digest[0], digest=token.digest)
+
+    response = operator.get(f"/admin/profiles/profiletoken/?{query}")
+
+    assert response.status_code == 400
+    assert token.masked not in response.content.decode()
+
+
+def test_it_refuses_to_reach_a_tokens_digest_from_another_records_list(
+    operator: HttpClient, token: ProfileToken
+) -> None:
+    response = operator.get(f"/admin/profiles/tokenreminder/?token__digest={token.digest}")
+
+    assert response.status_code == 400
 
 
 def test_it_offers_no_way_to_add_change_or_delete_a_token(

@@ -14,6 +14,7 @@ from django.test import Client as HttpClient
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext, override_settings
 
+from profiles.access.actors import SYSTEM, Actor
 from profiles.access.addresses import caller_address
 from profiles.access.models import AuditEvent
 from profiles.access.throttle import PROFILE_API_FAILURES
@@ -46,7 +47,7 @@ def http(demo: Client) -> HttpClient:
 
 
 def allow(client: Client, *networks: str) -> None:
-    ProfileApiSettings.for_client(client).set_allowed_networks(list(networks), actor=None)
+    ProfileApiSettings.for_client(client).set_allowed_networks(list(networks), actor=SYSTEM)
 
 
 def from_address(address: str, **headers: str) -> dict[str, str]:
@@ -222,8 +223,7 @@ def test_it_normalises_and_dedupes_the_list_and_audits_a_change(demo: Client) ->
     settings = ProfileApiSettings.for_client(demo)
     changed = settings.set_allowed_networks(
         [" 192.0.2.77/24", "192.0.2.0/24", "2001:DB8::1/32", "198.51.100.7"],
-        actor=None,
-        remote_addr="192.0.2.1",
+        actor=Actor.person(None, "192.0.2.1"),
     )
     assert changed
     assert settings.allowed_networks == ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"]
@@ -231,7 +231,7 @@ def test_it_normalises_and_dedupes_the_list_and_audits_a_change(demo: Client) ->
     assert event.action == AuditEvent.Action.ALLOWED_NETWORKS_CHANGED
     assert event.detail == "192.0.2.0/24, 2001:db8::/32, 198.51.100.7/32"
     assert not settings.set_allowed_networks(
-        ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"], actor=None
+        ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"], actor=SYSTEM
     )
     assert AuditEvent.objects.count() == 1
 
@@ -250,7 +250,7 @@ def test_it_refuses_a_bad_entry_and_changes_nothing(
     demo: Client, entries: list[object], says: str
 ) -> None:
     with pytest.raises(ValidationError, match=says.replace("(", r"\(")):
-        ProfileApiSettings.for_client(demo).set_allowed_networks(entries, actor=None)
+        ProfileApiSettings.for_client(demo).set_allowed_networks(entries, actor=SYSTEM)
     assert ProfileApiSettings.for_client(demo).allowed_networks == []
     assert not AuditEvent.objects.exists()
 
@@ -275,6 +275,31 @@ def test_it_sets_and_clears_the_list_through_the_management_api(demo: Client, al
     assert cleared.json()["profileApiAllowedNetworks"] == []
     actions = list(AuditEvent.objects.values_list("action", flat=True))
     assert actions == [AuditEvent.Action.ALLOWED_NETWORKS_CHANGED] * 2
+
+
+def test_it_saves_an_ipv4_mapped_entry_as_the_ipv4_network_callers_are_matched_in(
+    http: HttpClient, demo: Client, alice: Any
+) -> None:
+    response = patch({"profileApiAllowedNetworks": ["::ffff:127.0.0.20", "::FFFF:192.0.2.0/120"]})
+
+    assert response.json()["profileApiAllowedNetworks"] == ["127.0.0.20/32", "192.0.2.0/24"]
+    endpoint = ENDPOINTS[0]
+    assert endpoint.call(http, **from_address("127.0.0.20")).status_code == 200
+    assert endpoint.call(http, **from_address("::ffff:192.0.2.9")).status_code == 200
+    assert endpoint.call(http, **from_address("127.0.0.21")).status_code == 403
+
+
+def test_it_matches_an_ipv4_mapped_entry_saved_before_entries_were_normalised(
+    http: HttpClient, demo: Client
+) -> None:
+    ProfileApiSettings.for_client(demo)
+    ProfileApiSettings.objects.filter(client=demo).update(
+        allowed_networks=["::ffff:127.0.0.20/128"]
+    )
+
+    endpoint = ENDPOINTS[0]
+    assert endpoint.call(http, **from_address("127.0.0.20")).status_code == 200
+    assert endpoint.call(http, **from_address("127.0.0.21")).status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from django.test import Client as HttpClient
 from django.test import RequestFactory
 
 from profiles.api import fetch
+from profiles.api.paths import ApiPathsMiddleware
 from profiles.models import Client, Role
-from targetadmin.api_paths import ApiPathsMiddleware
 from tests.conftest import member
 from tests.profile_api import a_profile, issue_token, message_of, require_authentication
 from tests.support import basic

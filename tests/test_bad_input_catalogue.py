@@ -1,12 +1,15 @@
 """Every request of the bad-input catalogue gets the status and message it lists.
 
 The cases live in ``tests/bad_input_catalogue.py``; ``docs/bad-input.md`` is generated from
-them and must match. The two truncated-upload cases go through a real socket to a live
-server, since a test client cannot send fewer bytes than it declares.
+them and must match. The truncated-upload and chunked cases go through a real socket to a
+live server, since a test client can send neither fewer bytes than it declares nor a chunked
+body; the cases sent chunked to gunicorn are ``tests/test_chunked_bodies.py``'s, and those
+whose header names only gunicorn sees as sent are ``tests/test_caller_address.py``'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from datetime import timedelta
@@ -20,8 +23,9 @@ from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.ingest.batches import ApiVersion, Batch
-from profiles.models import Client, Profile, ProfileToken
+from profiles.models import Client, Profile, ProfileApiSettings, ProfileToken
 from profiles.tokens import secret
 from tests import bad_input_catalogue
 from tests.bad_input_catalogue import ACME_BATCH_ID, CASES, Case
@@ -35,7 +39,7 @@ OVER_SOCKET = {case.what: case for case in CASES if case.transport == "socket"}
 
 
 @pytest.fixture
-def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
+def world(demo: Client, other_client: Client, alice: User, root: User) -> dict[str, str]:
     """demo and acme with a profile each, acme's batch, and the tokens the cases name."""
     Profile.objects.create(client=demo, pc_id="p1", third_party_id="u1", attributes={})
     Profile.objects.create(client=other_client, pc_id="acme-p1", attributes={})
@@ -46,12 +50,12 @@ def world(demo: Client, other_client: Client, alice: User) -> dict[str, str]:
         create_missing=False,
         batch_size=0,
     )
-    _, acme_token = ProfileToken.objects.issue(other_client, expires_in_days=90, actor=None)
+    _, acme_token = ProfileToken.objects.issue(other_client, expires_in_days=90, actor=SYSTEM)
     _, expired = ProfileToken.objects.issue(
-        demo, expires_in_days=1, actor=None, now=timezone.now() - timedelta(days=2)
+        demo, expires_in_days=1, actor=SYSTEM, now=timezone.now() - timedelta(days=2)
     )
-    _, revoked = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
-    _, token = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
+    _, revoked = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
+    _, token = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     return {
         "token": token,
         "revoked_token": revoked,
@@ -75,6 +79,9 @@ def prepare(case: Case, world: dict[str, str], demo: Client, settings: Any) -> N
         setattr(settings, name, value)
     if case.authentication:
         require_authentication(demo)
+    if case.retrievable:
+        ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=SYSTEM)
+        ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     if "{expired_token}" in str(case.headers):
         # The expired token must be demo's newest, unrevoked one to be reported as expired.
         ProfileToken.objects.filter(client=demo).exclude(
@@ -88,6 +95,8 @@ def test_it_answers_each_bad_request_with_its_status_and_message(
     case: Case, world: dict[str, str], demo: Client, client: HttpClient, settings: Any
 ) -> None:
     prepare(case, world, demo, settings)
+    if case.signed_in:
+        client.force_login(User.objects.get(username=case.signed_in))
     headers = {name: filled(value, world) for name, value in case.headers.items()}
     extra: dict[str, Any] = {"content_type": case.content_type} if case.content_type else {}
     response = client.generic(
@@ -165,6 +174,18 @@ def test_a_truncated_upload_is_refused_and_stores_nothing(
     assert stored_files() == []
 
 
+def test_a_single_update_cut_off_before_its_content_length_changes_nothing(
+    live_server: Any, transactional_db: None, world: dict[str, str]
+) -> None:
+    case = OVER_SOCKET[
+        "single update body shorter than its Content-Length, then the connection ends"
+    ]
+    status, body = status_and_body(send_raw(live_server.url, case))
+    assert status == case.status, body
+    assert case.message in body
+    assert Profile.objects.get(pc_id="p1").attributes == {}
+
+
 def test_a_slow_upload_is_cut_off_by_the_read_timeout_and_stores_nothing(
     live_server: Any, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,3 +225,17 @@ def test_a_chunked_upload_to_a_server_that_does_not_dechunk_is_refused_by_name(
     assert status == case.status, body
     assert case.message in body
     assert not Batch.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(case, id=case.what) for case in OVER_SOCKET.values() if case.status == 411],
+)
+def test_every_chunked_body_to_a_server_that_does_not_dechunk_is_refused_with_411(
+    case: Case, live_server: Any, transactional_db: None, world: dict[str, str]
+) -> None:
+    headers = {name: filled(value, world) for name, value in case.headers.items()}
+    sent = dataclasses.replace(case, headers=headers)
+    status, body = status_and_body(send_raw(live_server.url, sent))
+    assert status == case.status, body
+    assert case.message in body

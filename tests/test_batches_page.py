@@ -12,7 +12,7 @@ from django.test import Client as HttpClient
 
 from profiles.ingest.batches import Batch
 from profiles.models import Client, Role
-from profiles.pages.batches import spreadsheet_safe
+from targetadmin_upload.spreadsheet import spreadsheet_safe
 from tests.batches import batch_id_of, submit
 from tests.conftest import member
 from tests.support import signed_in
@@ -96,6 +96,7 @@ def test_it_downloads_failed_rows_as_csv_safe_for_spreadsheets(alice: User, batc
         ("-1", "'-1"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
         ("plain", "plain"),
         ("", ""),
     ],

@@ -17,6 +17,7 @@ from django.core.management.base import CommandError
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.models import (
     AuditEvent,
     Client,
@@ -200,7 +201,7 @@ def test_it_prints_the_new_token_alone_on_stdout(demo: Client) -> None:
 
 def test_a_new_token_replaces_the_old_one(demo: Client) -> None:
     old = run("generate_token", "demo")[0].strip()
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=None)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
     new, err = run("generate_token", "demo")
     with pytest.raises(TokenRejected):
         verification.verify(demo.pk, old)

@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 from django.db import OperationalError, connection
 from django.test import Client as HttpClient
 
+from profiles.access.actors import Actor
 from profiles.ingest.batches import Batch
 from profiles.models import AuditEvent, Client, Profile, ProfileApiSettings, ProfileToken, Role
 from profiles.rules import faults
@@ -154,7 +155,7 @@ def test_it_answers_the_settings_screen_503_and_changes_nothing_while_locked(
 
 
 def test_it_generates_no_token_while_locked(alice: User, demo: Client, file_database: Path) -> None:
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=Actor.person(alice))
     http = HttpClient(raise_request_exception=False)
     http.force_login(alice)
     events = AuditEvent.objects.count()
@@ -233,7 +234,7 @@ def test_it_answers_a_json_bulk_request_503_while_locked(demo: Client, file_data
 def test_it_answers_the_management_api_503_in_its_envelope_and_issues_no_token_while_locked(
     alice: User, demo: Client, file_database: Path
 ) -> None:
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=Actor.person(alice))
 
     with write_lock(file_database):
         response = HttpClient().post(

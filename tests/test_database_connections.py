@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
+from adapters.postgresql import base
 from profiles.store import reads
-from targetadmin.postgresql import base
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -147,4 +147,4 @@ def test_database_prepared_statements_is_read_from_the_environment(
         check=True,
     )
 
-    assert completed.stdout.split() == ["targetadmin.postgresql", str(prepared)]
+    assert completed.stdout.split() == ["adapters.postgresql", str(prepared)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import runpy
-import socket
 import sqlite3
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import closing
@@ -14,11 +14,15 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from gunicorn.config import Config
+from gunicorn.ctl.client import ControlClient, ControlClientError
 
-from profiles.ingest.batchfile import READ_CHUNK_BYTES
-from tests.gunicorn_server import Server, add_demo_client, gunicorn
+from profiles.api.bodies import READ_BYTES
+from tests.gunicorn_server import Server, add_demo_client, chunks, gunicorn, send
 
+CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 SECRET_IN_QUERY = "tpa_" + "Q7" * 24 + "z"
 SECRET_IN_HEADER = "tpa_" + "H3" * 24 + "y"
 
@@ -80,30 +84,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     with gunicorn(directory, WEB_CONCURRENCY="1", BATCH_MAX_BYTES=str(MAX_BYTES)) as running:
         add_demo_client(directory)
         yield running.port, directory
-
-
-def send(
-    port: int, path: str, headers: dict[str, str], pieces: list[bytes], *, hang_up: bool = True
-) -> tuple[int, str]:
-    """Send a POST head and body pieces as written; ``hang_up`` ends the upload there."""
-    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
-    head += [f"{name}: {value}" for name, value in headers.items()]
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        for piece in pieces:
-            connection.sendall(piece)
-        if hang_up:
-            connection.shutdown(socket.SHUT_WR)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
-
-
-def chunks(*pieces: bytes) -> list[bytes]:
-    """The pieces in HTTP/1.1 chunked framing, with the last chunk."""
-    return [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces] + [b"0\r\n\r\n"]
 
 
 MULTIPART_HEAD = (
@@ -170,14 +150,14 @@ def test_it_refuses_a_chunked_upload_past_the_size_limit_while_it_streams(
     port, directory = server
     before = stored(directory)
     head = MULTIPART_HEAD if multipart_body else b""
-    sent = (head + b"batch=pcId,a\n" + b"p1,x\n" * READ_CHUNK_BYTES)[:READ_CHUNK_BYTES]
+    sent = (head + b"batch=pcId,a\n" + b"p1,x\n" * READ_BYTES)[:READ_BYTES]
     # The client announces a chunk twice as long, sends what the server reads at once and
     # waits: the answer comes while the upload is still under way.
     status, answer = send(
         port,
         "/m2/demo/v2/profile/batchUpdate",
         {"Content-Type": content_type(multipart_body), "Transfer-Encoding": "chunked"},
-        [b"%x\r\n" % (2 * READ_CHUNK_BYTES), sent],
+        [b"%x\r\n" % (2 * READ_BYTES), sent],
         hang_up=False,
     )
     assert status == 413, answer
@@ -236,7 +216,7 @@ def test_gunicorn_builds_access_lines_only_while_the_access_log_is_on(
         monkeypatch.delenv("GUNICORN_ACCESS_LOG", raising=False)
     else:
         monkeypatch.setenv("GUNICORN_ACCESS_LOG", access_log)
-    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    conf = runpy.run_path(str(CONF))
     cfg = Config()
     for name in ("accesslog", "logconfig_dict"):
         cfg.set(name, conf[name])
@@ -244,3 +224,65 @@ def test_gunicorn_builds_access_lines_only_while_the_access_log_is_on(
     logger.cfg = cfg
 
     assert logger._compute_access_log_enabled() is built
+
+
+# What gunicorn.conf.py reads from the environment ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("GUNICORN_THREADS", "four", "GUNICORN_THREADS must be a whole number, not 'four'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be at least 1, not 0"),
+        ("GUNICORN_TIMEOUT", "-1", "GUNICORN_TIMEOUT must be at least 0, not -1"),
+        ("GUNICORN_BODY_TIMEOUT", "30s", "GUNICORN_BODY_TIMEOUT must be a number, not '30s'"),
+        ("GUNICORN_HEADER_TIMEOUT", "nan", "GUNICORN_HEADER_TIMEOUT must be at least 1, not nan"),
+    ],
+)
+def test_gunicorn_refuses_a_value_it_cannot_read_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        runpy.run_path(str(CONF))
+    assert str(refused.value) == says
+
+
+def test_gunicorn_and_the_application_log_through_one_configuration() -> None:
+    logconfig = runpy.run_path(str(CONF))["logconfig_dict"]
+    shared = ("formatters", "filters", "handlers", "root")
+    assert {key: logconfig[key] for key in shared} == {key: settings.LOGGING[key] for key in shared}
+    assert set(logconfig["loggers"]) == {"gunicorn.error", "gunicorn.access"}
+
+
+# The control socket -------------------------------------------------------------------------
+
+
+def master_behind(control_socket: Path) -> int:
+    """The pid of the gunicorn master answering on ``control_socket`` (it starts listening
+    shortly after the port does)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with ControlClient(str(control_socket), timeout=5) as control:
+                return int(control.send_command("show stats")["pid"])
+        except ControlClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_servers_with_their_own_var_dirs_have_their_own_control_sockets(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    with (
+        gunicorn(first, WEB_CONCURRENCY="1") as one,
+        gunicorn(second, WEB_CONCURRENCY="1") as other,
+    ):
+        assert master_behind(first / "gunicorn.ctl") == one.pid
+        assert master_behind(second / "gunicorn.ctl") == other.pid
+    assert not (first / "gunicorn.ctl").exists()
+    assert not (second / "gunicorn.ctl").exists()

@@ -16,8 +16,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.edge.request_log import JsonFormatter
 from profiles.models import Client
-from targetadmin.logging import JsonFormatter
 from tests.profile_api import issue_token, require_authentication
 from tests.support import signed_in
 

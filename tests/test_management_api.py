@@ -18,6 +18,7 @@ from django.test import Client as HttpClient
 from django.test import RequestFactory
 from django.utils import timezone
 
+from profiles.access.actors import Actor
 from profiles.api.management.views import client_settings
 from profiles.models import (
     AuditEvent,
@@ -321,7 +322,7 @@ def test_it_answers_404_when_there_is_no_token(client: HttpClient, alice: User) 
 
 def test_it_answers_404_for_a_revoked_token(client: HttpClient, alice: User, demo: Client) -> None:
     issue(client)
-    ProfileToken.objects.revoke_active(demo, actor=alice)
+    ProfileToken.objects.revoke_active(demo, actor=Actor.person(alice))
     assert_error(client.get(TOKEN_URL, headers=basic("alice")), 404, "Token.NotFound")
 
 
@@ -346,7 +347,7 @@ def test_it_reads_the_settings(client: HttpClient, alice: User, demo: Client) ->
         "profileApiAllowedNetworks": [],
         "profileTokenRetrievable": False,
     }
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=alice)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=Actor.person(alice))
     response = client.get(SETTINGS_URL, headers=basic("alice"))
     assert response.json() == {
         "enableProfileApiAuthentication": True,

@@ -7,11 +7,13 @@ loopback ports; the tests are skipped where nginx is not installed (.ci/run inst
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import socket
 import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,6 +168,26 @@ def test_the_legacy_access_token_header_gets_through_with_its_underscore(
     assert through(request)["headers"]["access_token"] == "tpa_legacy"
 
 
+def test_a_client_cannot_write_the_forwarding_headers_it_passes_on(
+    echo_behind_nginx: int,
+) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{echo_behind_nginx}/m2/demo/profile/update",
+        headers={
+            "X-Forwarded-For": "10.20.30.6",
+            "X_Forwarded_For": "10.20.30.5",
+            "X-Forwarded_For": "10.20.30.7",
+            "X_Forwarded_Proto": "https",
+            "access_token": "tpa_legacy",
+        },
+    )
+    headers = through(request)["headers"]
+    # What the client wrote stays on the left; nginx's own entry, the right-most, is the
+    # address the connection came from.
+    assert headers["x-forwarded-for"] == "10.20.30.6, 127.0.0.1"
+    assert [name for name in headers if "_" in name] == ["access_token"]
+
+
 def test_an_8_kb_query_string_gets_through_whole(echo_behind_nginx: int) -> None:
     path = "/m2/demo/profile/update?mbox3rdPartyId=a&profile.x=" + "y" * (8 * 1024)
     request = urllib.request.Request(f"http://127.0.0.1:{echo_behind_nginx}{path}")
@@ -204,10 +226,13 @@ def test_a_body_over_51_mb_is_refused_413_before_it_is_sent(echo_behind_nginx: i
 @pytest.fixture(scope="module")
 def gunicorn_behind_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The application as deployed: gunicorn with its defaults (2 processes of 4 threads
-    here, timeouts 10 s and 30 s) behind nginx; the ``Server`` is nginx's."""
+    here, timeouts 10 s and 30 s) behind nginx, which it names in ``TRUSTED_PROXIES``; the
+    ``Server`` is nginx's."""
     directory = tmp_path_factory.mktemp("deployed")
     with (
-        gunicorn(directory, WEB_CONCURRENCY="2", GUNICORN_THREADS="4") as application,
+        gunicorn(
+            directory, WEB_CONCURRENCY="2", GUNICORN_THREADS="4", TRUSTED_PROXIES="127.0.0.1/32"
+        ) as application,
         nginx(directory / "nginx", application.port) as port,
     ):
         add_demo_client(directory)  # so that uploads to demo are read, not refused 404
@@ -224,3 +249,35 @@ def test_fifty_slow_clients_do_not_stop_healthz(gunicorn_behind_nginx: Server) -
     ):
         seconds = healthz_seconds_under_attack(healthz)
     assert max(seconds) < HEALTHZ_SECONDS, seconds
+
+
+def logged_caller(server: Server, request_id: str) -> str:
+    """The caller's address the request line of ``request_id`` names."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in server.log_path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry["logger"] == "targetadmin.request" and entry["requestId"] == request_id:
+                return str(entry["remoteAddr"])
+        time.sleep(0.1)
+    raise AssertionError(f"no request line for {request_id}")
+
+
+def test_a_spoofed_forwarding_header_does_not_change_the_callers_address(
+    gunicorn_behind_nginx: Server,
+) -> None:
+    # The client connects from 127.0.0.2; nginx, on 127.0.0.1, is the one trusted proxy.
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", gunicorn_behind_nginx.port, timeout=30, source_address=("127.0.0.2", 0)
+    )
+    connection.putrequest("GET", "/healthz", skip_accept_encoding=True)
+    for name, value in [
+        ("X-Request-ID", "spoofed-forwarding"),
+        ("X-Forwarded-For", "10.20.30.6"),
+        ("X_Forwarded_For", "10.20.30.5"),
+    ]:
+        connection.putheader(name, value)
+    connection.endheaders()
+    assert connection.getresponse().status == 200
+    connection.close()
+    assert logged_caller(gunicorn_behind_nginx, "spoofed-forwarding") == "127.0.0.2"

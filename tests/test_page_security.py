@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.access.actors import Actor
 from profiles.models import Client, Membership, ProfileToken, Role
 from tests.batches import batch_id_of, submit
 from tests.support import PASSWORD, signed_in
@@ -81,7 +82,7 @@ def root(db: None) -> User:
 @pytest.fixture
 def pages(alice: User, root: User, demo: Client, other_client: Client) -> list[tuple[str, Any]]:
     """(name, response) of every kind of page: sign-in, people's pages, errors, the admin."""
-    ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+    ProfileToken.objects.issue(demo, expires_in_days=90, actor=Actor.person(alice))
     Membership.objects.create(user=alice, client=other_client, role=Role.OBSERVER)
     batch_id = batch_id_of(submit(HttpClient(), "batch=pcId,a\np1,x\nbad/,x,y\n"))
     anonymous, people, operator = HttpClient(), signed_in(alice), signed_in(root)

@@ -23,6 +23,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from profiles.access.actors import SYSTEM, Actor
 from profiles.ingest import pipeline
 from profiles.ingest.batches import Batch, Status
 from profiles.models import AuditEvent, Client, Profile, ProfileToken, TokenReminder
@@ -126,7 +127,9 @@ for line in sys.stdin:
 def test_it_refuses_a_regenerated_token_in_another_process_at_once(
     demo: Client, alice: User
 ) -> None:
-    _, old_plaintext = ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+    _, old_plaintext = ProfileToken.objects.issue(
+        demo, expires_in_days=90, actor=Actor.person(alice)
+    )
     url = database_url_for_tests()
     checker = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", TOKEN_CHECKER],
@@ -148,7 +151,9 @@ def test_it_refuses_a_regenerated_token_in_another_process_at_once(
 
     try:
         assert ask(old_plaintext) == "accepted"
-        _, new_plaintext = ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+        _, new_plaintext = ProfileToken.objects.issue(
+            demo, expires_in_days=90, actor=Actor.person(alice)
+        )
         assert ask(old_plaintext) == "invalid"
         assert ask(new_plaintext) == "accepted"
     finally:
@@ -189,19 +194,19 @@ class TokenChecker:
 def test_both_tokens_work_during_grace_and_the_old_one_fails_at_once_in_another_process(
     demo: Client, alice: User
 ) -> None:
-    _, first = ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+    _, first = ProfileToken.objects.issue(demo, expires_in_days=90, actor=Actor.person(alice))
     checker = TokenChecker()
     try:
         assert checker.ask(demo, first) == "accepted"
         _, second = ProfileToken.objects.issue(
-            demo, expires_in_days=90, actor=alice, previous_token_grace_seconds=3600
+            demo, expires_in_days=90, actor=Actor.person(alice), previous_token_grace_seconds=3600
         )
         assert (checker.ask(demo, first), checker.ask(demo, second)) == ("accepted", "accepted")
-        ProfileToken.objects.revoke_previous(demo, actor=alice)  # Revoke now
+        ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice))  # Revoke now
         assert (checker.ask(demo, first), checker.ask(demo, second)) == ("invalid", "accepted")
 
         _, third = ProfileToken.objects.issue(
-            demo, expires_in_days=90, actor=alice, previous_token_grace_seconds=3600
+            demo, expires_in_days=90, actor=Actor.person(alice), previous_token_grace_seconds=3600
         )
         assert checker.ask(demo, second) == "accepted"
         # The grace period runs out: nobody has to record it for the token to stop.
@@ -214,12 +219,12 @@ def test_both_tokens_work_during_grace_and_the_old_one_fails_at_once_in_another_
 def test_at_most_one_token_is_in_grace_however_many_re_generations_race(
     demo: Client, alice: User
 ) -> None:
-    ProfileToken.objects.issue(demo, expires_in_days=90, actor=alice)
+    ProfileToken.objects.issue(demo, expires_in_days=90, actor=Actor.person(alice))
     issued: list[str] = []
 
     def regenerate() -> None:
         _, plaintext = ProfileToken.objects.issue(
-            demo, expires_in_days=90, actor=alice, previous_token_grace_seconds=3600
+            demo, expires_in_days=90, actor=Actor.person(alice), previous_token_grace_seconds=3600
         )
         issued.append(plaintext)
 
@@ -248,7 +253,7 @@ def test_last_use_is_written_once_a_minute_under_concurrent_calls(
     demo: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_authentication(demo)
-    token, plaintext = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
+    token, plaintext = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     record_use = verification.record_use
     writes: list[bool] = []
 
@@ -276,7 +281,7 @@ def test_last_use_is_written_once_a_minute_under_concurrent_calls(
 def test_two_sweeps_at_once_send_each_reminder_once(demo: Client, alice: User) -> None:
     alice.email = "alice@demo.example"
     alice.save()
-    token, _ = ProfileToken.objects.issue(demo, expires_in_days=90, actor=None)
+    token, _ = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     moment = token.expires_at - timedelta(days=6)
     mail.outbox = []
 

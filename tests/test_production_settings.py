@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The variables docs/operations.md#running-in-production tells an operator to set.
@@ -18,6 +20,7 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://targetadmin.example.com",
     "HTTPS_ONLY": "true",
     "TRUST_X_FORWARDED_PROTO": "true",
+    "TRUSTED_PROXIES": "127.0.0.1/32,10.0.0.0/8",
     "EMAIL_BACKEND": "smtp",
     "EMAIL_HOST": "smtp.example.com",
     "BATCH_STORAGE": "database",
@@ -64,6 +67,17 @@ def test_it_fails_the_deploy_check_when_e_mail_would_only_be_printed() -> None:
     check = deploy_check(EMAIL_BACKEND="console")
     assert check.returncode != 0
     assert "mail.E001" in check.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="procfs")
+def test_it_fails_the_deploy_check_while_var_stays_open_to_others(tmp_path: Path) -> None:
+    # /proc/self: a directory no process may change the mode of, as a var/ of someone else's.
+    check = deploy_check(
+        TARGETADMIN_VAR_DIR="/proc/self",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'targetadmin.sqlite3'}",
+    )
+    assert check.returncode != 0
+    assert "targetadmin.E001" in check.stderr
 
 
 def batch_storage_class(**overrides: str) -> subprocess.CompletedProcess[str]:

@@ -436,6 +436,23 @@ def test_it_logs_a_refused_call_with_the_tokens_last_four_at_most(
     assert ADOBE_IO_LOGIN[-4:] not in caplog.text
 
 
+def test_it_logs_why_a_call_was_refused_in_one_word(
+    http: HttpClient, demo: Client, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_authentication(demo)
+    expired = issue_token(demo, days_ago=2, expires_in_days=1)
+    with caplog.at_level(logging.WARNING, logger="profiles.api.gate"):
+        endpoint.call(http)
+        endpoint.call(http, **bearer(well_formed_unknown()))
+        endpoint.call(http, **bearer(well_formed_unknown()), HTTP_ACCESS_TOKEN=expired)
+    refusals = [r.getMessage() for r in caplog.records if r.name == "profiles.api.gate"]
+    assert [line.split(" reason=")[1].split(" ")[0] for line in refusals] == [
+        "missing",
+        "invalid",
+        "expired",
+    ]
+
+
 def test_it_spends_no_token_query_on_a_malformed_token(
     http: HttpClient, demo: Client, endpoint: Endpoint
 ) -> None:

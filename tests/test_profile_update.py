@@ -359,10 +359,45 @@ def test_it_refuses_a_lone_surrogate_in_a_json_body(
     assert stored(demo)["city"] == "Lyon"
 
 
-def test_it_refuses_a_number_too_long_to_read_in_a_json_body(http: HttpClient) -> None:
+def test_it_stores_each_json_number_exactly_as_it_was_written(
+    http: HttpClient, demo: Client
+) -> None:
+    numbers = {
+        "e": "1e2",
+        "tenth": "0.10",
+        "long": "12345678901234567890.5",
+        "big": "123456789012345678901234567890",
+        "negative": "-0.0",
+        "capital": "2.5E-3",
+        "whole": "21",
+    }
+    fields = ", ".join(f'"profile.{name}": {text}' for name, text in numbers.items())
+
+    response = http.post(
+        URL, data=f'{{"mboxPC": "{PC_ID}", {fields}}}', content_type="application/json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert stored(demo) == {"city": "Lyon", "tier": "gold", **numbers}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_it_refuses_nan_and_infinity_which_are_not_json(
+    http: HttpClient, demo: Client, constant: str
+) -> None:
+    body = f'{{"mboxPC": "{PC_ID}", "profile.city": {constant}}}'
+
+    response = http.post(URL, data=body, content_type="application/json")
+
+    assert_bad_request(response, 400, f"The body holds {constant}, which is not a JSON number.")
+    assert stored(demo)["city"] == "Lyon"
+
+
+def test_it_refuses_a_number_longer_than_a_value_may_be(http: HttpClient, demo: Client) -> None:
     body = f'{{"mboxPC": "{PC_ID}", "profile.city": {"9" * 5_000}}}'
     response = http.post(URL, data=body, content_type="application/json")
-    assert_bad_request(response, 400, "The body holds a number of more than 4,300 digits.")
+    assert_bad_request(response, 400, "value of 'city' is longer than 256 characters")
+    assert stored(demo)["city"] == "Lyon"
 
 
 def test_the_demo_seed_holds_the_profile_the_readme_examples_update(db: None) -> None:

@@ -22,6 +22,7 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
+from profiles.access.actors import SYSTEM, Actor
 from profiles.access.models import AuditEvent
 from profiles.models import Client, ProfileApiSettings, ProfileToken
 from profiles.rules.errors import ErrorCode, ProductError
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def allow_retrieval(client: Client, enabled: bool = True) -> None:
-    ProfileApiSettings.for_client(client).set_token_retrievable(enabled, actor=None)
+    ProfileApiSettings.for_client(client).set_token_retrievable(enabled, actor=SYSTEM)
 
 
 def kept(client: Client) -> list[str | None]:
@@ -141,13 +142,13 @@ def test_a_replaced_or_revoked_token_loses_its_copy(demo: Client) -> None:
     issue_token(demo)
     first = ProfileToken.objects.get()
     ProfileToken.objects.issue(
-        demo, expires_in_days=90, actor=None, previous_token_grace_seconds=3600
+        demo, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=3600
     )
     first.refresh_from_db()
     assert first.grace_until is not None
     assert first.ciphertext is None
 
-    revoked = ProfileToken.objects.revoke_active(demo, actor=None)
+    revoked = ProfileToken.objects.revoke_active(demo, actor=SYSTEM)
 
     assert revoked is not None
     revoked.refresh_from_db()
@@ -176,7 +177,7 @@ def test_turning_it_off_erases_every_copy_of_the_client_and_is_audited(
     issue_token(other_client)
 
     ProfileApiSettings.for_client(demo).set_token_retrievable(
-        False, actor=None, remote_addr="192.0.2.1"
+        False, actor=Actor.person(None, "192.0.2.1")
     )
 
     assert kept(demo) == [None]
@@ -201,7 +202,7 @@ def test_turning_it_off_erases_in_the_same_transaction_as_the_change(
 
     monkeypatch.setattr(AuditEvent, "record", fail)
     with pytest.raises(RuntimeError):
-        ProfileApiSettings.for_client(demo).set_token_retrievable(False, actor=None)
+        ProfileApiSettings.for_client(demo).set_token_retrievable(False, actor=SYSTEM)
 
     assert ProfileApiSettings.for_client(demo).token_retrievable is True
     assert kept(demo) != [None]
@@ -452,6 +453,63 @@ def test_get_token_answers_the_access_token_while_a_copy_is_kept(demo: Client, a
     assert plaintext[4:] not in str(AuditEvent.objects.values_list())
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},  # a link elsewhere
+        {"Sec-Fetch-Site": "same-site"},  # another host name of the same site
+        {"Sec-Fetch-Site": "none"},  # typed, or a bookmark
+        {"Origin": "https://evil.example"},  # a browser that sends no Sec-Fetch-Site
+        {},  # neither header: nothing says the request came from this site
+    ],
+)
+def test_a_session_get_from_anywhere_but_this_site_answers_without_the_token_unaudited(
+    demo: Client, alice: User, headers: dict[str, str]
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    response = signed_in(alice).get(TOKEN_URL, headers=headers)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert "accessToken" not in body
+    assert body["lastFour"] == plaintext[-4:]
+    assert plaintext[4:] not in response.content.decode()
+    assert retrievals() == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}],
+)
+def test_a_session_get_from_a_page_of_this_site_answers_the_token_audited(
+    demo: Client, alice: User, headers: dict[str, str]
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    response = signed_in(alice).get(TOKEN_URL, headers=headers)
+
+    assert response.json()["accessToken"] == plaintext
+    (event,) = retrievals()
+    assert event.actor == alice
+
+
+def test_a_basic_get_answers_the_token_whatever_its_fetch_headers_say(
+    demo: Client, alice: User
+) -> None:
+    allow_retrieval(demo)
+    plaintext = issue_token(demo)
+
+    response = HttpClient().get(
+        TOKEN_URL, headers={**basic("alice"), "Sec-Fetch-Site": "cross-site"}
+    )
+
+    assert response.json()["accessToken"] == plaintext
+    assert len(retrievals()) == 1
+
+
 def test_get_token_answers_as_before_without_a_copy(demo: Client, alice: User) -> None:
     issue_token(demo)
 
@@ -559,6 +617,26 @@ def test_reveal_without_a_copy_shows_nothing_and_says_so(demo: Client, alice: Us
     assert retrievals() == []
 
 
+def test_after_the_key_is_replaced_the_card_says_the_copy_is_unreadable_and_offers_regenerate(
+    demo: Client, alice: User, settings: Any
+) -> None:
+    allow_retrieval(demo)
+    issue_token(demo)
+    settings.TOKEN_ENCRYPTION_KEYS = (Fernet.generate_key().decode(),)
+    http = signed_in(alice)
+
+    page = http.get(PAGE).content.decode()
+
+    assert 'name="reveal"' not in page  # nor "Retrievable", which goes with the button
+    assert (
+        "Not retrievable: the kept copy cannot be read with the current encryption keys."
+        " Re-generate it to be able to retrieve it again." in page
+    )
+    assert 'name="regenerate"' in page
+    http.post(PAGE, {"expires_in_days": "30", "regenerate": "confirmed"})
+    assert 'name="reveal"' in http.get(PAGE).content.decode()
+
+
 def test_only_an_approver_may_reveal_or_change_the_option_on_the_card(
     demo: Client, alice: User, bob: User, charlie: User
 ) -> None:
@@ -629,7 +707,7 @@ def test_issuing_is_refused_without_a_key_while_the_option_is_on(
 ) -> None:
     with pytest.raises(ProductError) as refused:
         ProfileToken.objects.issue(
-            demo, expires_in_days=90, actor=None, previous_token_grace_seconds=3600
+            demo, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=3600
         )
 
     assert refused.value.code == ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, ProfileApiSettings, ProfileToken, Role
 from tests.conftest import member
 
@@ -57,9 +58,9 @@ def test_it_allows_only_approvers_and_superusers(
     kind: str, action: str, demo: Client, other_client: Client
 ) -> None:
     (auth_on, with_token), data = ACTIONS[action]
-    ProfileApiSettings.for_client(demo).set_require_authentication(auth_on, actor=None)
+    ProfileApiSettings.for_client(demo).set_require_authentication(auth_on, actor=SYSTEM)
     if with_token:
-        ProfileToken.objects.issue(demo, expires_in_days=30, actor=None)
+        ProfileToken.objects.issue(demo, expires_in_days=30, actor=SYSTEM)
     user = person(kind, demo, other_client)
     http = HttpClient()
     if user is not None:

@@ -11,6 +11,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, ProfileApiSettings, ProfileToken
 from profiles.tokens import verification
 from profiles.tokens.expiry import describe_remaining
@@ -32,11 +33,11 @@ def browser(alice: User) -> HttpClient:
 
 
 def enable_authentication(client: Client) -> None:
-    ProfileApiSettings.for_client(client).set_require_authentication(True, actor=None)
+    ProfileApiSettings.for_client(client).set_require_authentication(True, actor=SYSTEM)
 
 
 def issue(client: Client, days: int = 90) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(client, expires_in_days=days, actor=None)
+    return ProfileToken.objects.issue(client, expires_in_days=days, actor=SYSTEM)
 
 
 def test_it_shows_the_card_and_its_sentence(browser: HttpClient, demo: Client) -> None:

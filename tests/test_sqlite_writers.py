@@ -25,11 +25,11 @@ from django.db.backends.signals import connection_created
 from django.db.models import CharField, F, Func
 from django.test import Client as HttpClient
 
+from adapters.sqlite.writers import WriterBusy, WriterLock, lock_path
 from profiles.ingest import pipeline
 from profiles.models import Client, Profile
 from profiles.rules import faults
 from profiles.store import KeyKind
-from targetadmin.sqlite.writers import WriterBusy, WriterLock, lock_path
 from tests.test_database_busy import BUSY_TIMEOUT_SECONDS, file_database
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -33,9 +33,10 @@ def a_client_allowing_retrieval(var_dir: Path) -> None:
         env,
         "shell",
         "-c",
+        "from profiles.access.actors import SYSTEM; "
         "from profiles.models import Client, ProfileApiSettings; "
         "demo = Client.objects.create(code='demo', name='Demo'); "
-        "ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=None)",
+        "ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=SYSTEM)",
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
+from profiles.access.actors import Actor
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.models import AuditEvent, Client, Membership, Profile, Role
 from tests.batches import batch_id_of, submit
@@ -94,8 +95,7 @@ def test_the_settings_screen_shows_hostile_audit_text_and_client_names_as_text(
     AuditEvent.record(
         demo,
         AuditEvent.Action.ROLE_GRANTED,
-        actor=None,
-        actor_label=HOSTILE_ID,
+        actor=Actor.named(HOSTILE_ID),
         detail=HOSTILE_TEXT,
     )
 
@@ -123,8 +123,7 @@ def test_the_admin_shows_hostile_audit_text_and_client_names_as_text(demo: Clien
     event = AuditEvent.record(
         demo,
         AuditEvent.Action.ROLE_GRANTED,
-        actor=None,
-        actor_label=HOSTILE_ID,
+        actor=Actor.named(HOSTILE_ID),
         detail=HOSTILE_TEXT,
     )
     operator = signed_in(root)

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.models import Client, ProfileToken
 from profiles.tokens import expiry, verification
 from tests.profile_api import PC_ID, a_profile, require_authentication
@@ -28,7 +29,7 @@ HOUR = 60 * 60
 
 def issue(client: Client, grace: int = 0) -> tuple[ProfileToken, str]:
     return ProfileToken.objects.issue(
-        client, expires_in_days=90, actor=None, previous_token_grace_seconds=grace
+        client, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=grace
     )
 
 
@@ -118,7 +119,7 @@ def test_a_refused_call_and_an_open_client_record_nothing(demo: Client) -> None:
 
     assert fetch(plaintext) == 200  # Require Authentication off: the token is not looked at
     require_authentication(demo)
-    ProfileToken.objects.revoke_active(demo, actor=None)
+    ProfileToken.objects.revoke_active(demo, actor=SYSTEM)
     assert fetch(plaintext) == 401
 
     token.refresh_from_db()

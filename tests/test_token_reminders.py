@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, ProfileToken, Role, TokenReminder
 from profiles.tokens import reminders
 from tests.support import member
@@ -30,7 +31,7 @@ Kind = TokenReminder.Kind
 
 
 def issue(client: Client, days: int = 90, **kwargs: Any) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(client, expires_in_days=days, actor=None, **kwargs)
+    return ProfileToken.objects.issue(client, expires_in_days=days, actor=SYSTEM, **kwargs)
 
 
 def before_expiry(token: ProfileToken, **left: float) -> datetime:
@@ -170,7 +171,7 @@ def test_replaced_and_revoked_tokens_get_no_reminder(
     old, _ = issue(demo, 7)
     issue(demo, 90, previous_token_grace_seconds=3600)  # old is in its grace period
     other, _ = issue(Client.objects.create(code="gamma", name="Gamma"), 7)
-    ProfileToken.objects.revoke_active(other.client, actor=None)
+    ProfileToken.objects.revoke_active(other.client, actor=SYSTEM)
 
     reminders.sweep(old.expires_at)
 
@@ -285,15 +286,17 @@ django.setup()
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from profiles.access.actors import Actor
 from profiles.access.clients import create_client, grant_role
 from profiles.models import ProfileToken, Role
 
-client = create_client("demo", "Demo", actor=None, actor_label="test")
+actor = Actor.named("test")
+client = create_client("demo", "Demo", actor=actor)
 user = User.objects.create_user("approver", email="approver@demo.example")
-grant_role(user, client, Role.APPROVER, actor=None, actor_label="test")
+grant_role(user, client, Role.APPROVER, actor=actor)
 # Generated 84 days ago: 6 days left.
 _, plaintext = ProfileToken.objects.issue(
-    client, expires_in_days=90, actor=None, now=timezone.now() - timedelta(days=84)
+    client, expires_in_days=90, actor=actor, now=timezone.now() - timedelta(days=84)
 )
 print(plaintext)
 """

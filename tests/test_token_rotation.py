@@ -18,6 +18,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM, Actor
 from profiles.models import AuditEvent, Client, ProfileToken
 from profiles.tokens import expiry, verification
 from profiles.tokens.models import TokenRejected
@@ -34,7 +35,7 @@ PREVIOUS_URL = f"{TOKEN_URL}/previous"
 
 def issue(client: Client, grace: int = 0, **kwargs: Any) -> tuple[ProfileToken, str]:
     return ProfileToken.objects.issue(
-        client, expires_in_days=90, actor=None, previous_token_grace_seconds=grace, **kwargs
+        client, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=grace, **kwargs
     )
 
 
@@ -91,7 +92,7 @@ def test_the_previous_token_fails_the_moment_its_grace_period_ends(demo: Client)
 
 
 def test_a_grace_period_never_outlives_the_token_itself(demo: Client) -> None:
-    old, old_plaintext = ProfileToken.objects.issue(demo, expires_in_days=1, actor=None)
+    old, old_plaintext = ProfileToken.objects.issue(demo, expires_in_days=1, actor=SYSTEM)
     ProfileToken.objects.filter(pk=old.pk).update(expires_at=timezone.now() + timedelta(hours=1))
 
     issue(demo, grace=7 * 24 * HOUR)
@@ -150,8 +151,7 @@ def test_it_audits_the_grace_period_it_starts(demo: Client, alice: User) -> None
     new, _ = ProfileToken.objects.issue(
         demo,
         expires_in_days=30,
-        actor=alice,
-        remote_addr=ADDRESS,
+        actor=Actor.person(alice, ADDRESS),
         previous_token_grace_seconds=HOUR,
     )
 
@@ -198,7 +198,7 @@ def test_revoke_previous_ends_the_grace_period_at_once_audited(demo: Client, ali
     old, old_plaintext = issue(demo)
     _, new_plaintext = issue(demo, grace=HOUR)
 
-    revoked = ProfileToken.objects.revoke_previous(demo, actor=alice, remote_addr=ADDRESS)
+    revoked = ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice, ADDRESS))
 
     assert revoked == old
     assert not works(demo, old_plaintext)
@@ -211,7 +211,7 @@ def test_revoke_previous_ends_the_grace_period_at_once_audited(demo: Client, ali
         ADDRESS,
         old.last_four,
     )
-    assert ProfileToken.objects.revoke_previous(demo, actor=alice) is None
+    assert ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice)) is None
 
 
 def test_revoke_previous_ends_only_the_token_it_names(demo: Client) -> None:
@@ -220,7 +220,7 @@ def test_revoke_previous_ends_only_the_token_it_names(demo: Client) -> None:
     shown = ProfileToken.objects.in_grace().get()
     issue(demo, grace=HOUR)  # another tab: shown ended, a new one is in grace
 
-    assert ProfileToken.objects.revoke_previous(demo, actor=None, token_id=shown.pk) is None
+    assert ProfileToken.objects.revoke_previous(demo, actor=SYSTEM, token_id=shown.pk) is None
     assert ProfileToken.objects.in_grace().exists()
 
 
@@ -230,8 +230,8 @@ def test_a_sweep_records_each_grace_period_that_ran_out_once(demo: Client) -> No
     old.refresh_from_db()
     assert old.grace_until is not None
 
-    assert ProfileToken.objects.end_finished_graces(now=old.grace_until) == 1
-    assert ProfileToken.objects.end_finished_graces(now=old.grace_until) == 0
+    assert ProfileToken.objects.end_finished_graces(now=old.grace_until, actor=SYSTEM) == 1
+    assert ProfileToken.objects.end_finished_graces(now=old.grace_until, actor=SYSTEM) == 0
 
     old.refresh_from_db()
     assert old.revoked_at == old.grace_until
@@ -258,7 +258,7 @@ def test_both_tokens_pass_the_gate_until_revoke_now(demo: Client, alice: User) -
     http = HttpClient()
 
     assert (fetch(http, old), fetch(http, new)) == (200, 200)
-    ProfileToken.objects.revoke_previous(demo, actor=alice)
+    ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice))
     assert (fetch(http, old), fetch(http, new)) == (401, 200)
 
 
@@ -549,7 +549,7 @@ def test_the_api_describes_the_previous_token_while_it_is_in_grace(
         "lastUsedAt": None,
         "lastUsedFrom": None,
     }
-    ProfileToken.objects.revoke_previous(demo, actor=alice)
+    ProfileToken.objects.revoke_previous(demo, actor=Actor.person(alice))
     assert "previousToken" not in client.get(TOKEN_URL, headers=basic("alice")).json()
 
 

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
+from profiles.access.actors import SYSTEM
 from profiles.models import Client, ProfileApiSettings, ProfileToken
 from tests.support import basic as basic_headers
 
@@ -43,7 +44,7 @@ def generated(
 ) -> tuple[HttpClient, str, CaptureQueriesContext]:
     """alice generates a token on the screen; returns her browser, the plaintext, the queries."""
     caplog.set_level(logging.DEBUG)
-    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=None)
+    ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
     http = HttpClient()
     http.force_login(alice)
     with CaptureQueriesContext(connection) as queries:

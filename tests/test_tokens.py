@@ -12,6 +12,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.models import AuditEvent, Client, ProfileToken
 from profiles.tokens import secret, verification
 from profiles.tokens.models import TokenRejected
@@ -65,7 +66,7 @@ def test_it_keeps_only_a_sha256_digest_and_the_last_four() -> None:
 
 
 def issue(client: Client, **kwargs: Any) -> tuple[ProfileToken, str]:
-    return ProfileToken.objects.issue(client, expires_in_days=90, actor=None, **kwargs)
+    return ProfileToken.objects.issue(client, expires_in_days=90, actor=SYSTEM, **kwargs)
 
 
 def test_it_stores_the_digest_and_never_the_plaintext(demo: Client) -> None:
@@ -181,5 +182,5 @@ def test_the_database_refuses_a_duplicate_digest(demo: Client, other_client: Cli
 
 def test_it_refuses_an_expiry_outside_the_choices(demo: Client) -> None:
     with pytest.raises(ValueError, match="expires_in_days"):
-        ProfileToken.objects.issue(demo, expires_in_days=2, actor=None)
+        ProfileToken.objects.issue(demo, expires_in_days=2, actor=SYSTEM)
     assert not ProfileToken.objects.exists()

@@ -4,7 +4,8 @@ gunicorn, as ``make run`` starts it, takes single updates from several threads a
 aimed at the same few profiles, each setting an attribute of its own; mid-load the server and
 its workers are killed with SIGKILL. Every update that was answered 200 is in the database
 afterwards, and none of the concurrent updates of one profile lost another's attribute: on
-SQLite (several processes queue for its one writer) and on PostgreSQL.
+SQLite (several processes queue for its one writer, and each commits the updates of its
+threads in groups, docs/operations.md#group-commit) and on PostgreSQL.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -268,6 +268,89 @@ def test_bad_rows_exit_1_and_are_written_with_their_input_line_key_and_reason(
     assert not (tmp_path / "bad.csv.failed.csv").exists()
 
 
+def test_a_row_that_is_not_utf_8_is_a_failed_row_and_a_header_that_is_not_refuses_the_file(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    rows = tmp_path / "latin1.csv"
+    rows.write_bytes(
+        b"thirdPartyId,city\nlatin-1,Paris\nlatin-2,Z\xfcrich\n"
+        b'latin-3,"two\nlines \xff"\nlatin-4,Berlin\n'
+    )
+    header = tmp_path / "header.csv"
+    header.write_bytes(b"thirdPartyId,Stra\xdfe\nlatin-5,x\n")
+
+    sent, refused = (
+        tool(live.url, *LIMITS, "--create", str(path), token=live.token) for path in (rows, header)
+    )
+
+    assert sent.returncode == 1, sent.stderr
+    assert "Traceback" not in sent.stderr
+    with (tmp_path / "latin1.csv.failed.csv").open(newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            ["line", "key", "reason"],
+            ["3", "latin-2", "not valid UTF-8"],
+            ["4", "latin-3", "not valid UTF-8"],
+        ]
+    assert fetch(live, "latin-1") == {"city": "Paris"}
+    assert fetch(live, "latin-4") == {"city": "Berlin"}
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"targetadmin-upload: {header}: the header row is not valid UTF-8."
+    ]
+
+
+def test_a_quote_never_closed_refuses_the_file_naming_its_line_before_any_part_is_sent(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    before = live.batches()
+    short = tmp_path / "short.csv"
+    short.write_bytes(b'thirdPartyId,note\nopen-1,"abc\nopen-2,ok\n')
+    rows = "".join(f"open-{i},ok\n" for i in range(3, 30))  # three parts' worth before it
+    long = tmp_path / "long.csv"
+    long.write_bytes(f'thirdPartyId,note\n{rows}open-30,"a ""quoted"" word\n'.encode())
+
+    results = [
+        tool(live.url, *LIMITS, "--create", str(path), token=live.token) for path in (short, long)
+    ]
+
+    assert [result.returncode for result in results] == [2, 2]
+    assert [result.stderr.splitlines()[-1] for result in results] == [
+        f"targetadmin-upload: {path}, line {line}: the row starting here has a quoted value that"
+        " is never closed, so it would take in every line to the end of the file."
+        for path, line in ((short, 2), (long, 29))
+    ]
+    assert new_batches(live, before) == []
+
+
+def test_failed_rows_a_spreadsheet_would_run_are_written_as_the_servers_csv_writes_them(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "formulas.csv"
+    path.write_bytes(
+        b"thirdPartyId,tier\n"
+        b"=1+1,gold,extra\n"  # failed by the tool: more cells than the header
+        b"-1,gold,extra\n"
+        b'"\tt",gold,extra\n'
+        b'"\rr",gold,extra\n'
+        b"@SUM(A1)/x,gold\n"  # failed by the server: a '/' in the id
+        b"+2/x,gold\n"
+    )
+
+    result = tool(live.url, *LIMITS, "--create", str(path), token=live.token)
+
+    assert result.returncode == 1, result.stderr
+    with (tmp_path / "formulas.csv.failed.csv").open(newline="") as handle:
+        lines_and_keys = [(line, key) for line, key, _ in list(csv.reader(handle))[1:]]
+    assert lines_and_keys == [
+        ("2", "'=1+1"),
+        ("3", "'-1"),
+        ("4", "'\tt"),
+        ("5", "'\rr"),
+        ("6", "'@SUM(A1)/x"),
+        ("7", "'+2/x"),
+    ]
+
+
 def test_without_create_missing_profiles_are_counted_not_applied(
     live: LiveServer, tmp_path: Path
 ) -> None:
@@ -402,53 +485,69 @@ def test_a_rerun_after_a_lost_answer_and_an_interruption_applies_no_part_twice(
     assert new_batches(live, before) == batches
 
 
-class StubServer:
-    """Answers like targetadmin, but the first POST is answered 429 with Retry-After: 2."""
+Answer = tuple[int, str, dict[str, str]]  # status, XML body, headers
 
-    def __init__(self) -> None:
+
+def status_answer(batch_id: str = "stub-1", batch_size: str = "1") -> Answer:
+    counts = "".join(f"<{name}>1</{name}>" for name in ("consumedCount", "successfulUpdates"))
+    return (
+        200,
+        f"<response><batchId>{batch_id}</batchId><status>complete</status>"
+        f"<batchSize>{batch_size}</batchSize>{counts}<profilesNotFound>0</profilesNotFound>"
+        "<failedUpdates>0</failedUpdates></response>",
+        {},
+    )
+
+
+def accepted_answer(batch_id: str = "stub-1") -> Answer:
+    status_url = f"http://elsewhere/m2/demo/profile/batchStatus?batchId={quote(batch_id)}"
+    return 200, f"<response><batchStatus>{status_url}</batchStatus></response>", {}
+
+
+def message_answer(status: int, message: str, **headers: str) -> Answer:
+    return status, f"<response><message>{message}</message></response>", headers
+
+
+NO_CHECK_BATCH = message_answer(404, "No batch 'targetadmin-upload-check' for client demo.")
+
+
+class StubServer:
+    """Answers like targetadmin, or as oddly as a test says.
+
+    The server check (a status request for ``targetadmin-upload-check``) is answered 404;
+    other status requests with ``status(batch_id)``, and the Nth POST with ``accept(n)``.
+    Each POST is recorded with its time and ``Idempotency-Key``.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: Callable[[str], Answer] = lambda batch_id: status_answer(batch_id),
+        accept: Callable[[int], Answer] = lambda number: accepted_answer(),
+        check: Answer = NO_CHECK_BATCH,
+    ) -> None:
         self.posts: list[tuple[float, str]] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def answer(self, status: int, body: str, **headers: str) -> None:
+            def answer(self, found: Answer) -> None:
+                status, body, headers = found
                 self.send_response(status)
-                for name, value in {"Content-Type": "application/xml", **headers}.items():
+                content_type = "application/xml; charset=utf-8"
+                for name, value in {"Content-Type": content_type, **headers}.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body.encode())))
                 self.end_headers()
                 self.wfile.write(body.encode())
 
             def do_GET(self) -> None:
-                if "batchId=stub-1" in self.path:
-                    counts = "".join(
-                        f"<{name}>1</{name}>" for name in ("consumedCount", "successfulUpdates")
-                    )
-                    self.answer(
-                        200,
-                        "<response><batchId>stub-1</batchId><status>complete</status>"
-                        f"<batchSize>1</batchSize>{counts}<profilesNotFound>0</profilesNotFound>"
-                        "<failedUpdates>0</failedUpdates></response>",
-                    )
-                else:
-                    self.answer(
-                        404, "<response><message>No batch 'x' for client demo.</message></response>"
-                    )
+                (batch_id,) = parse_qs(urlsplit(self.path).query)["batchId"]
+                self.answer(check if batch_id == "targetadmin-upload-check" else status(batch_id))
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 stub.posts.append((time.monotonic(), self.headers["Idempotency-Key"]))
-                if len(stub.posts) == 1:
-                    message = "Too many bulk submissions: at most 50 a minute per client."
-                    self.answer(
-                        429,
-                        f"<response><message>{message}</message></response>",
-                        **{"Retry-After": "2"},
-                    )
-                else:
-                    status_url = "http://elsewhere/m2/demo/profile/batchStatus?batchId=stub-1"
-                    self.answer(
-                        200, f"<response><batchStatus>{status_url}</batchStatus></response>"
-                    )
+                self.answer(accept(len(stub.posts)))
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -457,23 +556,70 @@ class StubServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    def run(self, path: Path) -> subprocess.CompletedProcess[str]:
+        """The tool, sending ``path`` to this server; the server stops with it."""
+        try:
+            return tool(self.url, str(path))
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+
 
 def test_a_429_is_retried_with_the_same_key_after_the_wait_retry_after_asks(
     tmp_path: Path,
 ) -> None:
-    stub = StubServer()
+    limited = message_answer(
+        429, "Too many bulk submissions: at most 50 a minute per client.", **{"Retry-After": "2"}
+    )
+    stub = StubServer(accept=lambda number: limited if number == 1 else accepted_answer())
     path = write_csv(tmp_path / "limited.csv", ["thirdPartyId", "tier"], [["u-1", "gold"]])
-    try:
-        result = tool(stub.url, str(path))
-    finally:
-        stub.server.shutdown()
-        stub.server.server_close()
+
+    result = stub.run(path)
 
     assert result.returncode == 0, result.stderr
     (first, first_key), (second, second_key) = stub.posts
     assert second - first >= 2
     assert first_key == second_key
     assert "429: Too many bulk submissions" in result.stderr
+
+
+def test_a_count_that_is_not_a_number_is_a_protocol_error_exit_3(tmp_path: Path) -> None:
+    stub = StubServer(status=lambda batch_id: status_answer(batch_id, batch_size="abc"))
+    path = write_csv(tmp_path / "odd.csv", ["thirdPartyId", "tier"], [["u-1", "gold"]])
+
+    result = stub.run(path)
+
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "targetadmin-upload: gave up: The status of batch stub-1 is not one targetadmin"
+        " answers: batchSize is 'abc', not a whole number."
+    )
+
+
+def test_what_the_server_says_reaches_the_terminal_with_control_characters_escaped(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path / "odd.csv", ["thirdPartyId", "tier"], [["u-1", "gold"]])
+    clear_screen = "\x1b[2J"
+    set_title = "\x1b]0;pwned\x07"
+    refused = StubServer(check=message_answer(401, f"{clear_screen}Bad token{set_title}"))
+    batch_id = f"stub{set_title}-1"
+    retried = message_answer(503, f"Busy{clear_screen}", **{"Retry-After": "0"})
+    accepted = StubServer(
+        accept=lambda number: retried if number == 1 else accepted_answer(batch_id),
+        status=lambda batch_id: status_answer(),  # XML cannot hold the control characters
+    )
+
+    results = [refused.run(path), accepted.run(path)]
+
+    assert [result.returncode for result in results] == [2, 0]
+    shown = "".join(result.stdout + result.stderr for result in results)
+    assert "\x1b" not in shown
+    assert "\x07" not in shown
+    assert "The server wants a token: \\x1b[2JBad token\\x1b]0;pwned\\x07" in shown
+    assert "503: Busy\\x1b[2J; retry 1" in shown
+    assert "stub\\x1b]0;pwned\\x07-1" in shown
 
 
 class Terminal(io.StringIO):

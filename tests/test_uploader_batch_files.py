@@ -20,7 +20,7 @@ from profiles.ingest.batchfile import BatchFileWriter, parse_header, parse_line,
 from profiles.ingest.storage import DirectoryStorage
 from targetadmin_upload import batchfile
 from targetadmin_upload.parts import Part, split
-from targetadmin_upload.sources import Record, open_source
+from targetadmin_upload.sources import Failure, Record, open_source
 
 PACKAGE = Path(batchfile.__file__).resolve().parent
 BLANKS = " \t"
@@ -184,3 +184,19 @@ def test_a_csv_with_a_byte_order_mark_and_any_case_key_column_is_read(tmp_path: 
     source = open_source(path, None, None)
     assert (source.kind, source.names) == ("thirdPartyId", ["city"])
     assert list(source) == [Record(2, ["u-1", "Paris"])]
+
+
+def test_json_lines_numbers_are_sent_as_written_and_nan_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.jsonl"
+    path.write_text(
+        '{"thirdPartyId": 7, "attributes": {"e": 1e2, "tenth": 0.10, "big": 12345678901234567890.5}}\n'
+        '{"thirdPartyId": "u-2", "attributes": {"e": NaN}}\n'
+        '{"thirdPartyId": "u-3", "attributes": {"e": -Infinity, "tenth": true}}\n'
+    )
+    source = open_source(path, None, None)
+
+    assert list(source) == [
+        Record(1, ["7", "1e2", "0.10", "12345678901234567890.5"]),
+        Failure(2, "", "not valid JSON: NaN is not a JSON number"),
+        Failure(3, "", "not valid JSON: -Infinity is not a JSON number"),
+    ]

@@ -7,24 +7,35 @@ right-most entry that is not a trusted proxy is the caller: entries to its left 
 by the caller itself and may be anything. A malformed entry met on that walk (a name, a port,
 garbage) ends it: the peer address is used, as if no proxy had forwarded the call. An
 ``X-Forwarded-For`` from a peer that is not a trusted proxy is never read. The throttles,
-the audit trail, the request log and the profile APIs' network allowlist all use
-:func:`caller_address`.
+the sign-in lockout, the audit trail, the tokens' last use, the request log and the profile
+APIs' network allowlist all use :func:`caller_address`.
+
+The throttles and the lockout count a caller by :func:`counted_as`: an IPv6 caller by its
+/64, the block one subscriber's network is given, so that rotating through the addresses of
+that block gains nothing. The allowlist, the audit trail and the logs keep the whole address.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from django.conf import settings
-from django.http import HttpRequest
 
 type Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 type Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def caller_address(request: HttpRequest) -> str | None:
+class Request(Protocol):
+    """What :func:`caller_address` reads of a request: its ``META`` (the WSGI environment)."""
+
+    @property
+    def META(self) -> Mapping[str, Any]: ...
+
+
+def caller_address(request: Request) -> str | None:
     """The caller's address as text; ``None`` when the request has none."""
     peer: str | None = request.META.get("REMOTE_ADDR") or None
     proxies = trusted_proxies(tuple(settings.TRUSTED_PROXIES))
@@ -42,6 +53,27 @@ def caller_address(request: HttpRequest) -> str | None:
             return str(address)
     # Every forwarded hop is a trusted proxy: the left-most one is the furthest known.
     return str(parse_address(entries[0]))
+
+
+# An IPv6 caller is counted by its network of this many bits.
+IPV6_COUNTED_PREFIX = 64
+
+
+def counted_as(address: str) -> str:
+    """What the throttles and the sign-in lockout count ``address`` under: an IPv4 address
+    itself, an IPv6 address the first address of its /64 (``2001:db8:1:2::``, still an
+    address, so it fits where one is stored); text that is no address, itself."""
+    parsed = parse_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        network = ipaddress.IPv6Network((parsed, IPV6_COUNTED_PREFIX), strict=False)
+        return str(network.network_address)
+    return address if parsed is None else str(parsed)
+
+
+def caller_counted_as(request: Request) -> str | None:
+    """The caller as the sign-in lockout counts it (django-axes' ``AXES_CLIENT_IP_CALLABLE``)."""
+    address = caller_address(request)
+    return None if address is None else counted_as(address)
 
 
 def parse_address(text: str) -> Address | None:

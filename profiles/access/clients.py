@@ -11,10 +11,10 @@ from profiles.access.models import AuditEvent, Client, Membership, Role
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from profiles.access.models import Actor
+    from profiles.access.actors import Actor
 
 
-def create_client(code: str, name: str, *, actor: Actor, actor_label: str = "") -> Client:
+def create_client(code: str, name: str, *, actor: Actor) -> Client:
     """Create a client; raises ``ValidationError`` for a bad or taken code."""
     client = Client(code=code, name=name)
     client.full_clean()
@@ -24,15 +24,12 @@ def create_client(code: str, name: str, *, actor: Actor, actor_label: str = "") 
             client,
             AuditEvent.Action.CLIENT_CREATED,
             actor=actor,
-            actor_label=actor_label,
             detail=f"named {name!r}",
         )
     return client
 
 
-def grant_role(
-    user: AbstractBaseUser, client: Client, role: Role, *, actor: Actor, actor_label: str = ""
-) -> Role | None:
+def grant_role(user: AbstractBaseUser, client: Client, role: Role, *, actor: Actor) -> Role | None:
     """Make ``user`` a ``role`` of ``client``, creating or changing the membership.
 
     Returns the role the user held before (None for a new member). Audited only when
@@ -52,7 +49,6 @@ def grant_role(
             client,
             AuditEvent.Action.ROLE_GRANTED,
             actor=actor,
-            actor_label=actor_label,
             detail=f"{user.get_username()} is {role.label} ({change})",
         )
     return previous

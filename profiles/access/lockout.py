@@ -1,34 +1,15 @@
-"""The answer to a locked-out sign-in (django-axes' ``AXES_LOCKOUT_CALLABLE``).
+"""How long a locked-out sign-in stays locked (django-axes' cool-off).
 
-The management API has already answered in Adobe's error shape (429 with ``Retry-After``),
-so that answer is kept; the sign-in pages get a page saying how long the lock lasts.
+The management API tells a locked-out caller in Adobe's error shape, and the sign-in pages
+show a page (``profiles.pages.lockout``); both say how long the lock lasts.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from axes.helpers import get_cool_off
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 
 
-def cool_off_seconds(request: HttpRequest) -> int:
+def cool_off_seconds(request: object) -> int:
+    """The seconds the lock lasts; ``request`` is the one axes judged (settings may use it)."""
     cool_off = get_cool_off(request)
     return int(cool_off.total_seconds()) if cool_off else 0
-
-
-def lockout_response(
-    request: HttpRequest,
-    original_response: HttpResponse | None,
-    credentials: dict[str, Any] | None,
-) -> HttpResponse:
-    match = request.resolver_match
-    if original_response is not None and match is not None and match.app_name == "admin_api":
-        return original_response
-    seconds = cool_off_seconds(request)
-    response = render(
-        request, "registration/locked_out.html", {"minutes": max(seconds // 60, 1)}, status=429
-    )
-    response["Retry-After"] = str(seconds)
-    return response

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -11,9 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    Actor = AbstractBaseUser | AnonymousUser | None
+    from profiles.access.actors import Actor
 
 # A client code (docs/concepts.md#clients): the one definition, used by the model's
 # validator and by every front door that refuses a code no client can have unqueried.
@@ -70,10 +68,6 @@ class Membership(models.Model):
         return f"{self.user} is {self.get_role_display()} of {self.client}"
 
 
-def actor_user(actor: Actor) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
-
-
 class AuditEvent(models.Model):
     class Action(models.TextChoices):
         AUTH_ENABLED = "auth_enabled", "Require Authentication enabled"
@@ -118,18 +112,15 @@ class AuditEvent(models.Model):
         action: str,
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
         token_last_four: str = "",
         detail: str = "",
     ) -> AuditEvent:
-        user = actor_user(actor)
         return cls.objects.create(
             client=client,
             action=action,
-            actor=user,
-            actor_label=actor_label or (user.get_username() if user else "anonymous"),
-            remote_addr=remote_addr,
+            actor=actor.user,
+            actor_label=actor.label,
+            remote_addr=actor.address,
             token_last_four=token_last_four,
             detail=detail,
         )

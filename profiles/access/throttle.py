@@ -1,10 +1,10 @@
 """Failure budgets per caller address: the one counter behind every authentication throttle.
 
-A :class:`FailureBudget` counts refused attempts from one address in fixed windows kept in
-Django's default cache (the database cache, shared by every worker process and host). Past
-its limit within a window, the address waits until the window ends. Fixed windows keep this
-to a few cache operations, all on the refused path: an accepted attempt never touches the
-cache.
+A :class:`FailureBudget` counts refused attempts from one address (an IPv6 address by its
+/64, ``addresses.counted_as``) in fixed windows kept in Django's default cache (the database
+cache, shared by every worker process and host). Past its limit within a window, the address
+waits until the window ends. Fixed windows keep this to a few cache operations, all on the
+refused path: an accepted attempt never touches the cache.
 
 Two budgets use it: refused profile API calls (``PROFILE_API_FAILURES``,
 docs/api.md#throttling) and failed HTTP Basic sign-ins to the management API
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from profiles.access.addresses import counted_as
+
 
 @dataclass(frozen=True, slots=True)
 class FailureBudget:
@@ -33,7 +35,7 @@ class FailureBudget:
         window = int(getattr(settings, self.window_setting))
         now = time.time() if now is None else now
         bucket = int(now // window)
-        return f"{self.scope}:{address}:{bucket}", window, bucket, now
+        return f"{self.scope}:{counted_as(address)}:{bucket}", window, bucket, now
 
     def _wait(self, failures: int, window: int, bucket: int, now: float) -> int | None:
         if failures <= int(getattr(settings, self.limit_setting)):

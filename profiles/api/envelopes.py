@@ -29,6 +29,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_ACCEPTABLE: 406,
     ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.LENGTH_REQUIRED: 411,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.TOO_MANY_REQUESTS: 429,

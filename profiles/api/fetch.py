@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from profiles.access.models import Client
-from profiles.ingest.pipeline import RowError, check_profile_id
-from profiles.ingest.single import not_found_message
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.store import KeyKind, reads
+from profiles.store.keys import InvalidProfileId, check_profile_id, not_found_message
 from profiles.store.models import Profile
 
 
@@ -17,13 +16,13 @@ def find(client: Client, kind: KeyKind, profile_id: str) -> Profile:
     try:
         # An id no profile can have (control characters, too long) is not looked up at all.
         check_profile_id(kind, profile_id)
-    except RowError:
+    except InvalidProfileId:
         raise ProductError(
-            ErrorCode.NOT_FOUND, not_found_message(client, kind, profile_id)
+            ErrorCode.NOT_FOUND, not_found_message(client.code, kind, profile_id)
         ) from None
     profile = reads.profile(client.pk, kind, profile_id)
     if profile is None:
-        raise ProductError(ErrorCode.NOT_FOUND, not_found_message(client, kind, profile_id))
+        raise ProductError(ErrorCode.NOT_FOUND, not_found_message(client.code, kind, profile_id))
     return profile
 
 

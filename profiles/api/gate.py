@@ -72,6 +72,7 @@ from profiles.access.throttle import PROFILE_API_FAILURES
 from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import verification
+from profiles.tokens.models import Rejection
 
 logger = logging.getLogger(__name__)
 
@@ -226,8 +227,8 @@ def _refusal(request: HttpRequest, refused: verification.Refused) -> ProductErro
         reason, last_four = "missing", ""
     else:
         # The most useful reason wins: "expired" tells the owner to re-generate.
-        chosen = next((r for r in reasons if r.reason == "expired"), reasons[0])
-        message = EXPIRED_MESSAGE if chosen.reason == "expired" else INVALID_MESSAGE
+        chosen = next((r for r in reasons if r.reason is Rejection.EXPIRED), reasons[0])
+        message = EXPIRED_MESSAGE if chosen.reason is Rejection.EXPIRED else INVALID_MESSAGE
         error = ProductError(
             ErrorCode.UNAUTHORIZED,
             message,

@@ -24,10 +24,11 @@ from django.utils import timezone
 
 from profiles import tasks
 from profiles.access.models import Client
-from profiles.api import json_body
+from profiles.api import bodies, json_body
+from profiles.api.uploads import store_multipart, store_raw_body
 from profiles.ingest import processing
 from profiles.ingest.batches import ApiVersion, Batch, Status, new_batch_id
-from profiles.ingest.batchfile import BatchFileWriter, store_multipart, store_raw_body
+from profiles.ingest.batchfile import BatchFileWriter
 from profiles.ingest.storage import batch_files
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_IDEMPOTENCY_KEY_LENGTH
@@ -160,13 +161,14 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
             ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the profiles as Content-Type: application/json."
         )
     limit = settings.JSON_BULK_MAX_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    body = request.read(limit + 1) if declared.isdigit() and int(declared) <= limit else b""
-    if len(body) > limit or (declared.isdigit() and int(declared) > limit):
-        raise ProductError(
+    body = bodies.read_body(
+        request,
+        max_bytes=limit,
+        too_large=lambda: ProductError(
             ErrorCode.TOO_LARGE,
             f"The request body must be at most {limit:,} bytes; send larger loads as a batch file.",
-        )
+        ),
+    )
     payload = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON: {reason}.")
     if not isinstance(payload, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")

@@ -20,10 +20,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.models import Client
-from profiles.ingest.pipeline import Outcome, shown_storable
+from profiles.ingest.pipeline import Outcome
 from profiles.ingest.storage import batch_files
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from profiles.store import KeyKind, reads
+from profiles.store.keys import shown_storable
 
 
 class ApiVersion(models.TextChoices):

@@ -6,7 +6,8 @@
     123,value1
     124,,value2
 
-Two halves, both streaming:
+Two halves, both streaming and both taking bytes (reading the HTTP upload is
+``profiles.api.uploads``'s):
 
 - :class:`BatchFileWriter` receives an upload chunk by chunk, stores it (in the storage
   ``BATCH_STORAGE`` names, docs/operations.md#batch-storage) and checks the whole-file rules
@@ -24,16 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from django.core.files import File
 from django.core.files.storage import Storage
-from django.core.files.uploadhandler import FileUploadHandler
-from django.http import HttpRequest
-from django.http.multipartparser import MultiPartParser
 
 from profiles.ingest.pipeline import Row, RowError, RowFailure, check_attribute_name
 from profiles.rules.errors import ErrorCode, ProductError
@@ -113,7 +111,11 @@ def _too_many_cells(line: str, width: int) -> RowError:
 
 
 def parse_line(header: Header, position: int, line: str) -> Row:
-    """One data line as a ``Row``; raises ``RowError`` for a malformed line."""
+    """One data line as a ``Row``; raises ``RowError`` for a malformed line.
+
+    The common line (no escapes, no blanks to trim) is split and zipped with the header in
+    one step, since this runs once per row of every batch.
+    """
     # Split at most ``width`` times: a line of a million commas is not a million cells.
     cells = line.split(",", header.width)
     if len(cells) > header.width:
@@ -243,12 +245,9 @@ def read_block(handle: IO[bytes], rows: int, max_bytes: int | None = None) -> Li
 def parse_block(header: Header, block: LineBlock, *, offset: int, position: int) -> ParsedChunk:
     """The block's lines as rows and failed lines; it starts at byte ``offset``, line ``position``.
 
-    Blank lines are skipped (they still count as lines). The common line (no escapes, no
-    blanks to trim) is split and zipped with the header in one step, since this loop runs
-    once per row of every batch.
+    Blank lines are skipped (they still count as lines); each other line is parsed by
+    :func:`parse_line`.
     """
-    names = header.names
-    width = header.width
     chunk = ParsedChunk([], [], offset + block.length, position)
     rows, failures = chunk.rows, chunk.failures
     for line in _lines(block.lines):
@@ -260,22 +259,10 @@ def parse_block(header: Header, block: LineBlock, *, offset: int, position: int)
                 )
             )
         elif line:
-            if "%" in line or "+" in line or " " in line or "\t" in line:
-                try:
-                    rows.append(parse_line(header, position, line))
-                except RowError as error:
-                    failures.append(
-                        RowFailure(position, _failed_id(line), error.code, error.message)
-                    )
-            else:
-                cells = line.split(",", width)
-                if len(cells) > width:
-                    wrong = _too_many_cells(line, width)
-                    failures.append(
-                        RowFailure(position, cells[0][:MAX_ID_LENGTH], wrong.code, wrong.message)
-                    )
-                else:
-                    rows.append(Row(position, cells[0], dict(zip(names, cells[1:], strict=False))))
+            try:
+                rows.append(parse_line(header, position, line))
+            except RowError as error:
+                failures.append(RowFailure(position, _failed_id(line), error.code, error.message))
         position += 1
     if block.long_line is not None:
         failures.append(block.long_line.failure(position))
@@ -317,6 +304,13 @@ def read_chunks(
         offset, position = chunk.end_offset, chunk.next_position
         yield chunk
         del chunk  # before the next chunk is read
+
+
+def file_too_large(max_bytes: int) -> FileRefused:
+    """The refusal of a file of ``max_bytes`` bytes or more, however it is found out."""
+    return FileRefused(
+        ErrorCode.TOO_LARGE, f"The batch file must be smaller than {max_bytes:,} bytes."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,10 +356,7 @@ class BatchFileWriter:
             raise RuntimeError("write after finish")
         self.size += len(chunk)
         if self.size >= self.max_bytes:
-            raise FileRefused(
-                ErrorCode.TOO_LARGE,
-                f"The batch file must be smaller than {self.max_bytes:,} bytes.",
-            )
+            raise file_too_large(self.max_bytes)
         self._handle.write(chunk)
         if self.header is None:
             self._head += chunk
@@ -392,6 +383,9 @@ class BatchFileWriter:
         self.rows += len(lines) - lines.count(b"") - lines.count(b"\r")
         # Only whether the unfinished line is blank matters; a long one is kept as two bytes.
         self._tail = last if len(last) <= 2 else b"--"
+        self._check_rows()
+
+    def _check_rows(self) -> None:
         if self.rows > self.max_rows:
             raise FileRefused(
                 ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
@@ -412,10 +406,7 @@ class BatchFileWriter:
             self.data_offset = self.size
         elif self._tail not in (b"", b"\r"):
             self.rows += 1
-            if self.rows > self.max_rows:
-                raise FileRefused(
-                    ErrorCode.TOO_LARGE, f"The batch file has more than {self.max_rows:,} rows."
-                )
+            self._check_rows()
         return StoredFile(self.name, self.header, self.rows, self.data_offset)
 
     def discard(self) -> None:
@@ -425,181 +416,3 @@ class BatchFileWriter:
             with contextlib.suppress(Exception):
                 handle.close()
         self.storage.delete(self.name)
-
-
-READ_CHUNK_BYTES = 256 * 1024
-# Part headers, boundaries and small form fields around the file in a multipart body.
-MULTIPART_ALLOWANCE_BYTES = 64 * 1024
-
-
-class UploadStream:
-    """The request body, read once as it arrives: counted, capped, and checked whole.
-
-    With a Content-Length the body is read through Django's request stream. Without one
-    (``Transfer-Encoding: chunked``) it is read from ``wsgi.input`` to its end, which a
-    server says it can do by setting ``wsgi.input_terminated`` (gunicorn de-chunks the body
-    and does); any other server's chunked upload is refused, as it cannot be read safely.
-    Either way the body is refused as soon as it reaches ``max_bytes`` plus ``allowance``.
-
-    With ``boundary`` (a multipart body) the stream ends at the closing boundary, as
-    RFC 2046 says what follows it is ignored. :meth:`finish` refuses a body that ended
-    before the bytes it announced (a client that hung up mid-upload) or, multipart, before
-    its closing boundary: either way its last part may be cut short, and applying it would
-    apply a truncated file as if it were whole (docs/api.md#batch-file-update).
-    """
-
-    def __init__(
-        self, request: HttpRequest, *, max_bytes: int, allowance: int = 0, boundary: str = ""
-    ) -> None:
-        self.max_bytes = max_bytes
-        self.limit = max_bytes + allowance
-        self.received = 0
-        meta = request.META
-        declared = meta.get("CONTENT_LENGTH") or ""
-        self.declared = int(declared) if declared.isdigit() else None
-        if self.declared is not None and self.declared >= self.limit:
-            raise self._too_large()
-        # Without a Content-Length, Django's request stream reads nothing.
-        self._read: Callable[[int], bytes] = request.read
-        if self.declared is None and meta.get("wsgi.input_terminated"):
-            self._read = meta["wsgi.input"].read
-        elif self.declared is None and request.headers.get("Transfer-Encoding"):
-            raise FileRefused(
-                ErrorCode.BAD_REQUEST,
-                "This server cannot read an upload sent with Transfer-Encoding: chunked; "
-                "send it with a Content-Length.",
-            )
-        # The closing delimiter is CRLF "--" boundary "--"; the CRLF is implied at the start.
-        self._close = f"\r\n--{boundary}--".encode(errors="replace") if boundary else b""
-        self._carry = b"\r\n"
-        self.closed = False
-
-    def _too_large(self) -> FileRefused:
-        return FileRefused(
-            ErrorCode.TOO_LARGE, f"The batch file must be smaller than {self.max_bytes:,} bytes."
-        )
-
-    def _take(self, size: int) -> bytes:
-        try:
-            data = self._read(size)
-        except Exception as error:  # a timeout, a dropped connection, a server's bad chunk
-            raise self._broken(error) from None
-        self.received += len(data)
-        if self.received >= self.limit:
-            raise self._too_large()
-        return data
-
-    def _broken(self, error: Exception) -> FileRefused:
-        cause = error.__cause__ or error  # Django re-raises an OSError as UnreadablePostError
-        if isinstance(cause, TimeoutError) or "timed out" in str(cause):
-            # The server's socket timeout ran out (a later read says "timed out object").
-            return FileRefused(
-                ErrorCode.REQUEST_TIMEOUT,
-                f"The upload was too slow: the server stopped waiting after "
-                f"{self.received:,} bytes.",
-            )
-        # A dropped connection, or a chunked body that ends inside a chunk.
-        return FileRefused(ErrorCode.BAD_REQUEST, "The upload broke off before its end.")
-
-    def read(self, size: int | None = None, /) -> bytes:
-        if self.closed:
-            return b""
-        data = self._take(READ_CHUNK_BYTES if size is None or size < 0 else size)
-        if self._close:
-            window = self._carry + data
-            found = window.find(self._close)
-            if found >= 0:
-                self.closed = True
-                return data[: found + len(self._close) - len(self._carry)]
-            self._carry = window[-(len(self._close) - 1) :]
-        return data
-
-    def finish(self) -> None:
-        """Read what is left (a multipart epilogue) and refuse a body that ended early."""
-        while self._take(READ_CHUNK_BYTES):
-            pass
-        if self.declared is not None and self.received < self.declared:
-            raise FileRefused(
-                ErrorCode.BAD_REQUEST,
-                f"The upload ended after {self.received:,} of {self.declared:,} bytes "
-                "it announced.",
-            )
-        if self._close and not self.closed:
-            raise FileRefused(
-                ErrorCode.BAD_REQUEST,
-                "The multipart upload ended before its closing boundary.",
-            )
-
-
-def store_raw_body(request: HttpRequest, writer: BatchFileWriter) -> StoredFile:
-    """Stream a raw request body (``curl --data-binary @file``) into ``writer``.
-
-    The body is read from the request stream, never through ``request.body`` or
-    ``request.POST``, so Django's in-memory limits do not apply and memory stays flat.
-    """
-    stream = UploadStream(request, max_bytes=writer.max_bytes)
-    while chunk := stream.read(READ_CHUNK_BYTES):
-        writer.write(chunk)
-    stream.finish()
-    return writer.finish()
-
-
-class BatchUploadHandler(FileUploadHandler):
-    """Send the multipart field ``batch`` straight into a ``BatchFileWriter``."""
-
-    chunk_size = READ_CHUNK_BYTES
-
-    def __init__(self, writer: BatchFileWriter, request: HttpRequest | None = None) -> None:
-        super().__init__(request)
-        self.writer = writer
-        self.receiving = False
-        self.received = False
-
-    def new_file(self, field_name: str, *args: Any, **kwargs: Any) -> None:
-        super().new_file(field_name, *args, **kwargs)
-        self.receiving = field_name == "batch" and not self.received
-        self.received = self.received or self.receiving
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
-        if self.receiving:
-            self.writer.write(raw_data)
-            return None
-        return raw_data
-
-    def file_complete(self, file_size: int) -> None:
-        self.receiving = False
-
-
-def store_multipart(request: HttpRequest, writer: BatchFileWriter) -> StoredFile:
-    """Stream the multipart file field ``batch`` into ``writer``.
-
-    The field's content may start with ``batch=`` or directly with the header. Django's
-    parser reads the body through an ``UploadStream``, since on its own it takes a body cut
-    short, or one without its closing boundary, as if it had ended there.
-    """
-    stream = UploadStream(
-        request,
-        max_bytes=writer.max_bytes,
-        allowance=MULTIPART_ALLOWANCE_BYTES,
-        boundary=(request.content_params or {}).get("boundary", ""),
-    )
-
-    class StreamedParser(MultiPartParser):
-        def __init__(self, META: Any, _: Any, handlers: Any, encoding: str | None = None) -> None:
-            if stream.declared is None:
-                # A chunked body has no Content-Length; without one the parser reads nothing.
-                META = {**META, "CONTENT_LENGTH": str(stream.limit)}
-            super().__init__(META, stream, handlers, encoding)  # type: ignore[arg-type]
-
-    handler = BatchUploadHandler(writer, request)
-    request.upload_handlers = [handler]
-    # django-stubs type the attribute as a parser instance; Django takes the class.
-    request.multipart_parser_class = StreamedParser  # type: ignore[assignment]
-    request.FILES  # noqa: B018 (parsing the body drives the handler)
-    stream.finish()
-    if not handler.received:
-        text = request.POST.get("batch")
-        if text is None:
-            raise FileRefused(ErrorCode.BAD_REQUEST, "The multipart upload has no 'batch' field.")
-        writer.write(text.encode())
-    return writer.finish()

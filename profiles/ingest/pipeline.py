@@ -9,7 +9,6 @@ statement per chunk.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,12 +26,9 @@ from profiles.rules.limits import (
     MAX_VALUE_LENGTH,
 )
 from profiles.store import KeyKind, Update
+from profiles.store.keys import InvalidProfileId, check_profile_id, is_storable, why_unstorable
 
 CHUNK_SIZE = 5_000
-
-# What the store cannot hold: NUL (PostgreSQL refuses it, so no database takes it) and a
-# lone surrogate ("\ud800" in JSON), which is not a character: no UTF-8 text holds one.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Row(NamedTuple):
@@ -78,53 +74,11 @@ class Outcome:
         self.pc_ids.update(other.pc_ids)
 
 
-def is_storable(text: str) -> bool:
-    """Whether the store can hold ``text``: the one rule every way in shares.
-
-    Bytes decoded as UTF-8 never hold a lone surrogate, but a JSON escape can make one.
-    """
-    if "\x00" in text:
-        return False
-    if text.isascii():  # constant time: almost every row ends here
-        return True
-    try:
-        text.encode()  # in C, faster than searching; only a lone surrogate fails
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def shown_storable(text: str) -> str:
-    """``text`` with each character the store cannot hold shown as U+FFFD.
-
-    For recording a failed row as it was sent: a row can fail precisely for holding one.
-    """
-    return text if is_storable(text) else _UNSTORABLE.sub("\ufffd", text)
-
-
-def _unstorable(text: str) -> str:
-    """Why ``is_storable(text)`` is false, for a row's failure message."""
-    if "\x00" in text:
-        return "contains a NUL character"
-    return "is not valid UTF-8 text (it holds a lone surrogate)"
-
-
-def check_profile_id(kind: KeyKind, profile_id: str) -> None:
-    if not is_storable(profile_id):
-        raise RowError(ErrorCode.BAD_ID, f"{kind} {_unstorable(profile_id)}")
-    if not profile_id:
-        raise RowError(ErrorCode.MISSING_ID, f"{kind} is empty")
-    if len(profile_id) > MAX_ID_LENGTH:
-        raise RowError(ErrorCode.ID_TOO_LONG, f"{kind} is longer than {MAX_ID_LENGTH} characters")
-    if kind is KeyKind.THIRD_PARTY_ID and ("+" in profile_id or "/" in profile_id):
-        raise RowError(ErrorCode.BAD_ID, "thirdPartyId must not contain '+' or '/'")
-    if not profile_id.isprintable():
-        raise RowError(ErrorCode.BAD_ID, f"{kind} contains control characters")
-
-
 def check_attribute_name(name: str) -> None:
     if not is_storable(name):
-        raise RowError(ErrorCode.BAD_ATTRIBUTE_NAME, f"attribute name {name!r} {_unstorable(name)}")
+        raise RowError(
+            ErrorCode.BAD_ATTRIBUTE_NAME, f"attribute name {name!r} {why_unstorable(name)}"
+        )
     if not name:
         raise RowError(ErrorCode.BAD_ATTRIBUTE_NAME, "attribute name is empty")
     if len(name) > MAX_NAME_LENGTH:
@@ -144,7 +98,7 @@ def check_attribute_name(name: str) -> None:
 
 def check_value(name: str, value: str) -> None:
     if not is_storable(value):
-        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} {_unstorable(value)}")
+        raise RowError(ErrorCode.BAD_VALUE, f"value of {name!r} {why_unstorable(value)}")
     if len(value) > MAX_VALUE_LENGTH:
         raise RowError(
             ErrorCode.VALUE_TOO_LONG,
@@ -205,7 +159,7 @@ def prepare(
             ):
                 for name, value in kept.items():
                     check_value(name, value)
-        except RowError as error:
+        except (RowError, InvalidProfileId) as error:
             failures.append(RowFailure(row.position, profile_id, error.code, error.message))
             continue
         if kept:

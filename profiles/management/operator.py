@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 
+from profiles.access.actors import Actor
 from profiles.models import Client
 
 
@@ -48,9 +49,8 @@ class OperatorCommand(BaseCommand):
             help="record this Django user as the actor (default: cli:<your OS user>)",
         )
 
-    def operator(self, options: dict[str, Any]) -> tuple[AbstractBaseUser | None, str]:
-        """``(actor, actor_label)`` for ``AuditEvent.record`` and the model methods."""
+    def operator(self, options: dict[str, Any]) -> Actor:
+        """Who runs this command, for the model methods: built once per command."""
         if options.get("actor"):
-            user = find_user(options["actor"])
-            return user, user.get_username()
-        return None, f"cli:{_os_user()}"
+            return Actor.person(find_user(options["actor"]))
+        return Actor.named(f"cli:{_os_user()}")

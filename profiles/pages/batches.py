@@ -11,8 +11,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from profiles.access.models import Client, Role
-from profiles.access.roles import client_for
 from profiles.ingest.batches import Batch, BatchFailure
+from profiles.pages.permissions import client_for
+from targetadmin_upload.spreadsheet import spreadsheet_safe
 
 RECENT_BATCHES = 50
 FAILURES_SHOWN = 500
@@ -51,14 +52,6 @@ def batch(request: HttpRequest, client_code: str, batch_id: str) -> HttpResponse
         "refresh_seconds": 0 if found.is_finished else REFRESH_SECONDS,
     }
     return render(request, "profiles/batch.html", context)
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
-    return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
 
 
 class _Echo:

@@ -92,9 +92,9 @@ class Card:
 
     @property
     def may_reveal(self) -> bool:
-        """Reveal is offered for an active token of which a copy was kept."""
+        """Reveal is offered for an active token whose kept copy the configured keys open."""
         token = self.active_token
-        return token is not None and token.retrievable
+        return token is not None and token.copy_opens
 
     @property
     def retrievability(self) -> str:
@@ -104,6 +104,11 @@ class Card:
             return ""
         if self.token_expired:
             return "Not retrievable: it no longer works."
+        if self.token.retrievable:
+            return (
+                "Not retrievable: the kept copy cannot be read with the current encryption keys."
+                " Re-generate it to be able to retrieve it again."
+            )
         if self.settings.token_retrievable:
             return (
                 "Not retrievable: it was generated while retrieval was off. "

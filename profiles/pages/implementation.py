@@ -13,9 +13,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from profiles.access.actors import Actor
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client, Role
-from profiles.access.roles import client_for
 from profiles.pages.card import Card
 from profiles.pages.forms import (
     AllowedNetworksForm,
@@ -24,6 +24,7 @@ from profiles.pages.forms import (
     TokenForm,
     TokenRetrievableForm,
 )
+from profiles.pages.permissions import client_for
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
@@ -59,12 +60,14 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
     client, _ = client_for(request.user, client_code, Role.APPROVER, action=MANAGE_SETTINGS)
     if request.method != "POST":
         return _render_card(request, client)
+    actor = Actor.person(request.user, caller_address(request))
 
     if "save_authentication" in request.POST:
         auth_form = RequireAuthenticationForm(request.POST)
         return _save_setting(
             request,
             client,
+            actor,
             "auth_form",
             auth_form,
             lambda: auth_form.enabled,
@@ -77,6 +80,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         return _save_setting(
             request,
             client,
+            actor,
             "networks_form",
             networks_form,
             lambda: networks_form.cleaned_data["allowed_networks"],
@@ -94,6 +98,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         return _save_setting(
             request,
             client,
+            actor,
             "retrievable_form",
             retrievable_form,
             lambda: retrievable_form.cleaned_data["token_retrievable"],
@@ -106,7 +111,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         )
 
     if "reveal" in request.POST:
-        return _reveal(request, client)
+        return _reveal(request, client, actor)
 
     if "generate" in request.POST or "regenerate" in request.POST:
         token_form = TokenForm(request.POST)
@@ -138,8 +143,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
             _, plaintext = ProfileToken.objects.issue(
                 client,
                 expires_in_days=expires_in_days,
-                actor=request.user,
-                remote_addr=caller_address(request),
+                actor=actor,
                 # A grace period keeps a working token only; "Generate" has none to keep.
                 previous_token_grace_seconds=(token_form.cleaned_data["previous_token_grace"] or 0)
                 if replaces_active
@@ -156,7 +160,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         return _render_card(request, client, new_token=plaintext)
 
     if "revoke_previous" in request.POST:
-        return _revoke_previous(request, client)
+        return _revoke_previous(request, client, actor)
 
     return _render_card(request, client, status=400)
 
@@ -164,6 +168,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
 def _save_setting[V](
     request: HttpRequest,
     client: Client,
+    actor: Actor,
     form_name: str,
     form: Form,
     value: Callable[[], V],
@@ -179,23 +184,18 @@ def _save_setting[V](
     changed = save(
         ProfileApiSettings.for_client(client),
         chosen,
-        actor=request.user,
-        remote_addr=caller_address(request),
+        actor=actor,
     )
     if changed:
         messages.success(request, saved(chosen))
     return redirect("implementation", client_code=client.code)
 
 
-def _reveal(request: HttpRequest, client: Client) -> HttpResponse:
+def _reveal(request: HttpRequest, client: Client, actor: Actor) -> HttpResponse:
     """Show the active token again, from its kept copy; audited."""
     token = ProfileToken.objects.filter(client=client).active().first()
     plaintext = (
-        token.retrieve(
-            via="revealed on the screen", actor=request.user, remote_addr=caller_address(request)
-        )
-        if token is not None
-        else None
+        token.retrieve(via="revealed on the screen", actor=actor) if token is not None else None
     )
     if plaintext is None:
         messages.warning(
@@ -208,7 +208,7 @@ def _reveal(request: HttpRequest, client: Client) -> HttpResponse:
     return _render_card(request, client, revealed_token=plaintext)
 
 
-def _revoke_previous(request: HttpRequest, client: Client) -> HttpResponse:
+def _revoke_previous(request: HttpRequest, client: Client, actor: Actor) -> HttpResponse:
     """Revoke now: end the previous token's grace period, once confirmed."""
     form = RevokePreviousForm(request.POST)
     if not form.is_valid():
@@ -229,9 +229,7 @@ def _revoke_previous(request: HttpRequest, client: Client) -> HttpResponse:
                 },
             )
     else:
-        revoked = ProfileToken.objects.revoke_previous(
-            client, actor=request.user, remote_addr=caller_address(request), token_id=token_id
-        )
+        revoked = ProfileToken.objects.revoke_previous(client, actor=actor, token_id=token_id)
         if revoked is not None:
             messages.success(
                 request, f"Revoked the previous token {revoked.masked}: calls that use it now fail."

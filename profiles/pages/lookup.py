@@ -8,9 +8,9 @@ from datetime import datetime
 from django import forms
 
 from profiles.access.models import Client
-from profiles.ingest.pipeline import RowError, check_profile_id
 from profiles.rules.limits import MAX_ID_LENGTH
 from profiles.store import KeyKind
+from profiles.store.keys import InvalidProfileId, check_profile_id
 from profiles.store.models import Profile
 
 
@@ -27,7 +27,7 @@ class ProfileLookupForm(forms.Form):
         if "by" in cleaned and "profile_id" in cleaned:
             try:
                 check_profile_id(KeyKind(cleaned["by"]), str(cleaned["profile_id"]))
-            except RowError as error:
+            except InvalidProfileId as error:
                 self.add_error("profile_id", error.message)
         return cleaned
 

@@ -8,8 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from profiles.access.models import Role
-from profiles.access.roles import client_for
 from profiles.pages.lookup import ProfileLookupForm, attribute_rows, find_profile
+from profiles.pages.permissions import client_for
 
 
 @login_required

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_ACCEPTABLE = "not_acceptable"
     REQUEST_TIMEOUT = "request_timeout"
+    LENGTH_REQUIRED = "length_required"
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     TOO_MANY_REQUESTS = "too_many_requests"
@@ -78,6 +79,7 @@ ADOBE_SPELLING: Mapping[ErrorCode, str] = {
     ErrorCode.METHOD_NOT_ALLOWED: "Method.NotAllowed",
     ErrorCode.NOT_ACCEPTABLE: "MediaType.NotAcceptable",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "MediaType.Unsupported",
+    ErrorCode.LENGTH_REQUIRED: "Body.LengthRequired",
     ErrorCode.TOO_LARGE: "Body.TooLarge",
     ErrorCode.BAD_JSON: "Body.Invalid",
     ErrorCode.INVALID: "Parameter.Invalid",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
@@ -13,26 +14,43 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from profiles.access.models import AuditEvent, Client, actor_user
+from profiles.access.addresses import Network, parse_address
+from profiles.access.models import AuditEvent, Client
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import expiry, sealing, secret
 
 if TYPE_CHECKING:
-    from profiles.access.models import Actor
+    from profiles.access.actors import Actor
 
 MAX_ALLOWED_NETWORKS = 100
 KEYS_MISSING_REFUSAL = (
-    "This client allows its token to be retrieved again, but no token encryption key is "
-    "configured (TOKEN_ENCRYPTION_KEYS), so no token can be generated: configure the key, "
-    "or turn the option off first."
+    f"This client allows its token to be retrieved again, but {sealing.NO_KEY}, so no token "
+    "can be generated: configure the key, or turn the option off first."
 )
 _MAX_NETWORK_TEXT = 64
+_MAPPED_PREFIX = 96  # ::ffff:0:0/96 holds the IPv4-mapped addresses
+
+
+def allowlist_network(text: str) -> Network:
+    """``text`` as an allowed network. An IPv4-mapped IPv6 network (``::ffff:192.0.2.0/120``)
+    is the IPv4 network it maps (``192.0.2.0/24``): a caller's address is read that way
+    (:func:`~profiles.access.addresses.parse_address`), so it would never be in the IPv6 one.
+
+    Raises ``ValueError`` for text that is no network.
+    """
+    network = ipaddress.ip_network(text, strict=False)
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= _MAPPED_PREFIX:
+        mapped = parse_address(str(network.network_address))
+        if isinstance(mapped, ipaddress.IPv4Address):
+            return ipaddress.IPv4Network((mapped, network.prefixlen - _MAPPED_PREFIX))
+    return network
 
 
 def clean_networks(entries: Iterable[object]) -> list[str]:
     """``entries`` as an allowlist: each an IPv4/IPv6 network in CIDR notation (a bare
     address is a network of one), normalised (host bits cleared), duplicates dropped, in the
-    order given, at most :data:`MAX_ALLOWED_NETWORKS` (docs/api.md#allowed-networks).
+    order given, at most :data:`MAX_ALLOWED_NETWORKS` (docs/api.md#allowed-networks); an
+    IPv4-mapped IPv6 entry is saved as IPv4 (:func:`allowlist_network`).
 
     Raises ``ValidationError`` naming the first bad entry.
     """
@@ -44,7 +62,7 @@ def clean_networks(entries: Iterable[object]) -> list[str]:
         try:
             if len(text) > _MAX_NETWORK_TEXT:
                 raise ValueError(text)
-            network = str(ipaddress.ip_network(text, strict=False))
+            network = str(allowlist_network(text))
         except ValueError:
             shown = ascii(text[:_MAX_NETWORK_TEXT]) + ("…" if len(text) > _MAX_NETWORK_TEXT else "")
             raise ValidationError(
@@ -94,14 +112,7 @@ class ProfileApiSettings(models.Model):
         found, _ = cls.objects.get_or_create(client=client)
         return found
 
-    def set_require_authentication(
-        self,
-        enabled: bool,
-        *,
-        actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
-    ) -> bool:
+    def set_require_authentication(self, enabled: bool, *, actor: Actor) -> bool:
         """Turn authentication on or off; audited. Returns whether anything changed."""
         if self.require_authentication == enabled:
             return False
@@ -110,19 +121,10 @@ class ProfileApiSettings(models.Model):
             self._save_change(
                 AuditEvent.Action.AUTH_ENABLED if enabled else AuditEvent.Action.AUTH_DISABLED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
             )
         return True
 
-    def set_allowed_networks(
-        self,
-        networks: Iterable[object],
-        *,
-        actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
-    ) -> bool:
+    def set_allowed_networks(self, networks: Iterable[object], *, actor: Actor) -> bool:
         """Replace the allowed networks with ``networks`` (validated by :func:`clean_networks`,
         which raises ``ValidationError``); audited. Returns whether anything changed."""
         cleaned = clean_networks(networks)
@@ -136,20 +138,11 @@ class ProfileApiSettings(models.Model):
             self._save_change(
                 AuditEvent.Action.ALLOWED_NETWORKS_CHANGED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 detail=detail,
             )
         return True
 
-    def set_token_retrievable(
-        self,
-        enabled: bool,
-        *,
-        actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
-    ) -> bool:
+    def set_token_retrievable(self, enabled: bool, *, actor: Actor) -> bool:
         """Allow the client's tokens to be retrieved again, or stop it; audited. Turning it
         off erases every stored copy of the client's tokens in the same transaction.
         Returns whether anything changed; ``ValidationError`` from
@@ -172,8 +165,6 @@ class ProfileApiSettings(models.Model):
                 if enabled
                 else AuditEvent.Action.TOKEN_RETRIEVAL_DISABLED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 detail="" if enabled else f"stored copies erased: {erased}",
             )
         return True
@@ -183,29 +174,32 @@ class ProfileApiSettings(models.Model):
         action: AuditEvent.Action,
         *,
         actor: Actor,
-        remote_addr: str | None,
-        actor_label: str,
         detail: str = "",
     ) -> None:
         """Save the setting just changed, with who changed it and when, and audit ``action``,
         in the caller's transaction."""
-        self.changed_by = actor_user(actor)
+        self.changed_by = actor.user
         self.changed_at = timezone.now()
         self.save()
         AuditEvent.record(
             self.client,
             action,
             actor=actor,
-            remote_addr=remote_addr,
-            actor_label=actor_label,
             detail=detail,
         )
 
 
-class TokenRejected(Exception):
-    """A presented token cannot be used. ``reason`` is 'invalid' or 'expired'."""
+class Rejection(StrEnum):
+    """Why a presented token cannot be used: "expired" tells its owner to re-generate."""
 
-    def __init__(self, reason: str, last_four: str = "") -> None:
+    INVALID = "invalid"
+    EXPIRED = "expired"
+
+
+class TokenRejected(Exception):
+    """A presented token cannot be used, for ``reason``."""
+
+    def __init__(self, reason: Rejection, last_four: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.last_four = last_four
@@ -236,8 +230,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         *,
         expires_in_days: int,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
         now: datetime | None = None,
         previous_token_grace_seconds: int = 0,
     ) -> tuple[ProfileToken, str]:
@@ -279,8 +271,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     now,
                     ended_by="a re-generation",
                     actor=actor,
-                    remote_addr=remote_addr,
-                    actor_label=actor_label,
                 )
             ]
             replaced = mine.current().first()
@@ -302,7 +292,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 client=client,
                 digest=secret.digest(plaintext),
                 last_four=secret.last_four(plaintext),
-                created_by=actor_user(actor),
+                created_by=actor.user,
                 created_at=now,
                 expires_at=now + timedelta(days=expires_in_days),
                 ciphertext=sealing.seal(plaintext) if retrievable else None,
@@ -313,8 +303,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 if replaced is not None or older
                 else AuditEvent.Action.TOKEN_GENERATED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=token.last_four,
                 detail=f"expires in {expires_in_days} days",
             )
@@ -323,22 +311,13 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     client,
                     AuditEvent.Action.GRACE_STARTED,
                     actor=actor,
-                    remote_addr=remote_addr,
-                    actor_label=actor_label,
                     token_last_four=replaced.last_four,
                     detail=f"works until {replaced.valid_until.isoformat(timespec='seconds')}",
                 )
         return token, plaintext
 
     def _end_grace(
-        self,
-        token: ProfileToken,
-        now: datetime,
-        *,
-        ended_by: str,
-        actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
+        self, token: ProfileToken, now: datetime, *, ended_by: str, actor: Actor
     ) -> bool:
         """Mark a previous token revoked when its grace period ended (now, if it was still
         running), audited once; ``False`` when someone else ended it first."""
@@ -350,16 +329,15 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             token.client,
             AuditEvent.Action.GRACE_ENDED,
             actor=actor,
-            remote_addr=remote_addr,
-            actor_label=actor_label,
             token_last_four=token.last_four,
             detail="grace period over" if over <= now else f"ended early by {ended_by}",
         )
         return True
 
-    def end_finished_graces(self, now: datetime | None = None) -> int:
-        """Record every grace period that has run out as ended (``send_token_reminders``
-        does, each sweep); returns how many. The tokens stopped working when it ran out."""
+    def end_finished_graces(self, now: datetime | None = None, *, actor: Actor) -> int:
+        """Record every grace period that has run out as ended by ``actor`` (the reminder
+        sweep does, as ``SYSTEM``); returns how many. The tokens stopped working when it ran
+        out."""
         now = now or timezone.now()
         finished = (
             self.unrevoked()
@@ -367,19 +345,9 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             .filter(Q(grace_until__lte=now) | Q(expires_at__lte=now))
             .select_related("client")
         )
-        return sum(
-            self._end_grace(token, now, ended_by="time", actor=None, actor_label=SYSTEM_ACTOR_LABEL)
-            for token in finished
-        )
+        return sum(self._end_grace(token, now, ended_by="time", actor=actor) for token in finished)
 
-    def revoke_active(
-        self,
-        client: Client,
-        *,
-        actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
-    ) -> ProfileToken | None:
+    def revoke_active(self, client: Client, *, actor: Actor) -> ProfileToken | None:
         """Revoke the client's current token (a previous one in grace is left alone)."""
         with transaction.atomic():
             token = self.filter(client=client).current().select_for_update().first()
@@ -392,8 +360,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 client,
                 AuditEvent.Action.TOKEN_REVOKED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=token.last_four,
             )
         return token
@@ -403,8 +369,6 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         client: Client,
         *,
         actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
         token_id: int | None = None,
         now: datetime | None = None,
     ) -> ProfileToken | None:
@@ -425,15 +389,9 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 client,
                 AuditEvent.Action.PREVIOUS_TOKEN_REVOKED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=token.last_four,
             )
         return token
-
-
-# Who changes what no person asked for at that moment (a grace period running out, reminders).
-SYSTEM_ACTOR_LABEL = "targetadmin"
 
 
 class ProfileToken(models.Model):
@@ -495,14 +453,13 @@ class ProfileToken(models.Model):
         """Whether an encrypted copy was kept: generated while retrieval was allowed."""
         return self.ciphertext is not None
 
-    def retrieve(
-        self,
-        *,
-        via: str,
-        actor: Actor,
-        remote_addr: str | None = None,
-        actor_label: str = "",
-    ) -> str | None:
+    @property
+    def copy_opens(self) -> bool:
+        """Whether the kept copy opens with the keys configured now; not once the key it was
+        kept with is gone from ``TOKEN_ENCRYPTION_KEYS``."""
+        return self.ciphertext is not None and sealing.unseal(self.ciphertext) is not None
+
+    def retrieve(self, *, via: str, actor: Actor) -> str | None:
         """The plaintext from the kept copy, audited as retrieved ``via`` the screen or the
         API; ``None`` (nothing recorded) when no copy was kept or no configured key opens it."""
         plaintext = sealing.unseal(self.ciphertext) if self.ciphertext is not None else None
@@ -511,8 +468,6 @@ class ProfileToken(models.Model):
                 self.client,
                 AuditEvent.Action.TOKEN_RETRIEVED,
                 actor=actor,
-                remote_addr=remote_addr,
-                actor_label=actor_label,
                 token_last_four=self.last_four,
                 detail=via,
             )
@@ -523,11 +478,11 @@ class ProfileToken(models.Model):
         current or in its grace period."""
         now = now or timezone.now()
         if self.client_id != client_id or self.revoked_at is not None:
-            raise TokenRejected("invalid", self.last_four)
+            raise TokenRejected(Rejection.INVALID, self.last_four)
         if self.grace_until is not None and self.grace_until <= now:
-            raise TokenRejected("invalid", self.last_four)
+            raise TokenRejected(Rejection.INVALID, self.last_four)
         if self.is_expired(now):
-            raise TokenRejected("expired", self.last_four)
+            raise TokenRejected(Rejection.EXPIRED, self.last_four)
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at <= (now or timezone.now())

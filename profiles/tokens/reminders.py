@@ -31,9 +31,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from profiles.access.actors import SYSTEM
 from profiles.access.models import AuditEvent, Client, Membership, Role
 from profiles.tokens import expiry
-from profiles.tokens.models import SYSTEM_ACTOR_LABEL, ProfileToken, TokenReminder
+from profiles.tokens.models import ProfileToken, TokenReminder
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def message(token: ProfileToken, kind: TokenReminder.Kind, to: str, now: datetim
 def sweep(now: datetime | None = None) -> Sweep:
     """Send every reminder due and not yet sent; record grace periods that ran out."""
     now = now or timezone.now()
-    graces_ended = ProfileToken.objects.end_finished_graces(now)
+    graces_ended = ProfileToken.objects.end_finished_graces(now, actor=SYSTEM)
     sent: list[TokenReminder] = []
     emails = 0
     candidates = (
@@ -145,8 +146,7 @@ def sweep(now: datetime | None = None) -> Sweep:
         AuditEvent.record(
             token.client,
             AuditEvent.Action.REMINDER_SENT,
-            actor=None,
-            actor_label=SYSTEM_ACTOR_LABEL,
+            actor=SYSTEM,
             token_last_four=token.last_four,
             detail=f"{kind.label}, to {len(to)} Approver{'s' if len(to) != 1 else ''}",
         )

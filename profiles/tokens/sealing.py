@@ -13,10 +13,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-MISSING_KEYS = (
-    "No token encryption key is configured (TOKEN_ENCRYPTION_KEYS), so a retrievable token "
-    "cannot be kept."
-)
+# What is missing and where it is set: every message about a missing key says it so.
+NO_KEY = "no token encryption key is configured (TOKEN_ENCRYPTION_KEYS)"
+MISSING_KEYS = f"{NO_KEY[0].upper()}{NO_KEY[1:]}, so a retrievable token cannot be kept."
 
 
 def is_configured() -> bool:

@@ -44,7 +44,13 @@ from profiles.access.addresses import Network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
 from profiles.tokens import expiry, secret
-from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenRejected
+from profiles.tokens.models import (
+    ProfileApiSettings,
+    ProfileToken,
+    Rejection,
+    TokenRejected,
+    allowlist_network,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +173,8 @@ def _networks(stored: object) -> tuple[Network, ...]:
 def _parsed_networks(text: str) -> tuple[Network, ...]:
     """The stored JSON list of networks, parsed once per process and distinct value."""
     entries = json.loads(text)
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+    # As saved today, whenever an entry was saved (an IPv4-mapped one was kept as IPv6 once).
+    return tuple(allowlist_network(entry) for entry in entries)
 
 
 def stored_token(candidate: str) -> StoredToken | None:
@@ -202,7 +209,7 @@ def _usable(
     client_id: int | None, candidate: str, found: StoredToken | None, now: datetime | None
 ) -> ProfileToken:
     if found is None:
-        raise TokenRejected("invalid", hint(candidate))
+        raise TokenRejected(Rejection.INVALID, hint(candidate))
     found.token.check_usable_by(client_id, now)
     return found.token
 

@@ -4,7 +4,9 @@ Callers sign in with HTTP Basic or a logged-in session. Basic credentials go thr
 ``django.contrib.auth.authenticate(request=...)``, so each failure counts toward the same
 django-axes lockout as the login form, and a locked-out caller is refused even with the
 right password. Session callers are held to CSRF on unsafe methods; Basic callers send no
-cookies, so CSRF cannot apply to them.
+cookies, so CSRF cannot apply to them. A secret goes into a session caller's answer only when
+the request comes from a page of this site (:func:`from_this_site`): a link or a form on
+another site sends the session cookie along with a safe method too.
 
 Checking a password costs a deliberately slow hash, spent even for a username that does not
 exist, and django-axes' lockout (per username and address) never stops random usernames.
@@ -129,12 +131,30 @@ def _enforce_csrf(request: HttpRequest) -> None:
         raise ProductError(ErrorCode.CSRF_FAILED, f"CSRF verification failed: {reason}")
 
 
+def from_this_site(request: HttpRequest) -> bool:
+    """Whether a browser sent ``request`` from a page of this site: it says so
+    (``Sec-Fetch-Site: same-origin``) or, a browser that does not send that header, its
+    ``Origin`` is this site's, as CSRF's own check reads it. A link followed from elsewhere,
+    an address typed in, and a request saying neither are not."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    return "Origin" in request.headers and bool(
+        _CsrfCheck(_unused_response)._origin_verified(request)  # type: ignore[attr-defined]
+    )
+
+
+def by_basic(request: HttpRequest) -> bool:
+    """Whether the caller signs in with HTTP Basic: an ``Authorization`` header counts, even
+    alongside a session."""
+    return "Authorization" in request.headers
+
+
 def caller(request: HttpRequest) -> User:
     """The authenticated caller, or ``ProductError``: 401 (no or bad credentials) / 429 (locked
     out, or too many failed Basic sign-ins from the address)."""
-    header = request.headers.get("Authorization")
-    if header is not None:
-        return _basic_user(request, header)
+    if by_basic(request):
+        return _basic_user(request, request.headers["Authorization"])
     if request.user.is_authenticated:
         _enforce_csrf(request)
         return request.user

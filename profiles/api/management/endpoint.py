@@ -6,25 +6,23 @@ import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
+from profiles.access.actors import Actor
 from profiles.access.addresses import caller_address
 from profiles.access.models import Client
-from profiles.api import json_body
+from profiles.api import bodies, json_body
 from profiles.api.envelopes import adobe_error
 from profiles.api.management import auth
+from profiles.edge.request_log import current_request_id
 from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
-from targetadmin.logging import current_request_id
-
-if TYPE_CHECKING:
-    from profiles.api.management.auth import User
 
 # Adobe's own type first: it is what a caller that accepts anything gets.
 MEDIA_TYPES = ("application/vnd.adobe.target.v1+json", "application/json")
@@ -32,15 +30,30 @@ MEDIA_TYPES = ("application/vnd.adobe.target.v1+json", "application/json")
 
 @dataclass(frozen=True)
 class Call:
-    """An authenticated, authorised call: who is asking, for which client."""
+    """An authenticated, authorised call: who is asking, from where, for which client."""
 
     request: HttpRequest
     client: Client
-    user: User
+    actor: Actor
+
+    @functools.cached_property
+    def body(self) -> bytes:
+        """The request's body, read once, of at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes."""
+        return bodies.read_body(
+            self.request,
+            max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            too_large=body_too_large,
+        )
 
     @property
-    def remote_addr(self) -> str | None:
-        return caller_address(self.request)
+    def may_see_secrets(self) -> bool:
+        """Whether a secret may go into the answer: always for HTTP Basic, for the session
+        only from a page of this site (docs/management-api.md#authentication-and-access)."""
+        return auth.by_basic(self.request) or auth.from_this_site(self.request)
+
+
+def body_too_large() -> ProductError:
+    return ProductError(ErrorCode.TOO_LARGE, "The body is too large.")
 
 
 Answer = tuple[int, dict[str, Any]]
@@ -55,11 +68,7 @@ def json_object(call: Call) -> dict[str, Any]:
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             f"Send the body as {' or '.join(MEDIA_TYPES)}, not {call.request.content_type!r}.",
         )
-    try:
-        body = call.request.body
-    except RequestDataTooBig:
-        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
-    parsed = json_body.loads(body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
+    parsed = json_body.loads(call.body, ErrorCode.BAD_JSON, "The body is not valid JSON.")
     if not isinstance(parsed, dict):
         raise ProductError(ErrorCode.BAD_JSON, "The body must be a JSON object.")
     return parsed
@@ -90,7 +99,8 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                         ErrorCode.NOT_ACCEPTABLE,
                         f"This API answers {' or '.join(MEDIA_TYPES)}; the Accept header allows neither.",
                     )
-                status, body = handler(Call(request, client, user))
+                actor = Actor.person(user, caller_address(request))
+                status, body = handler(Call(request, client, actor))
                 response: HttpResponse = (
                     HttpResponse(status=status)
                     if status == NO_CONTENT
@@ -109,6 +119,6 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
             add_never_cache_headers(response)
             return response
 
-        return view
+        return bodies.read_chunked_bodies(view)
 
     return decorate

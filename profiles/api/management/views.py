@@ -10,10 +10,12 @@ from django.db import transaction
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
+from profiles.api import bodies
 from profiles.api.management.endpoint import (
     NO_CONTENT,
     Answer,
     Call,
+    body_too_large,
     endpoint,
     json_object,
 )
@@ -59,12 +61,18 @@ def _body(call: Call) -> dict[str, Any] | None:
     request = call.request
     try:
         if request.content_type in FORM_TYPES:
-            # Read as a form (the CSRF check of a session call may have read it so already).
-            empty = not set(request.POST) - {"csrfmiddlewaretoken"} and not request.FILES
+            # Django reads a form sent with a Content-Length (a session call's CSRF check
+            # may have read it so already); a chunked one, which it reads as empty, is read here.
+            fields, files = (
+                bodies.form(request, call.body)
+                if bodies.is_chunked(request)
+                else (request.POST, request.FILES)
+            )
+            empty = not set(fields) - {"csrfmiddlewaretoken"} and not files
         else:
-            empty = not request.body.strip()
+            empty = not call.body.strip()
     except RequestDataTooBig:
-        raise ProductError(ErrorCode.TOO_LARGE, "The body is too large.") from None
+        raise body_too_large() from None
     except (SuspiciousOperation, MultiPartParserError):
         empty = False  # a form that cannot even be read: refused as not JSON below
     return None if empty else json_object(call)
@@ -77,8 +85,7 @@ def _issue_token(call: Call) -> Answer:
     issued, plaintext = ProfileToken.objects.issue(
         call.client,
         expires_in_days=days,
-        actor=call.user,
-        remote_addr=call.remote_addr,
+        actor=call.actor,
         previous_token_grace_seconds=grace,
     )
     body: dict[str, Any] = {
@@ -119,9 +126,10 @@ def _describe_token(call: Call) -> Answer:
             f"Client {call.client.code!r} has no active profile authentication token.{ended}",
         )
     # Adobe's answer holds the token itself; here only when a copy was kept
-    # (docs/tokens.md#retrievable-tokens), and its retrieval is audited.
-    plaintext = current.retrieve(
-        via="management API", actor=call.user, remote_addr=call.remote_addr
+    # (docs/tokens.md#retrievable-tokens) and the caller may see it, and its retrieval is
+    # audited. A session call from elsewhere is answered as if no copy were kept.
+    plaintext = (
+        current.retrieve(via="management API", actor=call.actor) if call.may_see_secrets else None
     )
     body: dict[str, Any] = {
         **({"accessToken": plaintext} if plaintext is not None else {}),
@@ -146,9 +154,7 @@ def _describe_token(call: Call) -> Answer:
 @endpoint("DELETE")
 def previous_token(call: Call) -> Answer:
     """End the previous token's grace period now: "Revoke now" on the screen."""
-    revoked = ProfileToken.objects.revoke_previous(
-        call.client, actor=call.user, remote_addr=call.remote_addr
-    )
+    revoked = ProfileToken.objects.revoke_previous(call.client, actor=call.actor)
     if revoked is None:
         raise ProductError(
             ErrorCode.PREVIOUS_TOKEN_NOT_FOUND,
@@ -167,20 +173,17 @@ def client_settings(call: Call) -> Answer:
             if wanted["enableProfileApiAuthentication"] is not None:
                 found.set_require_authentication(
                     wanted["enableProfileApiAuthentication"],
-                    actor=call.user,
-                    remote_addr=call.remote_addr,
+                    actor=call.actor,
                 )
             if wanted["profileApiAllowedNetworks"] is not None:
                 found.set_allowed_networks(
                     wanted["profileApiAllowedNetworks"],
-                    actor=call.user,
-                    remote_addr=call.remote_addr,
+                    actor=call.actor,
                 )
             if wanted["profileTokenRetrievable"] is not None:
                 found.set_token_retrievable(
                     wanted["profileTokenRetrievable"],
-                    actor=call.user,
-                    remote_addr=call.remote_addr,
+                    actor=call.actor,
                 )
     return 200, {
         "enableProfileApiAuthentication": found.require_authentication,

@@ -19,10 +19,10 @@ class Command(OperatorCommand):
         parser.add_argument("--name", help="display name (default: the code)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor, label = self.operator(options)
+        actor = self.operator(options)
         code = options["code"]
         try:
-            client = create_client(code, options["name"] or code, actor=actor, actor_label=label)
+            client = create_client(code, options["name"] or code, actor=actor)
         except ValidationError as error:
             problems = " ".join(
                 message for messages in error.message_dict.values() for message in messages

@@ -8,12 +8,13 @@ from the database.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from adapters.local_state import create_private_file
 
 
 class Command(BaseCommand):
@@ -23,8 +24,5 @@ class Command(BaseCommand):
         path = settings.TOKEN_ENCRYPTION_KEY_FILE
         if settings.TOKEN_ENCRYPTION_KEYS or path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(Fernet.generate_key().decode("ascii") + "\n")
+        create_private_file(path, Fernet.generate_key().decode("ascii") + "\n")
         self.stdout.write(f"Created the token encryption key {path}.")

@@ -52,13 +52,12 @@ class Command(OperatorCommand):
                 f"{expiry.MAX_GRACE_SECONDS}, not {grace}."
             )
         client = find_client(options["client"])
-        actor, label = self.operator(options)
+        actor = self.operator(options)
         try:
             token, plaintext = ProfileToken.objects.issue(
                 client,
                 expires_in_days=days,
                 actor=actor,
-                actor_label=label,
                 previous_token_grace_seconds=grace,
             )
         except ProductError as refused:  # retrieval on and no key: nothing was issued

@@ -28,8 +28,8 @@ class Command(OperatorCommand):
             raise CommandError(f"Unknown role {options['role']!r}; choose one of {choices}.")
         user = find_user(options["username"])
         client = find_client(options["client"])
-        actor, label = self.operator(options)
-        previous = grant_role(user, client, role, actor=actor, actor_label=label)
+        actor = self.operator(options)
+        previous = grant_role(user, client, role, actor=actor)
         who = f"{user.get_username()} is {role.label} of {client.code}"
         if previous == role:
             self.stdout.write(f"{who} already; nothing changed.")

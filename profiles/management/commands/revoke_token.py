@@ -26,15 +26,15 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         client = find_client(options["client"])
-        actor, label = self.operator(options)
+        actor = self.operator(options)
         if options["previous"]:
-            previous = ProfileToken.objects.revoke_previous(client, actor=actor, actor_label=label)
+            previous = ProfileToken.objects.revoke_previous(client, actor=actor)
             if previous is None:
                 self.stdout.write(f"{client.code} has no previous token in its grace period.")
             else:
                 self.stdout.write(f"Revoked the previous token {previous.masked} of {client.code}.")
             return
-        token = ProfileToken.objects.revoke_active(client, actor=actor, actor_label=label)
+        token = ProfileToken.objects.revoke_active(client, actor=actor)
         if token is None:
             self.stdout.write(f"{client.code} has no token to revoke.")
         else:

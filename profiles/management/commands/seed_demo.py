@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from profiles.access.actors import Actor
 from profiles.access.clients import create_client, grant_role
 from profiles.models import Client, Profile, ProfileApiSettings, Role
 
@@ -19,7 +20,7 @@ DEMO_USERS = (("approver", Role.APPROVER), ("editor", Role.EDITOR))
 DEMO_EMAIL_DOMAIN = "demo.example"
 # The visitor profile the examples of docs/api.md update and fetch.
 DEMO_PROFILE = ("1368007744041-575948.01_00", "123-test")
-ACTOR_LABEL = "seed_demo"
+SEEDER = Actor.named("seed_demo")
 
 
 class Command(BaseCommand):
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             code, name = DEMO_CLIENT
             client = Client.objects.filter(code=code).first() or create_client(
-                code, name, actor=None, actor_label=ACTOR_LABEL
+                code, name, actor=SEEDER
             )
             ProfileApiSettings.for_client(client)
             for username, role in DEMO_USERS:
@@ -59,4 +60,4 @@ class Command(BaseCommand):
                 self.stdout.write(f"User {username}: password set from DEMO_PASSWORD")
         else:
             self.stdout.write(f"User {username} exists; password unchanged")
-        grant_role(user, client, role, actor=None, actor_label=ACTOR_LABEL)
+        grant_role(user, client, role, actor=SEEDER)

@@ -17,10 +17,10 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         client = find_client(options["client"])
-        actor, label = self.operator(options)
+        actor = self.operator(options)
         enabled = options["state"] == "on"
         changed = ProfileApiSettings.for_client(client).set_require_authentication(
-            enabled, actor=actor, actor_label=label
+            enabled, actor=actor
         )
         state = options["state"]
         if changed:

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from targetadmin_upload import __version__
 from targetadmin_upload.batchfile import KEY_KINDS, MAX_BYTES, MAX_ROWS
-from targetadmin_upload.display import MODES, Display
+from targetadmin_upload.display import MODES, Display, shown
 from targetadmin_upload.errors import GaveUp, Refused
 from targetadmin_upload.journal import Journal
 from targetadmin_upload.parts import LineMap, Part, split
@@ -379,7 +379,7 @@ def run(
 
 
 def _stop(err: TextIO, status: int, reason: str) -> int:
-    print(f"{PROG}: {reason}", file=err, flush=True)
+    print(f"{PROG}: {shown(reason)}", file=err, flush=True)
     return status
 
 

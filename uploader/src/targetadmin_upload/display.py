@@ -1,5 +1,9 @@
 """Progress on standard error: two bars on a terminal, a plain line every few seconds otherwise.
 
+Everything the tool prints goes through :func:`shown` first, as much of it repeats what a
+server said (messages, batch ids, statuses): a server, or a proxy in front of one, could
+otherwise clear the screen, retitle the window or hide text with control sequences.
+
 One measure is the input file's bytes sent so far, the other the rows the server has applied
 (``consumedCount`` summed over the parts' batch statuses), each with its rate and an estimate
 of the time left. Until the whole file is read, the rows' total is estimated from the bytes.
@@ -30,6 +34,17 @@ from rich.text import Text
 MODES = ("auto", "bars", "log", "none")
 LOG_EVERY_SECONDS = 5.0
 RATE_WINDOW_SECONDS = 30.0
+
+
+def shown(text: str) -> str:
+    """``text`` with every character that is not printable (control characters, escape
+    sequences' ``ESC``, bidirectional overrides, lone surrogates) written as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 class _Amount(ProgressColumn):
@@ -129,6 +144,7 @@ class Display:
 
     def note(self, text: str) -> None:
         """A line of its own: a retry, a part sent, a warning."""
+        text = shown(text)
         with self._lock:
             if self._progress is not None:
                 self._progress.console.print(text, markup=False, highlight=False)

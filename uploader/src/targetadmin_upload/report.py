@@ -1,4 +1,9 @@
-"""What a run leaves: FILE.failed.csv (line, key, reason per row not applied) and the summary."""
+"""What a run leaves: FILE.failed.csv (line, key, reason per row not applied) and the summary.
+
+Keys and reasons are what someone sent, or what the server said of it: a cell a spreadsheet
+would run as a formula is written as the server's own CSV of failed rows writes it
+(:mod:`targetadmin_upload.spreadsheet`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,11 @@ from typing import IO, Any, TextIO
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from targetadmin_upload.display import shown
 from targetadmin_upload.parts import Part
+from targetadmin_upload.spreadsheet import spreadsheet_safe
 
 
 class FailedRows:
@@ -40,7 +48,9 @@ class FailedRows:
                     self._handle = self._partial.open("w", encoding="utf-8", newline="")
                     self._csv = csv.writer(self._handle)
                     self._csv.writerow(self.HEADER)
-                self._csv.writerow(("" if line is None else line, key, reason))
+                self._csv.writerow(
+                    ("" if line is None else line, spreadsheet_safe(key), spreadsheet_safe(reason))
+                )
             except OSError as error:
                 self.problem = f"cannot write {self.path}: {error.strerror or error}"
 
@@ -86,7 +96,9 @@ def summary(parts: Sequence[Part], stream: TextIO) -> None:
     for part in parts:
         lines = f"{part.first_line}-{part.last_line}" if part.first_line else ""
         counts = [f"{f(part):,}" for f in (part_rows, _applied, _not_found, part_failed)]
-        table.add_row(str(part.number), lines, *counts, part.status, part.batch_id)
+        # The server's words, as text: no control sequence, and no rich markup either.
+        status, batch_id = Text(shown(part.status)), Text(shown(part.batch_id))
+        table.add_row(str(part.number), lines, *counts, status, batch_id)
     # Never cut a batch id or a line range short: a narrow terminal wraps the lines instead.
     console = Console(file=stream)
     console.width = max(console.width, 120)

@@ -35,6 +35,7 @@ MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 900.0
 COUNTS = ("consumedCount", "successfulUpdates", "profilesNotFound", "failedUpdates")
 _LINE = re.compile(r"Line (\d+): (.*)", re.DOTALL)
+_COUNT = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(slots=True)
@@ -327,7 +328,13 @@ def _failure(element: Element) -> RowFailure:
 
 def _status(values: dict[str, str], batch_id: str) -> BatchStatus:
     def count(name: str) -> int:
-        return int(values.get(name) or 0)
+        text = values.get(name) or "0"
+        if not _COUNT.fullmatch(text):
+            raise GaveUp(
+                f"The status of batch {batch_id} is not one targetadmin answers: {name} is"
+                f" {text[:40]!r}, not a whole number"
+            )
+        return int(text)
 
     return BatchStatus(
         batch_id=values.get("batchId", batch_id),

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from targetadmin_upload.batchfile import KEY_KINDS
 from targetadmin_upload.errors import Refused
 
 _KINDS_BY_LOWER = {kind.lower(): kind for kind in KEY_KINDS}
+# A line no input line can be: lines are decoded with ``surrogateescape``, which makes only
+# U+DC80-U+DCFF of surrogates, never U+D800.
+_PAST_THE_END = "\ud800"
 
 
 @dataclass(slots=True)
@@ -83,7 +87,8 @@ class CsvSource(Source):
 
     def __init__(self, path: Path, key: str | None) -> None:
         super().__init__(path)
-        self._reader = csv.reader(raw.decode("utf-8", "surrogateescape") for raw in self._lines())
+        _check_quoting(path)
+        self._reader = csv.reader(self._text_lines())
         header = None
         try:
             for row in self._reader:
@@ -127,6 +132,32 @@ class CsvSource(Source):
                 yield Record(line, row)
 
 
+def _check_quoting(path: Path) -> None:
+    """Refuse a CSV the parser would read wrongly to its end, before any part is sent.
+
+    A quoted value that is never closed takes in every line after it, and the csv module says
+    nothing of it: the file would be sent as fewer rows than it has. The quote can only be
+    known to be open at the end of the file, so the file is read through once first (about a
+    second for 75 MB). A line past the end that the open value would take in too tells it.
+    """
+    with path.open("rb") as handle:
+        first = handle.readline().removeprefix(codecs.BOM_UTF8)
+        lines = (raw.decode("utf-8", "surrogateescape") for raw in itertools.chain([first], handle))
+        reader = csv.reader(itertools.chain(lines, ["\n", _PAST_THE_END]))
+        last: list[str] = []
+        row_line = next_line = 1
+        try:
+            for row in reader:
+                last, row_line, next_line = row, next_line, reader.line_num + 1
+        except csv.Error as error:
+            raise Refused(f"{path}, line {next_line}: {error}.") from None
+    if last != [_PAST_THE_END]:
+        raise Refused(
+            f"{path}, line {row_line}: the row starting here has a quoted value that is never"
+            " closed, so it would take in every line to the end of the file."
+        )
+
+
 def _printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
@@ -149,7 +180,8 @@ class JsonLinesSource(Source):
     """One JSON object a line: ``{"thirdPartyId": "…", "attributes": {"name": "value"}}``.
 
     The kind of id is ``key``, or else the first record's. Values are strings or numbers (sent
-    as written); ``null`` is an empty value. Attribute names are added as they appear.
+    as written: the parser hands a number over as its text, never through a float); ``null``
+    is an empty value. Attribute names are added as they appear.
     """
 
     def __init__(self, path: Path, key: str | None) -> None:
@@ -164,7 +196,7 @@ class JsonLinesSource(Source):
 
     def _record(self, line: int, raw: bytes) -> Record | Failure:
         try:
-            item = json.loads(raw)
+            item = json.loads(raw, parse_float=str, parse_int=str, parse_constant=_not_json)
         except ValueError as error:
             return Failure(line, "", f"not valid JSON: {error}")
         if not isinstance(item, dict):
@@ -196,12 +228,13 @@ class JsonLinesSource(Source):
         return Record(line, cells)
 
 
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return json.dumps(value)
-    return None
+    """A string, or a number (read as its text); ``None`` for anything else."""
+    return value if isinstance(value, str) else None
 
 
 FORMATS = {"csv": CsvSource, "jsonl": JsonLinesSource}

@@ -1,6 +1,6 @@
 """Django's PostgreSQL backend, checking a kept connection only after it has been idle.
 
-``ENGINE = "targetadmin.postgresql"`` (targetadmin/settings.py). With ``CONN_HEALTH_CHECKS``
+``ENGINE = "adapters.postgresql"`` (targetadmin/settings.py). With ``CONN_HEALTH_CHECKS``
 Django sends ``SELECT 1`` at the start of every request that reuses a connection: one more
 round trip for every profile API call, whose own work is one or two queries. A connection
 that answered a request less than ``HEALTH_CHECK_AFTER_IDLE_SECONDS`` ago is not checked

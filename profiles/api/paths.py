@@ -25,14 +25,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.handlers.base import BaseHandler
-from django.core.handlers.exception import convert_exception_to_response
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.urls import Resolver404, ResolverMatch, resolve
+from django.urls import Resolver404, resolve
 from django.utils.csp import CSP, build_policy
-from django.utils.module_loading import import_string
 
+from adapters.lean_handler import LeanHandler
 from profiles.api.envelopes import json_api_error, rest_error, xml_error
 from profiles.api.gate import is_profile_api
 from profiles.rules.errors import ErrorCode, ProductError
@@ -58,50 +56,6 @@ def not_found(path: str) -> HttpResponse:
     return envelope(ProductError(ErrorCode.NOT_FOUND, "Not found."))
 
 
-class ApiHandler(BaseHandler):
-    """Django's request handling with the middleware of ``paths`` instead of ``MIDDLEWARE``.
-
-    Only synchronous middleware, as every one of ``API_MIDDLEWARE`` is.
-    """
-
-    def __init__(self, paths: list[str]) -> None:
-        self._view_middleware: list[Callable[..., HttpResponseBase | None]] = []
-        self._template_response_middleware: list[Callable[..., HttpResponseBase]] = []
-        self._exception_middleware: list[Callable[..., HttpResponseBase | None]] = []
-        handler: Callable[[HttpRequest], Any] = convert_exception_to_response(self._get_response)
-        for path in reversed(paths):
-            instance = import_string(path)(handler)
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
-            handler = convert_exception_to_response(instance)
-        self._middleware_chain = handler
-
-    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
-        """The match :class:`ApiPathsMiddleware` found, rather than resolving again."""
-        match = getattr(request, "resolver_match", None)
-        if isinstance(match, ResolverMatch):
-            return match
-        return super().resolve_request(request)
-
-    def _get_response(self, request: HttpRequest) -> HttpResponseBase:
-        try:
-            return super()._get_response(request)  # type: ignore[misc,no-any-return]
-        except Http404:
-            # No view for the path (the API views answer their own not-found).
-            return not_found(request.path_info)
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response: HttpResponseBase = self._middleware_chain(request)
-        if response.status_code < 500:
-            # The request line says it was refused; ``django.request`` need not say it again.
-            response._has_been_logged = True  # type: ignore[attr-defined]
-        return response
-
-
 class ApiPathsMiddleware:
     """First in ``MIDDLEWARE``: the profile APIs take ``API_MIDDLEWARE``, the rest go on.
 
@@ -113,7 +67,7 @@ class ApiPathsMiddleware:
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
-        self.api = ApiHandler(settings.API_MIDDLEWARE)
+        self.api = LeanHandler(settings.API_MIDDLEWARE, not_found)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         path = request.path_info

@@ -1,21 +1,25 @@
-"""Django's SQLite backend, with writers queued on :mod:`targetadmin.sqlite.writers`.
+"""Django's SQLite backend, with writers queued on :mod:`adapters.sqlite.writers`.
 
-``ENGINE = "targetadmin.sqlite"`` (targetadmin/settings.py). A connection to a database
+``ENGINE = "adapters.sqlite"`` (targetadmin/settings.py). A connection to a database
 file takes the process's writer lock before every write transaction (``BEGIN IMMEDIATE``,
 which ``transaction.atomic`` issues) and before every statement that may write outside
 one (an ORM ``update()`` or a single ``save()`` in autocommit mode), and releases it once
 the transaction is over: committed, rolled back, or the connection closed. Reads never take
 it. An in-memory database (the tests') has one process only and takes none.
+
+A database file is created readable by its owner only (adapters/local_state.py).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base
 
-from targetadmin.sqlite.writers import WriterLock, writer_lock
+from adapters.local_state import private_sqlite_files
+from adapters.sqlite.writers import WriterLock, writer_lock
 
 # Statements that never write, or that only open or end a transaction (the lock is taken
 # for the transaction itself).
@@ -29,6 +33,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     writing = False  # this connection holds the writer lock
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if not self.is_in_memory_db():
+            # Readable by its owner only, and so its WAL and shared-memory files.
+            private_sqlite_files(Path(self.settings_dict["NAME"]))
         connection = super().get_new_connection(conn_params)
         if not self.is_in_memory_db():
             self.writers = writer_lock(str(self.settings_dict["NAME"]))
