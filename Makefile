@@ -9,7 +9,7 @@ RUN_DEPS := $(VENV)/.run-deps-installed
 # editable into the same virtualenv by both commands.
 UPLOADER := uploader/pyproject.toml
 
-.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-postgresql
+.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-batch-rounds bench-postgresql
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,11 @@ screenshots: $(DEPS) chromium
 # The batch file path end to end against plain sqlite3.
 bench-batch: $(DEPS)
 	$(PY) -m bench.batch
+
+# The batch worker (writer and parser) against the engine alone, in interleaved rounds:
+# BENCH_BATCH_ROUNDS=3, BENCH_BATCH_SIZES=500000,50000.
+bench-batch-rounds: $(DEPS)
+	$(PY) -m bench.batch_rounds
 
 # The batch file path on PostgreSQL against plain psycopg (COPY + one merge), on a throwaway
 # local server unless DATABASE_URL names one; BENCH_POSTGRESQL_ROWS=50000 for a quick run.

@@ -7,13 +7,15 @@ database's storage, streamed, before the memory is measured); the database is th
 (``DATABASE_URL``, or the SQLite file under ``TARGETADMIN_VAR_DIR``), already migrated. The
 probe creates a client and a v2 batch for the file, runs ``processing.run`` (what
 ``manage.py db_worker`` runs for a batch) and prints one JSON object: the batch's counts
-the seconds (wall and CPU) it took, and the process's peak RSS (``VmHWM``) and RSS (``VmRSS``) in KB, before and after.
+the seconds (wall and CPU) it took, and the process's peak RSS (``VmHWM``) and RSS (``VmRSS``) in KB, before and after;
+and the CPU seconds and peak RSS of the batch's parser process (its child, ended by then).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -68,6 +70,7 @@ def main(path: Path, rows: int) -> dict[str, object]:
     processing.run(batch.pk)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     after = memory_kb()
+    parser = resource.getrusage(resource.RUSAGE_CHILDREN)
     batch.refresh_from_db()
     return {
         "status": batch.status,
@@ -81,6 +84,8 @@ def main(path: Path, rows: int) -> dict[str, object]:
         "rss_kb_before": before["VmRSS"],
         "peak_kb": after["VmHWM"],
         "rss_kb_after": after["VmRSS"],
+        "parser_cpu_seconds": round(parser.ru_utime + parser.ru_stime, 3),
+        "parser_peak_kb": parser.ru_maxrss,
     }
 
 

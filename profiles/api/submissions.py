@@ -218,7 +218,8 @@ def submit_json(request: HttpRequest, client: Client) -> Batch:
 
     def apply_inline(batch: Batch) -> None:
         entries = ((processing.json_entry(i, item), i + 1) for i, item in enumerate(profiles))
-        processing.process(batch, processing.chunks(entries, settings.BATCH_CHUNK_ROWS))
+        chunks = processing.chunks(entries, settings.BATCH_CHUNK_ROWS)
+        processing.process(batch, processing.prepared(batch, chunks))
 
     try:
         if not inline:

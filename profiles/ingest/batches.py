@@ -15,15 +15,15 @@ from itertools import islice
 from typing import ClassVar
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F, Q
+from django.db import connection, models
+from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.models import Client
 from profiles.ingest.pipeline import Outcome
 from profiles.ingest.storage import batch_files
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
-from profiles.store import KeyKind
+from profiles.store import KeyKind, reads
 from profiles.store.keys import shown_storable
 
 
@@ -177,19 +177,16 @@ class Batch(models.Model):
         another worker already recorded this chunk it returns ``False`` and the caller
         must roll back.
         """
-        now = timezone.now()
-        claimed = Batch.objects.filter(
-            pk=self.pk, status=Status.INCOMPLETE, resume_offset=start_offset
-        ).update(
-            resume_offset=end_offset,
-            resume_position=next_position,
-            chunks_done=F("chunks_done") + 1,
-            consumed_count=F("consumed_count") + outcome.consumed,
-            successful_updates=F("successful_updates") + outcome.successful,
-            profiles_not_found=F("profiles_not_found") + outcome.not_found,
-            failed_updates=F("failed_updates") + len(outcome.failures),
-            updated_at=now,
+        # On the driver's own cursor, with the chunk's merge: the ORM would build and
+        # compile this statement once per chunk of every batch.
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        params = (
+            *(end_offset, next_position, outcome.consumed, outcome.successful),
+            *(outcome.not_found, len(outcome.failures), now),
+            *(self.pk, Status.INCOMPLETE.value, start_offset),
         )
+        with reads.execute(_RECORD_CHUNK, params) as cursor:
+            claimed = cursor.rowcount
         if not claimed:
             return False
         # A thousand failed rows at a time: a chunk of 10,000 failed rows does not build
@@ -260,6 +257,18 @@ def storable(text: str, length: int) -> str:
     A failed row is recorded as it was sent, and a row can fail precisely for holding one.
     """
     return shown_storable(text[:length])
+
+
+# ``Batch.record_chunk``'s claim of its chunk: counts and resume point, only while the batch
+# still stands where the chunk starts.
+_RECORD_CHUNK = f"""
+UPDATE {Batch._meta.db_table} SET
+    resume_offset = %s, resume_position = %s, chunks_done = chunks_done + 1,
+    consumed_count = consumed_count + %s, successful_updates = successful_updates + %s,
+    profiles_not_found = profiles_not_found + %s, failed_updates = failed_updates + %s,
+    updated_at = %s
+WHERE id = %s AND status = %s AND resume_offset = %s
+"""  # noqa: S608 - names from the model's _meta, values as parameters
 
 
 class BatchFailure(models.Model):

@@ -227,6 +227,55 @@ def _lines(raw_lines: list[bytes]) -> list[str | bytes]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+@dataclass(slots=True)
+class LineBlock:
+    """Lines of a stored file as read, not yet parsed: what a chunk is parsed from."""
+
+    lines: list[bytes]
+    length: int  # bytes read, the line past ``MAX_LINE_BYTES`` (if any) included
+    long_line: _LongLine | None
+
+
+def read_block(handle: IO[bytes], rows: int, max_bytes: int | None = None) -> LineBlock:
+    """Up to ``rows`` lines from the handle's position, stopping after the line that brings
+    them to ``max_bytes`` or after a line past ``MAX_LINE_BYTES`` (never held whole)."""
+    return LineBlock(*_read_lines(handle, rows, max_bytes or 1 << 62))
+
+
+def parse_block(header: Header, block: LineBlock, *, offset: int, position: int) -> ParsedChunk:
+    """The block's lines as rows and failed lines; it starts at byte ``offset``, line ``position``.
+
+    Blank lines are skipped (they still count as lines); each other line is parsed by
+    :func:`parse_line`.
+    """
+    chunk = ParsedChunk([], [], offset + block.length, position)
+    rows, failures = chunk.rows, chunk.failures
+    for line in _lines(block.lines):
+        if isinstance(line, bytes):
+            profile_id = line.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)
+            failures.append(
+                RowFailure(
+                    position, profile_id[:MAX_ID_LENGTH], ErrorCode.BAD_ENCODING, "not UTF-8"
+                )
+            )
+        elif line:
+            try:
+                rows.append(parse_line(header, position, line))
+            except RowError as error:
+                failures.append(RowFailure(position, _failed_id(line), error.code, error.message))
+        position += 1
+    if block.long_line is not None:
+        failures.append(block.long_line.failure(position))
+        position += 1
+    chunk.next_position = position
+    return chunk
+
+
+def chunk_rows(header: Header, size: int, max_cells: int | None) -> int:
+    """Lines a chunk of at most ``size`` lines and ``max_cells`` cells takes (at least one)."""
+    return size if max_cells is None else max(1, min(size, max_cells // header.width))
+
+
 def read_chunks(
     handle: IO[bytes],
     header: Header,
@@ -242,44 +291,19 @@ def read_chunks(
     A chunk is at most ``size`` lines, at most ``max_cells`` cells (lines times the
     header's columns) and stops at the line that takes it to ``max_bytes`` bytes, so its
     memory is bounded whatever the file's shape; it always takes at least one line.
-
-    Blank lines are skipped (they still count as lines). Lines are read and decoded a chunk
-    at a time, each parsed by :func:`parse_line`.
+    Lines are read and decoded a chunk at a time.
     """
     handle.seek(offset)
-    width = header.width
-    if max_cells is not None:
-        size = max(1, min(size, max_cells // width))
+    size = chunk_rows(header, size, max_cells)
     while True:
-        raw_lines, length, long_line = _read_lines(handle, size, max_bytes or 1 << 62)
-        if not length:
+        block = read_block(handle, size, max_bytes)
+        if not block.length:
             return
-        chunk = ParsedChunk([], [], offset + length, position)
-        rows, failures = chunk.rows, chunk.failures
-        for line in _lines(raw_lines):
-            if isinstance(line, bytes):
-                profile_id = line.split(b",", 1)[0].decode(errors="replace").strip(_BLANKS)
-                failures.append(
-                    RowFailure(
-                        position, profile_id[:MAX_ID_LENGTH], ErrorCode.BAD_ENCODING, "not UTF-8"
-                    )
-                )
-            elif line:
-                try:
-                    rows.append(parse_line(header, position, line))
-                except RowError as error:
-                    failures.append(
-                        RowFailure(position, _failed_id(line), error.code, error.message)
-                    )
-            position += 1
-        del raw_lines
-        if long_line is not None:
-            failures.append(long_line.failure(position))
-            position += 1
-        chunk.next_position = position
-        offset = chunk.end_offset
+        chunk = parse_block(header, block, offset=offset, position=position)
+        del block
+        offset, position = chunk.end_offset, chunk.next_position
         yield chunk
-        del chunk, rows, failures  # before the next chunk is read
+        del chunk  # before the next chunk is read
 
 
 def file_too_large(max_bytes: int) -> FileRefused:

@@ -106,28 +106,40 @@ def check_value(name: str, value: str) -> None:
         )
 
 
-def apply_chunk(
-    client_id: int,
-    kind: KeyKind,
-    rows: Iterable[Row],
-    *,
-    create_missing: bool,
-    now: datetime | None = None,
-    with_pc_ids: bool = True,
-) -> Outcome:
-    """Validate and merge one chunk of rows; the caller owns the transaction.
+@dataclass(slots=True)
+class Prepared:
+    """A run of rows of one key kind, validated and encoded: all the writer needs.
 
-    Without ``with_pc_ids`` the outcome's ``pc_ids`` may be left empty, which lets the
-    store take its fastest path (batches count rows; they do not report pcIds).
+    Made without the database, so a batch's parser process makes it ahead of the writer.
     """
-    outcome = Outcome()
-    valid: list[tuple[Row, Update]] = []
-    empty: list[str] = []  # ids of the rows whose values are all empty
+
+    kind: KeyKind
+    encoded: store.Encoded
+    valid: list[tuple[int, str]]  # (position, profile id) of each row to merge, in order
+    empty: list[str]  # ids of the rows whose values are all empty
+    failures: list[RowFailure]
+
+    def __len__(self) -> int:
+        """The run's rows, failed ones included."""
+        return len(self.valid) + len(self.empty) + len(self.failures)
+
+
+def prepare(
+    kind: KeyKind, rows: Iterable[Row], *, create_missing: bool, now: datetime | None = None
+) -> Prepared:
+    """Validate rows against docs/api.md#limits and encode the valid ones for the store."""
+    failures: list[RowFailure] = []
+    valid: list[tuple[int, str]] = []
+    updates: list[Update] = []
+    empty: list[str] = []
     checked_names: set[str] = set()
     third_party = kind is KeyKind.THIRD_PARTY_ID
     for row in rows:
         profile_id, attributes = row.profile_id, row.attributes
-        kept = {name: value for name, value in attributes.items() if value}
+        # Most rows have no empty value: the dict as parsed, not a copy of it.
+        kept = (
+            attributes if all(attributes.values()) else {n: v for n, v in attributes.items() if v}
+        )
         try:
             # The cheap tests pass for almost every row; the checks say what is wrong.
             if (
@@ -148,42 +160,70 @@ def apply_chunk(
                 for name, value in kept.items():
                     check_value(name, value)
         except (RowError, InvalidProfileId) as error:
-            outcome.failures.append(RowFailure(row.position, profile_id, error.code, error.message))
+            failures.append(RowFailure(row.position, profile_id, error.code, error.message))
             continue
         if kept:
-            valid.append((row, Update(profile_id, kept)))
+            valid.append((row.position, profile_id))
+            updates.append(Update(profile_id, kept))
         else:
             empty.append(profile_id)
-    if empty:
-        _count_empty_rows(client_id, kind, empty, create_missing, outcome)
-    merged = store.merge(
+    encoded = store.encode(kind, updates, create_missing=create_missing, now=now or timezone.now())
+    return Prepared(kind, encoded, valid, empty, failures)
+
+
+def write(
+    client_id: int, prepared: Prepared, *, create_missing: bool, with_pc_ids: bool = True
+) -> Outcome:
+    """Merge a prepared run into the store and count it; the caller owns the transaction.
+
+    Without ``with_pc_ids`` the outcome's ``pc_ids`` may be left empty, which lets the
+    store take its fastest path (batches count rows; they do not report pcIds).
+    """
+    outcome = Outcome(failures=list(prepared.failures))
+    if prepared.empty:
+        _count_empty_rows(client_id, prepared.kind, prepared.empty, create_missing, outcome)
+    merged = store.write(
         client_id,
-        kind,
-        [update for _, update in valid],
+        prepared.kind,
+        prepared.encoded,
         create_missing=create_missing,
-        now=now or timezone.now(),
         with_pc_ids=with_pc_ids,
     )
     if with_pc_ids:
         outcome.pc_ids = merged.applied
-    if len(merged.applied) == len(valid):
-        outcome.successful += len(valid)
+    if len(merged.applied) == len(prepared.valid):
+        outcome.successful += len(prepared.valid)
         return outcome
-    for row, _ in valid:
-        if row.profile_id in merged.applied:
+    for position, profile_id in prepared.valid:
+        if profile_id in merged.applied:
             outcome.successful += 1
-        elif row.profile_id in merged.not_found:
+        elif profile_id in merged.not_found:
             outcome.not_found += 1
         else:
             outcome.failures.append(
                 RowFailure(
-                    row.position,
-                    row.profile_id,
+                    position,
+                    profile_id,
                     ErrorCode.PROFILE_TOO_LARGE,
                     f"profile attributes would exceed {MAX_PROFILE_ATTRIBUTES_BYTES} bytes",
                 )
             )
     return outcome
+
+
+def apply_chunk(
+    client_id: int,
+    kind: KeyKind,
+    rows: Iterable[Row],
+    *,
+    create_missing: bool,
+    now: datetime | None = None,
+    with_pc_ids: bool = True,
+) -> Outcome:
+    """Validate and merge one chunk of rows (``prepare``, then ``write``); the caller owns
+    the transaction."""
+    prepared = prepare(kind, rows, create_missing=create_missing, now=now)
+    return write(client_id, prepared, create_missing=create_missing, with_pc_ids=with_pc_ids)
 
 
 def _count_empty_rows(

@@ -162,6 +162,78 @@ def existing_keys(client_id: int, kind: KeyKind, keys: list[str]) -> set[str]:
     return _engine().existing_keys(client_id, kind, list(dict.fromkeys(keys))) if keys else set()
 
 
+@dataclass(slots=True)
+class Encoded:
+    """A chunk's updates combined by key and encoded as the engine takes them.
+
+    Made without the database (a batch's parser process makes it ahead of the writer);
+    ``now`` is the time the attributes' ``modifiedAt`` holds, for the write to stamp too.
+    """
+
+    payload: list[Row]
+    too_large: set[str]
+    now: datetime
+
+
+def encode(
+    kind: KeyKind, updates: Iterable[Update], *, create_missing: bool, now: datetime
+) -> Encoded:
+    """Combine updates of the same key in order (the last value of an attribute wins, so
+    the result is the same on every database) and encode each key's attributes once."""
+    combined: dict[str, dict[str, str]] = {}
+    for key, attributes in updates:
+        known = combined.get(key)
+        combined[key] = attributes if known is None else known | attributes
+    encoded = Encoded([], set(), now)
+    if not combined:
+        return encoded
+    stamp = now.isoformat()
+    stamp_suffix = ',"modifiedAt":' + _encode_string(stamp) + "}"
+    # Only a profile created by thirdPartyId needs a new pcId.
+    new = create_missing and kind is KeyKind.THIRD_PARTY_ID
+    pc_ids = new_pc_ids(len(combined)) if new else None
+    payload = encoded.payload
+    for number, (key, attributes) in enumerate(combined.items()):
+        text = _attributes_json(attributes, stamp, stamp_suffix)
+        # UTF-8 takes at most 4 bytes a character: only long texts need the exact count.
+        if len(text) * 4 > MAX_PROFILE_ATTRIBUTES_BYTES and (
+            len(text.encode()) > MAX_PROFILE_ATTRIBUTES_BYTES
+        ):
+            encoded.too_large.add(key)
+            continue
+        payload.append((key, key if pc_ids is None else pc_ids[number], text))
+    return encoded
+
+
+def write(
+    client_id: int,
+    kind: KeyKind,
+    encoded: Encoded,
+    *,
+    create_missing: bool,
+    with_pc_ids: bool = True,
+) -> MergeResult:
+    """Merge an encoded chunk into the client's profiles: the database's part of ``merge``."""
+    result = MergeResult(too_large=set(encoded.too_large))
+    if not encoded.payload:
+        return result
+    engine = _engine()
+    result.applied = engine.merge(
+        client_id,
+        kind,
+        encoded.payload,
+        create_missing=create_missing,
+        now=encoded.now,
+        with_pc_ids=with_pc_ids,
+    )
+    left_out = [key for key, _, _ in encoded.payload if key not in result.applied]
+    if left_out:
+        existing = engine.existing_keys(client_id, kind, left_out)
+        for key in left_out:
+            (result.too_large if key in existing else result.not_found).add(key)
+    return result
+
+
 def merge(
     client_id: int,
     kind: KeyKind,
@@ -171,47 +243,10 @@ def merge(
     now: datetime,
     with_pc_ids: bool = True,
 ) -> MergeResult:
-    """Merge one chunk of updates into the client's profiles.
+    """Merge one chunk of updates into the client's profiles: ``encode``, then ``write``.
 
-    Updates of the same key are combined in order first (the last value of an attribute
-    wins), so the result is the same on every database. Without ``with_pc_ids`` the
-    engine may take a faster path that does not report pcIds: ``applied`` then maps each
-    applied key to ``""``.
+    Without ``with_pc_ids`` the engine may take a faster path that does not report pcIds:
+    ``applied`` then maps each applied key to ``""``.
     """
-    combined: dict[str, dict[str, str]] = {}
-    for key, attributes in updates:
-        known = combined.get(key)
-        combined[key] = attributes if known is None else known | attributes
-    result = MergeResult()
-    if not combined:
-        return result
-    stamp = now.isoformat()
-    stamp_suffix = ',"modifiedAt":' + _encode_string(stamp) + "}"
-    # Only a profile created by thirdPartyId needs a new pcId.
-    new = create_missing and kind is KeyKind.THIRD_PARTY_ID
-    pc_ids = new_pc_ids(len(combined)) if new else None
-    payload: list[Row] = []
-    for number, (key, attributes) in enumerate(combined.items()):
-        text = _attributes_json(attributes, stamp, stamp_suffix)
-        # UTF-8 takes at most 4 bytes a character: only long texts need the exact count.
-        if len(text) * 4 > MAX_PROFILE_ATTRIBUTES_BYTES and (
-            len(text.encode()) > MAX_PROFILE_ATTRIBUTES_BYTES
-        ):
-            result.too_large.add(key)
-            continue
-        payload.append((key, key if pc_ids is None else pc_ids[number], text))
-    engine = _engine()
-    result.applied = engine.merge(
-        client_id,
-        kind,
-        payload,
-        create_missing=create_missing,
-        now=now,
-        with_pc_ids=with_pc_ids,
-    )
-    left_out = [key for key, _, _ in payload if key not in result.applied]
-    if left_out:
-        existing = engine.existing_keys(client_id, kind, left_out)
-        for key in left_out:
-            (result.too_large if key in existing else result.not_found).add(key)
-    return result
+    encoded = encode(kind, updates, create_missing=create_missing, now=now)
+    return write(client_id, kind, encoded, create_missing=create_missing, with_pc_ids=with_pc_ids)

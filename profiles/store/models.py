@@ -15,7 +15,11 @@ class Profile(models.Model):
     ever changed by the merge statements in ``profiles.store``, never read-modify-written.
     """
 
-    client = models.ForeignKey("profiles.Client", on_delete=models.CASCADE, related_name="profiles")
+    # No index of its own: the unique (client, key) indexes below lead with the client, so
+    # every read by client uses theirs, and each write keeps one index fewer up to date.
+    client = models.ForeignKey(
+        "profiles.Client", on_delete=models.CASCADE, related_name="profiles", db_index=False
+    )
     pc_id = models.CharField(max_length=64)
     # NULL, not "", for "none": NULLs never collide in the unique constraint below.
     third_party_id = models.CharField(max_length=MAX_ID_LENGTH, null=True, blank=True)  # noqa: DJ001
