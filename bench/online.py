@@ -66,7 +66,12 @@ UPDATE_ON = "update, auth on"
 UPDATE_OFF = "update, auth off"
 
 # The issue's targets (docs/performance.md#online-apis).
-TARGET_RATIOS = {FETCH_ON: 0.6, UPDATE_ON: 0.5}
+# Each database's targets against the bare Django view (docs/performance.md#online-apis): the
+# lane skips Django, so on SQLite the fetch should pass Django's emptiest view.
+TARGET_RATIOS = {
+    "sqlite": {FETCH_ON: 1.0, UPDATE_ON: 0.5},
+    "postgresql": {FETCH_ON: 0.6, UPDATE_ON: 0.3},
+}
 TARGET_AUTH_COST = 0.05
 TARGET_P99_AT_FULL_LOAD_MS = {UPDATE_ON: 100.0}
 TARGET_P99_AT_HALF_RATE_MS = {FETCH_ON: 25.0, UPDATE_ON: 25.0}
@@ -389,12 +394,15 @@ def verdict(met: bool, text: str) -> str:
 
 
 def verdicts(
-    rows: Sequence[Row], auth_costs: dict[str, float], batch: BatchFigures | None = None
+    rows: Sequence[Row],
+    auth_costs: dict[str, float],
+    batch: BatchFigures | None = None,
+    database: str = "sqlite",
 ) -> list[str]:
-    """One line per target: what was measured and whether it is met."""
+    """One line per target of ``database``: what was measured and whether it is met."""
     by_case = {row.case: row for row in rows}
     found = []
-    for name, target in TARGET_RATIOS.items():
+    for name, target in TARGET_RATIOS[database].items():
         ratio = by_case[name].ratio
         found.append(verdict(ratio >= target, f"{name}: {ratio:.2f}× baseline (target ≥ {target})"))
     cost = auth_costs["fetch"]
@@ -735,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(batch_lines(batch)))
     print(f"load average at the end (1, 5, 15 min): {load_average()}")
     print()
-    print("\n".join(verdicts(rows, costs, batch)))
+    print("\n".join(verdicts(rows, costs, batch, options.database)))
     failed = any(row.peak.errors or (row.half_rate and row.half_rate.errors) for row in rows)
     if failed or (batch is not None and batch.updates.errors):
         print("Some requests failed (see the errors column): the figures are not valid.")

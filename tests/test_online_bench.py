@@ -180,9 +180,26 @@ def test_the_verdicts_name_each_missed_target() -> None:
     batch = online.BatchFigures(500_000, 16.0, 17.0, figures(200, p99_ms=80.0), overlapped=True)
     missed = [line for line in online.verdicts(rows, costs, batch) if line.startswith("MISSED")]
     assert missed == [
+        "MISSED fetch, auth on: 0.65× baseline (target ≥ 1.0)",
         "MISSED update, auth on: 0.40× baseline (target ≥ 0.5)",
         "MISSED update, auth on: p99 120.0 ms at full load (target < 100 ms)",
         "MISSED update, auth on: p99 30.0 ms at half rate (target < 25 ms)",
+    ]
+
+
+def test_postgresql_is_held_to_its_own_ratios() -> None:
+    rows = [
+        online.Row(online.FETCH_ON, figures(650), 0.65, None),
+        online.Row(online.UPDATE_ON, figures(400), 0.29, None),
+    ]
+    ratios = [
+        line
+        for line in online.verdicts(rows, {"fetch": 0.0}, None, "postgresql")
+        if "baseline" in line
+    ]
+    assert ratios == [
+        "met    fetch, auth on: 0.65× baseline (target ≥ 0.6)",
+        "MISSED update, auth on: 0.29× baseline (target ≥ 0.3)",
     ]
 
 
