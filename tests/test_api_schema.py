@@ -76,12 +76,14 @@ def cases(path: str, method: str) -> st.SearchStrategy[Case]:
 
 
 @pytest.fixture(autouse=True)
-def _connection_kept_open() -> Iterator[None]:
+def _connection_kept_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep the test's database connection across the calls, as Django's test client does.
 
-    The calls go straight to the WSGI application, whose request signals close the database
-    connection after each request; the test's transaction lives on that connection.
+    The calls go straight to the WSGI application, whose request signals (and the fast lane,
+    which does what they do) close the database connection after each request; the test's
+    transaction lives on that connection.
     """
+    monkeypatch.setattr(application, "keep_connections", lambda: None)
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:

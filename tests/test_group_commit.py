@@ -34,11 +34,8 @@ from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_VALUE_LENGTH
 from profiles.store import KeyKind
-from tests.test_database_busy import file_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-__all__ = ["file_database"]  # the fixture
 
 QUEUE_SECONDS = 0.1  # time for a started thread to queue its update
 
