@@ -9,7 +9,7 @@ RUN_DEPS := $(VENV)/.run-deps-installed
 # editable into the same virtualenv by both commands.
 UPLOADER := uploader/pyproject.toml
 
-.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-batch-rounds bench-postgresql
+.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-batch-rounds bench-postgresql bench-spread
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,8 +73,12 @@ bad-input-catalogue: $(DEPS)
 
 # The suite again on PostgreSQL: a throwaway local server unless DATABASE_URL names one.
 # Its coverage data is a file of its own, so it may run beside ``make test`` (.ci/run does).
+# Its floor is lower than SQLite's (pyproject.toml): it cannot reach the SQLite-only code (the
+# SQLite backend and its writer queue, the SQLite merge engine, group commit: about 180
+# statements), which the SQLite run covers.
+POSTGRESQL_COVERAGE_FLOOR := 90
 test-postgresql: $(DEPS) chromium
-	COVERAGE_FILE=.coverage-postgresql .ci/with-postgresql $(SUITE)
+	COVERAGE_FILE=.coverage-postgresql .ci/with-postgresql $(SUITE) --cov-fail-under=$(POSTGRESQL_COVERAGE_FLOOR)
 
 # Benchmarks (docs/performance.md); each part prints its own table.
 bench: bench-online bench-batch bench-postgresql
@@ -84,6 +88,10 @@ bench: bench-online bench-batch bench-postgresql
 bench-online: $(DEPS)
 	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)
 	.ci/with-postgresql $(PY) -m bench.online --database postgresql $(BENCH_ONLINE_ARGS)
+
+# Keep-alive connections spread over gunicorn's processes: ten wrk runs of the bare view.
+bench-spread: $(DEPS)
+	$(PY) -m bench.spread
 
 # The screenshots of docs/screen.md, taken by the browser journeys (tests/browser) at 1280 px wide.
 screenshots: $(DEPS) chromium
