@@ -30,10 +30,27 @@ def worker_pids(master: int) -> list[int]:
     return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int | None:
+    """The process's CPU time so far; ``None`` once it has gone (gunicorn recycles a worker
+    after ``max_requests``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
     # utime and stime: the 14th and 15th fields, after the command name in parentheses.
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = stat.rpartition(")")[2].split()
     return int(fields[11]) + int(fields[12])
+
+
+def shares(before: list[int | None], after: list[int | None]) -> str:
+    used = [
+        end - start
+        for start, end in zip(before, after, strict=True)
+        if start is not None and end is not None
+    ]
+    if len(used) < len(before):
+        return "(a worker was recycled during the run)"
+    return " / ".join(f"{ticks / max(1, sum(used)):.0%}" for ticks in used)
 
 
 def main() -> int:
@@ -45,19 +62,18 @@ def main() -> int:
         port = free_port()
         env = baseline_environment()
         with gunicorn(env, port, "bench.baseline_wsgi", BASELINE_PATH, directory / "log") as server:
-            workers = worker_pids(server.pid)
             run_wrk(wrk, port, paths_file, None, seconds=2, connections=CONNECTIONS)  # warm-up
             rates = []
             print(f"{'run':>3} {'req/s':>8}  CPU share of each worker process")
             for number in range(1, RUNS + 1):
+                workers = worker_pids(server.pid)
                 before = [cpu_ticks(pid) for pid in workers]
                 figures = run_wrk(
                     wrk, port, paths_file, None, seconds=SECONDS, connections=CONNECTIONS
                 )
-                used = [cpu_ticks(pid) - then for pid, then in zip(workers, before, strict=True)]
-                shares = " / ".join(f"{tick / max(1, sum(used)):.0%}" for tick in used)
+                after = [cpu_ticks(pid) for pid in workers]
                 rates.append(figures.rps)
-                print(f"{number:>3} {figures.rps:>8.0f}  {shares}", flush=True)
+                print(f"{number:>3} {figures.rps:>8.0f}  {shares(before, after)}", flush=True)
     median = statistics.median(rates)
     furthest = max(abs(rate - median) / median for rate in rates)
     met = furthest <= WITHIN
