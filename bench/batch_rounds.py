@@ -30,6 +30,7 @@ from pathlib import Path
 
 from bench import batch_file as generate
 from bench import batch_raw as raw
+from bench.product import worker_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_BATCH_SIZES", "500000,50000").split(","))
@@ -38,17 +39,7 @@ ROUNDS = int(os.environ.get("BENCH_BATCH_ROUNDS", "3"))
 
 def migrated(work: Path) -> dict[str, str]:
     """The environment of a worker on a fresh SQLite database in ``work``, migrated once."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("BATCH_", "DATABASE_URL"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
-        "TARGETADMIN_VAR_DIR": str(work / "var"),
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
-    }
+    env = worker_environment(work / "var", DEBUG="false")
     (work / "var" / "batches").mkdir(parents=True)
     manage = [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"]
     subprocess.run(manage, check=True, env=env, cwd=ROOT)

@@ -35,6 +35,22 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_BATCH_SIZES", "500000,50000").split(","))
 
 
+def worker_environment(var_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a task worker whose local state is ``var_dir``: the caller's own,
+    without its batch and database settings, on targetadmin's settings, plus ``settings``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("BATCH_", "DATABASE_URL"))
+    }
+    return env | {
+        "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
+        "TARGETADMIN_VAR_DIR": str(var_dir),
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+
+
 @dataclass
 class Run:
     seconds: float

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import connection, connections
 from django.test import Client as HttpClient
 
+from bench.product import worker_environment
 from profiles.models import Client
 from tests.profile_api import ENDPOINTS, Endpoint, a_profile
 
@@ -76,3 +77,15 @@ def file_database(django_db_blocker: Any, tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "targetadmin.sqlite3"
     with database_in_a_file(django_db_blocker, path, timeout=BUSY_TIMEOUT_SECONDS):
         yield path
+
+
+def worker_environment_on_this_database(var_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a task worker process on the test's own database (PostgreSQL's, or
+    a SQLite file the test fills), with a batch directory in ``var_dir``."""
+    env = worker_environment(var_dir, **settings)
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = "postgres://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(
+            **connection.settings_dict
+        )
+    (var_dir / "batches").mkdir(parents=True)
+    return env

@@ -29,6 +29,7 @@ from profiles.ingest.processing import PreparedChunk
 from profiles.ingest.storage import batch_files
 from profiles.models import Client, Profile
 from tests.batches import batch_id_of, submit, values
+from tests.fixtures import worker_environment_on_this_database
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 3_000
@@ -108,24 +109,9 @@ def test_it_raises_what_the_parser_raised(demo: Client) -> None:
 
 @pytest.fixture
 def worker_env(tmp_path: Path, transactional_db: None) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("BATCH_", "DATABASE_URL"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
-        "TARGETADMIN_VAR_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "WARNING",
-        "BATCH_CHUNK_ROWS": "50",
-        "BATCH_CHUNK_MILLISECONDS": "1",
-    }
-    if connection.vendor == "postgresql":
-        env["DATABASE_URL"] = "postgres://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(
-            **connection.settings_dict
-        )
-    (tmp_path / "var" / "batches").mkdir(parents=True)
-    return env
+    return worker_environment_on_this_database(
+        tmp_path / "var", BATCH_CHUNK_ROWS="50", BATCH_CHUNK_MILLISECONDS="1"
+    )
 
 
 def start_worker(env: dict[str, str], batch_id: str) -> subprocess.Popen[bytes]:

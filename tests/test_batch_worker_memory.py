@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from profiles.models import Client, Profile
 from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 from tests.batches import batch_id_of, submit, values
+from tests.fixtures import worker_environment_on_this_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_LIMIT_KB = 150 * 1024
@@ -61,21 +61,7 @@ def write_wide_file(path: Path, rows: int) -> None:
 @pytest.fixture
 def worker_env(tmp_path: Path, transactional_db: None) -> dict[str, str]:
     """The environment of a worker process on this test's database."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("BATCH_", "DATABASE_URL"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "targetadmin.settings",
-        "TARGETADMIN_VAR_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "WARNING",
-    }
-    if connection.vendor == "postgresql":
-        env["DATABASE_URL"] = "postgres://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(
-            **connection.settings_dict
-        )
-    (tmp_path / "var" / "batches").mkdir(parents=True)
+    env = worker_environment_on_this_database(tmp_path / "var")
     if connection.vendor == "sqlite":
         # The test database lives in memory: the worker gets a copy of it in a file.
         connection.ensure_connection()
