@@ -192,6 +192,14 @@ def test_it_takes_the_right_most_untrusted_forwarded_address_behind_a_trusted_pr
     assert caller_address(request_from(peer, forwarded)) == caller
 
 
+# How settings.py stores TRUSTED_PROXIES=::ffff:10.0.0.0/104 (environment.env_networks).
+@override_settings(TRUSTED_PROXIES=("::ffff:a00:0/104",))
+def test_it_trusts_a_proxy_named_by_its_ipv4_mapped_network() -> None:
+    assert caller_address(request_from("10.0.0.1", "198.51.100.4")) == "198.51.100.4"
+    assert caller_address(request_from("::ffff:10.0.0.1", "198.51.100.4")) == "198.51.100.4"
+    assert caller_address(request_from("11.0.0.1", "198.51.100.4")) == "11.0.0.1"
+
+
 @override_settings(TRUSTED_PROXIES=("10.0.0.0/8",))
 def test_it_applies_the_allowlist_to_the_forwarded_address(http: HttpClient, demo: Client) -> None:
     allow(demo, "192.0.2.0/24")

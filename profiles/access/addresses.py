@@ -82,6 +82,25 @@ def caller_counted_as(request: Request) -> str | None:
     return None if address is None else counted_as(address)
 
 
+# ::ffff:0:0/96 holds the IPv4-mapped addresses.
+_MAPPED_PREFIX = 96
+
+
+def parse_network(text: str) -> Network:
+    """``text`` as a network. An IPv4-mapped IPv6 network (``::ffff:192.0.2.0/120``) is the
+    IPv4 network it maps (``192.0.2.0/24``): a caller's address is read that way
+    (:func:`parse_address`), so it would never be in the IPv6 one.
+
+    Raises ``ValueError`` for text that is no network.
+    """
+    network = ipaddress.ip_network(text, strict=False)
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= _MAPPED_PREFIX:
+        mapped = parse_address(str(network.network_address))
+        if isinstance(mapped, ipaddress.IPv4Address):
+            return ipaddress.IPv4Network((mapped, network.prefixlen - _MAPPED_PREFIX))
+    return network
+
+
 def parse_address(text: str) -> Address | None:
     """``text`` as an IP address (an IPv4-mapped IPv6 address as IPv4), or ``None``."""
     try:
@@ -101,5 +120,6 @@ def within(address: str | Address, networks: Iterable[Network]) -> bool:
 
 @functools.lru_cache(maxsize=8)
 def trusted_proxies(entries: Sequence[str]) -> tuple[Network, ...]:
-    """The ``TRUSTED_PROXIES`` networks, parsed once (settings.py has validated them)."""
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+    """The ``TRUSTED_PROXIES`` networks, parsed once (settings.py has validated them); an
+    IPv4-mapped entry is the IPv4 network it maps (:func:`parse_network`)."""
+    return tuple(parse_network(entry) for entry in entries)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,7 +13,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from profiles.access.addresses import Network, parse_address
+from profiles.access.addresses import parse_network
 from profiles.access.models import AuditEvent, Client
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import expiry, sealing, secret
@@ -28,29 +27,13 @@ KEYS_MISSING_REFUSAL = (
     "can be generated: configure the key, or turn the option off first."
 )
 _MAX_NETWORK_TEXT = 64
-_MAPPED_PREFIX = 96  # ::ffff:0:0/96 holds the IPv4-mapped addresses
-
-
-def allowlist_network(text: str) -> Network:
-    """``text`` as an allowed network. An IPv4-mapped IPv6 network (``::ffff:192.0.2.0/120``)
-    is the IPv4 network it maps (``192.0.2.0/24``): a caller's address is read that way
-    (:func:`~profiles.access.addresses.parse_address`), so it would never be in the IPv6 one.
-
-    Raises ``ValueError`` for text that is no network.
-    """
-    network = ipaddress.ip_network(text, strict=False)
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= _MAPPED_PREFIX:
-        mapped = parse_address(str(network.network_address))
-        if isinstance(mapped, ipaddress.IPv4Address):
-            return ipaddress.IPv4Network((mapped, network.prefixlen - _MAPPED_PREFIX))
-    return network
 
 
 def clean_networks(entries: Iterable[object]) -> list[str]:
     """``entries`` as an allowlist: each an IPv4/IPv6 network in CIDR notation (a bare
     address is a network of one), normalised (host bits cleared), duplicates dropped, in the
     order given, at most :data:`MAX_ALLOWED_NETWORKS` (docs/api.md#allowed-networks); an
-    IPv4-mapped IPv6 entry is saved as IPv4 (:func:`allowlist_network`).
+    IPv4-mapped IPv6 entry is saved as IPv4 (:func:`~profiles.access.addresses.parse_network`).
 
     Raises ``ValidationError`` naming the first bad entry.
     """
@@ -62,7 +45,7 @@ def clean_networks(entries: Iterable[object]) -> list[str]:
         try:
             if len(text) > _MAX_NETWORK_TEXT:
                 raise ValueError(text)
-            network = str(allowlist_network(text))
+            network = str(parse_network(text))
         except ValueError:
             shown = ascii(text[:_MAX_NETWORK_TEXT]) + ("…" if len(text) > _MAX_NETWORK_TEXT else "")
             raise ValidationError(

@@ -40,7 +40,7 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
-from profiles.access.addresses import Network, within
+from profiles.access.addresses import Network, parse_network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
 from profiles.tokens import expiry, secret
@@ -49,7 +49,6 @@ from profiles.tokens.models import (
     ProfileToken,
     Rejection,
     TokenRejected,
-    allowlist_network,
 )
 
 logger = logging.getLogger(__name__)
@@ -174,7 +173,7 @@ def _parsed_networks(text: str) -> tuple[Network, ...]:
     """The stored JSON list of networks, parsed once per process and distinct value."""
     entries = json.loads(text)
     # As saved today, whenever an entry was saved (an IPv4-mapped one was kept as IPv6 once).
-    return tuple(allowlist_network(entry) for entry in entries)
+    return tuple(parse_network(entry) for entry in entries)
 
 
 def stored_token(candidate: str) -> StoredToken | None:
