@@ -10,10 +10,12 @@ endpoint only, when ``TARGETADMIN_TEST_S3_ENDPOINT`` and its companions name one
 from __future__ import annotations
 
 import os
+import stat
 import tracemalloc
 import uuid
 from datetime import timedelta
 from io import BytesIO, StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +36,7 @@ from profiles.ingest.storage import (
     FILE_CHUNK_BYTES,
     BatchFileChunk,
     DatabaseStorage,
+    DirectoryStorage,
     batch_files,
     open_at,
 )
@@ -65,6 +68,34 @@ def chunk_reads(queries: CaptureQueriesContext) -> int:
 
 
 # Any storage -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("write", ["open", "save"])
+def test_a_batch_file_in_a_directory_is_readable_by_its_owner_only(
+    write: str, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(location=str(tmp_path / "batches"))
+    before = os.umask(0o022)
+    try:
+        if write == "open":
+            with storage.open("2026/file.csv", "wb") as handle:
+                handle.write(b"batch=pcId,a\n")
+        else:
+            storage.save("2026/file.csv", BytesIO(b"batch=pcId,a\n"))
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "batches" / "2026").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "batches" / "2026" / "file.csv").stat().st_mode) == 0o600
+
+
+def test_a_batch_file_written_over_one_left_open_is_made_private(tmp_path: Path) -> None:
+    left = tmp_path / "file.csv"
+    left.write_bytes(b"old")
+    left.chmod(0o644)
+    with DirectoryStorage(location=str(tmp_path)).open("file.csv", "wb") as handle:
+        handle.write(b"new")
+    assert stat.S_IMODE(left.stat().st_mode) == 0o600
+    assert left.read_bytes() == b"new"
 
 
 @pytest.mark.django_db

@@ -16,7 +16,7 @@ at the offset, so the worker reads on from there and never reads what comes befo
 from __future__ import annotations
 
 import io
-import os
+from pathlib import Path
 from typing import IO, Any, cast
 
 from django.conf import settings
@@ -27,6 +27,8 @@ from django.db import models, transaction
 from django.db.models.functions import Length
 from django.utils.deconstruct import deconstructible
 from django.utils.functional import cached_property
+
+from adapters.local_state import PRIVATE_DIRECTORY, PRIVATE_FILE, open_private_file
 
 BATCHES = "batches"  # the alias in STORAGES
 FILE_CHUNK_BYTES = 256 * 1024  # of a file kept in the database, one row each
@@ -48,9 +50,15 @@ def open_at(name: str, offset: int) -> IO[bytes]:
 
 @deconstructible(path="profiles.ingest.storage.DirectoryStorage")
 class DirectoryStorage(FileSystemStorage):
-    """Files in ``BATCH_DIR`` (unless given a ``location``), created with their folder."""
+    """Files in ``BATCH_DIR`` (unless given a ``location``), created with their folder.
+
+    Profile data is for this server's user alone: the folder is created 0700 and each file
+    0600, whatever the umask (adapters/local_state.py).
+    """
 
     def __init__(self, location: str | None = None, **options: Any) -> None:
+        options.setdefault("file_permissions_mode", PRIVATE_FILE)  # for save()
+        options.setdefault("directory_permissions_mode", PRIVATE_DIRECTORY)
         super().__init__(location=location, **options)
         self._given_location = location
         setting_changed.connect(self._batch_dir_changed)
@@ -66,9 +74,9 @@ class DirectoryStorage(FileSystemStorage):
 
     def _open(self, name: str, mode: str = "rb") -> File[Any]:
         path = self.path(name)
-        if "w" in mode:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        return File(open(path, mode))  # the caller closes it, through File
+        if "w" not in mode:
+            return File(open(path, mode))  # the caller closes it, through File
+        return File(open_private_file(Path(path)))
 
 
 class BatchFileChunk(models.Model):
