@@ -393,6 +393,5 @@ if _metrics_token and len(_metrics_token) < METRICS_TOKEN_MIN_LENGTH:
 METRICS_TOKEN_DIGEST = hashlib.sha256(_metrics_token.encode()).hexdigest() if _metrics_token else ""
 del _metrics_token
 METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
-METRICS_ENABLED = METRICS_DIR is not None
 # Seconds between the task worker's heartbeats (targetadmin_worker_last_heartbeat_...).
 WORKER_HEARTBEAT_SECONDS = 15

@@ -5,8 +5,11 @@ every process's counts together with the facts read from the database at scrape 
 Labels take values from the fixed sets written here (and client codes, in the database
 facts): never a token, a profile id or an address.
 
-While metrics are off (``METRICS_ENABLED``, docs/operations.md#metrics) :data:`recording` is
-false and every function returns at once. On, the request path pays for one counter and
+Counting is on in a process with a metrics directory: one where ``prometheus_client`` was
+imported in its multiprocess mode (targetadmin/metrics_directory.py). Elsewhere, metrics off,
+:data:`recording` is false and every function returns at once. It is read from
+``prometheus_client`` rather than the settings, as gunicorn's master imports this module
+(through the log formatter) before any settings are loaded. On, the request path pays for one counter and
 one histogram of label children bound once, here: no label look-up or dict per call.
 """
 
@@ -16,8 +19,7 @@ import time
 from collections.abc import Mapping
 from enum import StrEnum
 
-from django.conf import settings
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, values
 
 
 class Endpoint(StrEnum):
@@ -136,7 +138,7 @@ INSTRUMENTS = (
     DATABASE_FAULTS,
 )
 
-recording: bool = settings.METRICS_ENABLED
+recording: bool = values.ValueClass is not values.MutexValue
 
 # Children bound once: (endpoint, status // 100) -> (its counter, its histogram).
 _REQUEST_CHILDREN = {
