@@ -156,64 +156,70 @@ def test_a_metrics_token_shorter_than_32_characters_stops_the_process() -> None:
 # What it counts
 
 
-def test_it_counts_nothing_while_metrics_are_off(http: HttpClient, metrics_token: str) -> None:
-    before = scrape()
-    http.get(f"/rest/v1/profiles/{PC_ID}?client=demo")
+class Counted:
+    """What the calls made inside the block added to each sample of /metrics."""
 
-    assert value(scrape(), "targetadmin_requests_total", endpoint="fetch", status="2xx") == value(
-        before, "targetadmin_requests_total", endpoint="fetch", status="2xx"
-    )
+    def __enter__(self) -> Counted:
+        self.before = scrape()
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        self.after = scrape()
+
+    def added(self, name: str, **labels: str) -> float:
+        return value(self.after, name, **labels) - value(self.before, name, **labels)
+
+    def requests(self, endpoint: Endpoint, status: str) -> float:
+        return self.added("targetadmin_requests_total", endpoint=endpoint.value, status=status)
+
+
+def test_it_counts_nothing_while_metrics_are_off(http: HttpClient, metrics_token: str) -> None:
+    with Counted() as counted:
+        http.get(f"/rest/v1/profiles/{PC_ID}?client=demo")
+
+    assert counted.requests(Endpoint.FETCH, "2xx") == 0
 
 
 def test_it_counts_the_hot_calls_by_group_and_status_class_through_either_door(
     http: HttpClient, metrics_token: str, recording: None, both_doors: str
 ) -> None:
-    before = scrape()
-    http.get(f"/rest/v1/profiles/{PC_ID}?client=demo")
-    http.get(f"/rest/v1/profiles/thirdPartyId/{THIRD_PARTY_ID}?client=demo")
-    http.get("/rest/v1/profiles/nobody?client=demo")
-    http.get(f"/m2/demo/profile/update?mboxPC={PC_ID}&profile.city=Paris")
-    after = scrape()
+    with Counted() as counted:
+        http.get(f"/rest/v1/profiles/{PC_ID}?client=demo")
+        http.get(f"/rest/v1/profiles/thirdPartyId/{THIRD_PARTY_ID}?client=demo")
+        http.get("/rest/v1/profiles/nobody?client=demo")
+        http.get(f"/m2/demo/profile/update?mboxPC={PC_ID}&profile.city=Paris")
 
-    def added(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
-
-    assert added("targetadmin_requests_total", endpoint="fetch", status="2xx") == 2
-    assert added("targetadmin_requests_total", endpoint="fetch", status="4xx") == 1
-    assert added("targetadmin_requests_total", endpoint="update", status="2xx") == 1
-    assert added("targetadmin_request_duration_seconds_count", endpoint="fetch") == 3
-    assert added("targetadmin_request_duration_seconds_count", endpoint="update") == 1
-    assert added("targetadmin_request_duration_seconds_sum", endpoint="fetch") > 0
+    assert counted.requests(Endpoint.FETCH, "2xx") == 2
+    assert counted.requests(Endpoint.FETCH, "4xx") == 1
+    assert counted.requests(Endpoint.UPDATE, "2xx") == 1
+    assert counted.added("targetadmin_request_duration_seconds_count", endpoint="fetch") == 3
+    assert counted.added("targetadmin_request_duration_seconds_count", endpoint="update") == 1
+    assert counted.added("targetadmin_request_duration_seconds_sum", endpoint="fetch") > 0
 
 
 def test_it_counts_the_other_groups_by_the_view_they_reach(
     demo: Client, alice_signed_in: HttpClient, metrics_token: str, recording: None
 ) -> None:
-    before = scrape()
-    alice_signed_in.get("/")
-    alice_signed_in.get(settings_path(demo))
-    alice_signed_in.get("/demo/target/clients/settings")
-    alice_signed_in.post(
-        "/api/v1/clients/demo/profiles/bulk", data={"profiles": []}, content_type="application/json"
-    )
-    HttpClient().get("/m2/demo/profile/batchStatus?batchId=demo-1-00000001")
-    HttpClient().get("/nowhere")
-    after = scrape()
-
-    def added(endpoint: Endpoint, status: str) -> float:
-        labels = {"endpoint": endpoint.value, "status": status}
-        return value(after, "targetadmin_requests_total", **labels) - value(
-            before, "targetadmin_requests_total", **labels
+    with Counted() as counted:
+        alice_signed_in.get("/")
+        alice_signed_in.get(settings_path(demo))
+        alice_signed_in.get("/demo/target/clients/settings")
+        alice_signed_in.post(
+            "/api/v1/clients/demo/profiles/bulk",
+            data={"profiles": []},
+            content_type="application/json",
         )
+        HttpClient().get("/m2/demo/profile/batchStatus?batchId=demo-1-00000001")
+        HttpClient().get("/nowhere")
 
-    assert added(Endpoint.PAGES, "3xx") == 1  # home sends alice to her client's settings
-    assert added(Endpoint.PAGES, "2xx") == 1
-    assert added(Endpoint.MANAGEMENT, "2xx") == 1
-    assert added(Endpoint.JSON_BULK, "2xx") == 1
-    assert added(Endpoint.BATCH, "4xx") == 1
+    assert counted.requests(Endpoint.PAGES, "3xx") == 1  # home sends alice to her settings
+    assert counted.requests(Endpoint.PAGES, "2xx") == 1
+    assert counted.requests(Endpoint.MANAGEMENT, "2xx") == 1
+    assert counted.requests(Endpoint.JSON_BULK, "2xx") == 1
+    assert counted.requests(Endpoint.BATCH, "4xx") == 1
     # The scrape before the calls, and the unknown path.
-    assert added(Endpoint.OTHER, "2xx") == 1
-    assert added(Endpoint.OTHER, "4xx") == 1
+    assert counted.requests(Endpoint.OTHER, "2xx") == 1
+    assert counted.requests(Endpoint.OTHER, "4xx") == 1
 
 
 @override_settings(PROFILE_API_AUTH_FAILURE_LIMIT=5, PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS=60)
@@ -223,28 +229,25 @@ def test_it_counts_refusals_by_reason(
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
     expired = issue_token(demo, days_ago=2, expires_in_days=1)
     fetch = f"/rest/v1/profiles/{PC_ID}?client=demo"
-    before = scrape()
-    http.get(fetch)
-    http.get(fetch, **bearer("tpa_not-a-token"))
-    http.get(fetch, **bearer(expired))
-    ProfileApiSettings.for_client(demo).set_allowed_networks(["192.0.2.0/24"], actor=SYSTEM)
-    http.get(fetch, REMOTE_ADDR=STRANGER)
-    http.get(fetch, REMOTE_ADDR=STRANGER)
-    # Now outside the networks too, 127.0.0.1 spends the last two of its five refusals.
-    answers = [http.get(fetch).status_code for _ in range(4)]
-    after = scrape()
+    with Counted() as counted:
+        http.get(fetch)
+        http.get(fetch, **bearer("tpa_not-a-token"))
+        http.get(fetch, **bearer(expired))
+        ProfileApiSettings.for_client(demo).set_allowed_networks(["192.0.2.0/24"], actor=SYSTEM)
+        http.get(fetch, REMOTE_ADDR=STRANGER)
+        http.get(fetch, REMOTE_ADDR=STRANGER)
+        # Now outside the networks too, 127.0.0.1 spends the last two of its five refusals.
+        answers = [http.get(fetch).status_code for _ in range(4)]
 
-    def added(reason: Refusal) -> float:
-        return value(after, "targetadmin_auth_refusals_total", reason=reason.value) - value(
-            before, "targetadmin_auth_refusals_total", reason=reason.value
-        )
+    def refused(reason: Refusal) -> float:
+        return counted.added("targetadmin_auth_refusals_total", reason=reason.value)
 
     assert answers == [403, 403, 429, 429]
-    assert added(Refusal.MISSING) == 1
-    assert added(Refusal.INVALID) == 1
-    assert added(Refusal.EXPIRED) == 1
-    assert added(Refusal.NETWORK) == 4
-    assert added(Refusal.THROTTLED) == 2
+    assert refused(Refusal.MISSING) == 1
+    assert refused(Refusal.INVALID) == 1
+    assert refused(Refusal.EXPIRED) == 1
+    assert refused(Refusal.NETWORK) == 4
+    assert refused(Refusal.THROTTLED) == 2
 
 
 def test_it_counts_batches_their_rows_and_their_times(
@@ -254,21 +257,16 @@ def test_it_counts_batches_their_rows_and_their_times(
     recording: None,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    before = scrape()
-    with django_capture_on_commit_callbacks(execute=True):
+    with Counted() as counted, django_capture_on_commit_callbacks(execute=True):
         submit(client, "batch=pcId,a\np1,x\np2," + "v" * 257 + "\np3,z\n")
         submit(client, "batch=pcId,a\np1,y\nnobody,y\n", version="v1")
-    after = scrape()
 
-    def added(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
-
-    assert added("targetadmin_batches_total", status="complete") == 2
-    assert added("targetadmin_batch_rows_total", outcome="applied") == 3
-    assert added("targetadmin_batch_rows_total", outcome="failed") == 1
-    assert added("targetadmin_batch_rows_total", outcome="not_found") == 1
-    assert added("targetadmin_batch_duration_seconds_count") == 2
-    assert added("targetadmin_batch_queue_wait_seconds_count") == 2
+    assert counted.added("targetadmin_batches_total", status="complete") == 2
+    assert counted.added("targetadmin_batch_rows_total", outcome="applied") == 3
+    assert counted.added("targetadmin_batch_rows_total", outcome="failed") == 1
+    assert counted.added("targetadmin_batch_rows_total", outcome="not_found") == 1
+    assert counted.added("targetadmin_batch_duration_seconds_count") == 2
+    assert counted.added("targetadmin_batch_queue_wait_seconds_count") == 2
 
 
 def test_it_counts_a_stuck_batch_once(
@@ -281,34 +279,24 @@ def test_it_counts_a_stuck_batch_once(
 ) -> None:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     batch = Batch.objects.get(pk=batch_id_of(submit(client, "batch=pcId,a\np1,x\n")))
-    before = scrape()
-    with django_capture_on_commit_callbacks(execute=True):
+    with Counted() as counted, django_capture_on_commit_callbacks(execute=True):
         batch.finish(Status.STUCK)
         batch.finish(Status.STUCK)
         batch.finish(Status.COMPLETE)
-    after = scrape()
 
-    assert (
-        value(after, "targetadmin_batches_total", status="stuck")
-        - value(before, "targetadmin_batches_total", status="stuck")
-        == 1
-    )
-    assert value(after, "targetadmin_batches_total", status="complete") == value(
-        before, "targetadmin_batches_total", status="complete"
-    )
+    assert counted.added("targetadmin_batches_total", status="stuck") == 1
+    assert counted.added("targetadmin_batches_total", status="complete") == 0
 
 
 def test_it_counts_each_database_fault_answered(
     db: None, metrics_token: str, recording: None
 ) -> None:
-    before = scrape()
-    assert xml_error(faults.busy_error()).status == 503
-    assert xml_error(faults.disk_full_error()).status == 507
-    after = scrape()
+    with Counted() as counted:
+        assert xml_error(faults.busy_error()).status == 503
+        assert xml_error(faults.disk_full_error()).status == 507
 
     for fault in metrics.Fault:
-        name, labels = "targetadmin_database_faults_total", {"fault": fault.value}
-        assert value(after, name, **labels) - value(before, name, **labels) == 1
+        assert counted.added("targetadmin_database_faults_total", fault=fault.value) == 1
 
 
 def test_the_task_worker_beats_its_heartbeat(db: None, metrics_token: str, recording: None) -> None:
