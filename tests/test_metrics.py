@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,12 +146,34 @@ def test_it_answers_only_get(db: None, metrics_token: str) -> None:
     assert answer.status_code == 405
 
 
-def test_a_metrics_token_shorter_than_32_characters_stops_the_process() -> None:
-    done = manage(os.environ | {"METRICS_TOKEN": "too-short"}, "check")
+def test_a_metrics_token_shorter_than_32_characters_stops_the_process(tmp_path: Path) -> None:
+    env = os.environ | {"METRICS_TOKEN": "too-short", "TARGETADMIN_VAR_DIR": str(tmp_path)}
+
+    done = manage(env, "check")
 
     assert done.returncode != 0
     assert "METRICS_TOKEN must be at least 32 characters long" in done.stderr
     assert "too-short" not in done.stderr
+
+
+def test_allowed_networks_that_are_not_networks_stop_the_process(tmp_path: Path) -> None:
+    env = os.environ | {
+        "METRICS_ALLOWED_NETWORKS": "192.0.2.0/24,prometheus.internal",
+        "TARGETADMIN_VAR_DIR": str(tmp_path),
+    }
+
+    done = manage(env, "check")
+
+    assert done.returncode != 0
+    assert "METRICS_ALLOWED_NETWORKS must list networks (CIDR)" in done.stderr
+
+
+def test_a_caller_without_an_address_is_outside_every_network(db: None, settings: Any) -> None:
+    settings.METRICS_TOKEN_DIGEST = ""
+    settings.METRICS_ALLOWED_NETWORKS = ("0.0.0.0/0", "::/0")
+
+    assert HttpClient(REMOTE_ADDR="").get("/metrics").status_code == 403
+    assert HttpClient(REMOTE_ADDR="not-an-address").get("/metrics").status_code == 403
 
 
 # What it counts
