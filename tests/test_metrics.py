@@ -15,6 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from adapters.sqlite import writers
 from profiles import tasks
 from profiles.access.actors import SYSTEM
 from profiles.api.envelopes import xml_error
@@ -320,6 +321,21 @@ def test_it_counts_each_database_fault_answered(
 
     for fault in metrics.Fault:
         assert counted.added("targetadmin_database_faults_total", fault=fault.value) == 1
+
+
+def test_it_times_each_writers_wait_in_sqlites_writer_queue(
+    db: None, metrics_token: str, recording: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(writers, "wait_observer", metrics.observe_writer_wait)
+    lock = writers.WriterLock(str(tmp_path / "database-writers"))
+
+    with Counted() as counted:
+        for _ in range(3):
+            lock.acquire(timeout=1)
+            lock.release()
+
+    assert counted.added("targetadmin_sqlite_writer_wait_seconds_count") == 3
+    assert counted.added("targetadmin_sqlite_writer_wait_seconds_bucket", le="+Inf") == 3
 
 
 def test_the_task_worker_beats_its_heartbeat(db: None, metrics_token: str, recording: None) -> None:

@@ -130,6 +130,16 @@ def test_it_adds_the_task_workers_batches_and_rows(
     assert value(found, "targetadmin_batch_queue_wait_seconds_count") == 1
 
 
+def test_it_times_sqlites_writer_queue_on_sqlite_only(
+    server: LiveServer, scraped: tuple[dict[Sample, float], str, float]
+) -> None:
+    found, _, _ = scraped
+    waits = value(found, "targetadmin_sqlite_writer_wait_seconds_count")
+
+    # The batch's chunks, the updates and the bulk all wrote (PostgreSQL needs no queue).
+    assert waits == 0 if server.database_url else waits >= 4
+
+
 def test_it_reports_the_task_workers_heartbeat_and_the_database_facts(
     server: LiveServer, scraped: tuple[dict[Sample, float], str, float]
 ) -> None:

@@ -119,6 +119,11 @@ WORKER_HEARTBEAT = Gauge(
     "When a task worker last beat (Unix time); the latest of all task workers.",
     multiprocess_mode="max",
 )
+SQLITE_WRITER_WAIT = Histogram(
+    "targetadmin_sqlite_writer_wait_seconds",
+    "Seconds each writer waited in SQLite's writer queue for the write lock.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
+)
 DATABASE_FAULTS = Counter(
     "targetadmin_database_faults",
     "Database faults answered with 503 (busy: SQLite's writer queue past its timeout) or "
@@ -135,6 +140,7 @@ INSTRUMENTS = (
     BATCH_DURATION,
     BATCH_QUEUE_WAIT,
     WORKER_HEARTBEAT,
+    SQLITE_WRITER_WAIT,
     DATABASE_FAULTS,
 )
 
@@ -199,6 +205,12 @@ def count_batch_started(waited: float) -> None:
     """A task worker started a batch ``waited`` seconds after its submission."""
     if recording:
         BATCH_QUEUE_WAIT.observe(waited)
+
+
+def observe_writer_wait(seconds: float) -> None:
+    """A writer waited ``seconds`` in SQLite's writer queue (adapters/sqlite/writers.py)."""
+    if recording:
+        SQLITE_WRITER_WAIT.observe(seconds)
 
 
 def beat() -> None:
