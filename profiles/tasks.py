@@ -17,7 +17,6 @@ docs/operations.md#metrics).
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 
 from django.conf import settings
@@ -82,17 +81,19 @@ def resume_stalled(now: datetime | None = None) -> list[Batch]:
     return [resume_if_stalled(batch, now) for batch in Batch.objects.stalled(now)]
 
 
-def _beat_forever() -> None:
-    while True:
+def _beat(stop: threading.Event) -> None:
+    while not stop.is_set():
         metrics.beat()
-        time.sleep(settings.WORKER_HEARTBEAT_SECONDS)
+        stop.wait(settings.WORKER_HEARTBEAT_SECONDS)
 
 
-def start_heartbeat() -> threading.Thread | None:
-    """Beat the task worker's heartbeat from a thread of this process until it ends; none
-    while metrics are off."""
+def start_heartbeat(stop: threading.Event | None = None) -> threading.Thread | None:
+    """Beat the task worker's heartbeat from a thread of this process until it ends (or
+    ``stop`` is set); none while metrics are off."""
     if not metrics.recording:
         return None
-    beating = threading.Thread(target=_beat_forever, name="heartbeat", daemon=True)
+    beating = threading.Thread(
+        target=_beat, args=(stop or threading.Event(),), name="heartbeat", daemon=True
+    )
     beating.start()
     return beating

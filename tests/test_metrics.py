@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -338,13 +340,25 @@ def test_it_times_each_writers_wait_in_sqlites_writer_queue(
     assert counted.added("targetadmin_sqlite_writer_wait_seconds_bucket", le="+Inf") == 3
 
 
-def test_the_task_worker_beats_its_heartbeat(db: None, metrics_token: str, recording: None) -> None:
+def test_the_task_worker_beats_its_heartbeat_from_a_thread_of_its_own(
+    db: None, metrics_token: str, recording: None
+) -> None:
     started = timezone.now().timestamp()
 
-    metrics.beat()
-
-    assert value(scrape(), "targetadmin_worker_last_heartbeat_timestamp_seconds") >= started
-    assert get_commands()["db_worker"] == "profiles"
+    stop = threading.Event()
+    beating = tasks.start_heartbeat(stop)
+    assert beating is not None
+    try:
+        assert beating.daemon  # it ends with the worker's process
+        deadline = time.monotonic() + 10
+        while value(scrape(), "targetadmin_worker_last_heartbeat_timestamp_seconds") < started:
+            assert time.monotonic() < deadline, "no heartbeat within 10 seconds"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        beating.join(timeout=10)
+    assert not beating.is_alive()
+    assert get_commands()["db_worker"] == "profiles"  # the command that starts it
 
 
 def test_no_heartbeat_is_beaten_while_metrics_are_off() -> None:
