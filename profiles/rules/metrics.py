@@ -1,6 +1,6 @@
 """What the processes count for ``/metrics`` (docs/operations.md#metrics), each instrument once.
 
-Every layer counts through the functions below; ``profiles.api.metrics`` serves the sum of
+Every layer counts through the functions below; ``profiles.api.scrape`` serves the sum of
 every process's counts together with the facts read from the database at scrape time.
 Labels take values from the fixed sets written here (and client codes, in the database
 facts): never a token, a profile id or an address.
@@ -9,8 +9,9 @@ Counting is on in a process with a metrics directory: one where ``prometheus_cli
 imported in its multiprocess mode (targetadmin/metrics_directory.py). Elsewhere, metrics off,
 :data:`recording` is false and every function returns at once. It is read from
 ``prometheus_client`` rather than the settings, as gunicorn's master imports this module
-(through the log formatter) before any settings are loaded. On, the request path pays for one counter and
-one histogram of label children bound once, here: no label look-up or dict per call.
+(through the log formatter) before any settings are loaded. On, the request path pays for
+one counter and one histogram of label children bound once, here: no label look-up or dict
+per call.
 """
 
 from __future__ import annotations
