@@ -14,7 +14,11 @@ from typing import Any
 
 from adapters.gunicorn_logging import Logger
 from adapters.gunicorn_worker import ThreadWorker
+from targetadmin import metrics_directory
 from targetadmin.environment import env_float, env_int, env_str, json_logging, var_dir
+
+# Before anything imports prometheus_client: the workers inherit it (docs/operations.md#metrics).
+_metrics_dir = metrics_directory.prepare()
 
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -127,8 +131,18 @@ def on_starting(server: Any) -> None:
     message and exits with status 1."""
     if getattr(server.app, "app_uri", None) != "targetadmin.wsgi":
         return  # another application under this configuration (the benchmark's baseline)
+    if _metrics_dir is not None:
+        # What processes of an earlier run left (a task worker running now keeps its own).
+        metrics_directory.clear_dead_processes(_metrics_dir)
     from targetadmin import startup
 
     why = startup.refusal(server.log.warning)
     if why is not None:
         raise RuntimeError(f"targetadmin cannot start: {why}")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker process exited: its counts stay in the sum, its live gauges go
+    (docs/operations.md#metrics)."""
+    if _metrics_dir is not None:
+        metrics_directory.mark_dead(worker.pid)

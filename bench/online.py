@@ -16,6 +16,9 @@ it seeds a fresh database (SQLite, or the PostgreSQL database ``DATABASE_URL`` n
 2. the product as ``make run`` starts it, the same gunicorn configuration plus one
    ``db_worker``: the profile fetch by thirdPartyId and the single profile update (GET with
    ``mbox3rdPartyId``), each with authentication off and on;
+   then, with ``--metrics both`` (the default), the two authenticated cases again with
+   ``/metrics`` on (``METRICS_TOKEN`` set: every request counted, docs/operations.md#metrics),
+   for what counting costs them; ``--metrics on`` or ``off`` runs every case one way only;
 3. single updates while a batch file is applied: a 500,000-row batch alone, then the same
    rows for another client with single updates sent meanwhile at a quarter of their highest
    rate (the batch's worker takes one of the two cores: at half the rate the machine would
@@ -76,6 +79,12 @@ TARGET_AUTH_COST = 0.05
 TARGET_P99_AT_FULL_LOAD_MS = {UPDATE_ON: 100.0}
 TARGET_P99_AT_HALF_RATE_MS = {FETCH_ON: 25.0, UPDATE_ON: 25.0}
 TARGET_P99_DURING_BATCH_MS = 100.0
+# What counting for /metrics may cost the hot calls' requests per second.
+TARGET_METRICS_COST = 0.03
+# Turns /metrics, and so the counting, on in the product (docs/operations.md#metrics).
+METRICS_TOKEN = "bench-metrics-token-" + "0" * 32
+METRICS_SETTINGS = ("METRICS_TOKEN", "METRICS_ALLOWED_NETWORKS", "METRICS_DIR")
+METERED = ", metrics on"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +182,7 @@ def server_environment() -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "BIND"}
+        and key not in METRICS_SETTINGS
     }
     workers = make_run_default("WEB_CONCURRENCY")
     if workers is not None:
@@ -208,6 +218,16 @@ def product_environment(directory: Path, database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
     )
     return env
+
+
+def metrics_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``/metrics`` on: every request counted."""
+    return {**env, "METRICS_TOKEN": METRICS_TOKEN}
+
+
+def metered(case: Case) -> Case:
+    """``case`` against the product with metrics on."""
+    return Case(f"{case.name}{METERED}", case.paths, case.authenticated)
 
 
 def baseline_environment() -> dict[str, str]:
@@ -351,9 +371,12 @@ class BatchFigures:
     overlapped: bool  # the batch was still being applied when the last update was answered
 
 
-def table(rows: Sequence[Row], auth_costs: dict[str, float]) -> str:
+def table(
+    rows: Sequence[Row], auth_costs: dict[str, float], metrics_costs: dict[str, float] | None = None
+) -> str:
+    width = max(18, *(len(row.case) for row in rows))
     lines = [
-        f"{'case':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'× base':>7}"
+        f"{'case':<{width}} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'× base':>7}"
         f" {'½ rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}",
     ]
     for row in rows:
@@ -363,7 +386,7 @@ def table(rows: Sequence[Row], auth_costs: dict[str, float]) -> str:
             f" {half.rps:>8.0f} {half.p50_ms:>8.1f} {half.p99_ms:>8.1f}" if half else " " * 27
         )
         lines.append(
-            f"{row.case:<18} {row.peak.rps:>8.0f} {row.peak.p50_ms:>8.1f} {row.peak.p99_ms:>8.1f}"
+            f"{row.case:<{width}} {row.peak.rps:>8.0f} {row.peak.p50_ms:>8.1f} {row.peak.p99_ms:>8.1f}"
             f" {row.ratio:>7.2f}{half_columns} {errors:>7}"
         )
     hello = next((row for row in rows if row.case == HELLO), None)
@@ -374,6 +397,8 @@ def table(rows: Sequence[Row], auth_costs: dict[str, float]) -> str:
         lines.append(f"× {HELLO} (the server's limit): {shares}")
     for api, cost in auth_costs.items():
         lines.append(f"authentication costs {cost:+.1%} of the {api}'s requests per second")
+    for api, cost in (metrics_costs or {}).items():
+        lines.append(f"metrics cost {cost:+.1%} of the {api}'s requests per second (auth on)")
     return "\n".join(lines)
 
 
@@ -398,6 +423,7 @@ def verdicts(
     auth_costs: dict[str, float],
     batch: BatchFigures | None = None,
     database: str = "sqlite",
+    metrics_costs: dict[str, float] | None = None,
 ) -> list[str]:
     """One line per target of ``database``: what was measured and whether it is met."""
     by_case = {row.case: row for row in rows}
@@ -412,6 +438,13 @@ def verdicts(
             f"authentication on the fetch: {cost:+.1%} (target ≤ {TARGET_AUTH_COST:.0%})",
         )
     )
+    for api, cost in (metrics_costs or {}).items():
+        found.append(
+            verdict(
+                cost <= TARGET_METRICS_COST,
+                f"metrics on the {api}: {cost:+.1%} (target ≤ {TARGET_METRICS_COST:.0%})",
+            )
+        )
     for name, limit in TARGET_P99_AT_FULL_LOAD_MS.items():
         p99 = by_case[name].peak.p99_ms
         found.append(
@@ -516,26 +549,36 @@ def measure_round(
     all_cases: Sequence[Case],
     token: str,
     options: argparse.Namespace,
-) -> tuple[list[Row], dict[str, float], int]:
-    """The raw WSGI hello, the baseline, then every case against the product; returns the
-    rows, costs and port."""
+    metered_cases: Sequence[Case] = (),
+) -> tuple[list[Row], dict[str, float], dict[str, float]]:
+    """The raw WSGI hello, the baseline, every case against the product, then each of
+    ``metered_cases`` against the product with metrics on; returns the rows, what
+    authentication costs and what the metrics cost."""
     measured = {
         HELLO: measure_baseline(wrk, directory, options, "bench.hello_wsgi"),
         BASELINE: measure_baseline(wrk, directory, options),
     }
-    with product(env, directory) as port:
-        for case in all_cases:
-            print(f"  {case.name}", flush=True)
-            measured[case.name] = measure_case(
-                wrk, port, files[case.name], token if case.authenticated else None, options
-            )
+    for product_env, cases in ((env, all_cases), (metrics_environment(env), metered_cases)):
+        if not cases:
+            continue
+        with product(product_env, directory) as port:
+            for case in cases:
+                print(f"  {case.name}", flush=True)
+                measured[case.name] = measure_case(
+                    wrk, port, files[case.name], token if case.authenticated else None, options
+                )
     baseline = measured[BASELINE][0].rps
     rows = [Row(name, peak, peak.rps / baseline, half) for name, (peak, half) in measured.items()]
     costs = {
         "fetch": auth_cost(measured[FETCH_OFF][0], measured[FETCH_ON][0]),
         "update": auth_cost(measured[UPDATE_OFF][0], measured[UPDATE_ON][0]),
     }
-    return rows, costs, port
+    metrics_costs = {
+        api: auth_cost(measured[case][0], measured[f"{case}{METERED}"][0])
+        for api, case in (("fetch", FETCH_ON), ("update", UPDATE_ON))
+        if f"{case}{METERED}" in measured
+    }
+    return rows, costs, metrics_costs
 
 
 def http_request(port: int, method: str, path: str, body: Path | None = None) -> bytes:
@@ -688,6 +731,14 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.25,
         help="the single updates' rate during the batch, as a share of their highest rate",
     )
+    parser.add_argument(
+        "--metrics",
+        choices=("both", "off", "on"),
+        default="both",
+        help="the product with /metrics off, on (METRICS_TOKEN set: every request counted),"
+        " or off and then on again for the authenticated fetch and update, for what counting"
+        " costs them",
+    )
     return parser.parse_args(argv)
 
 
@@ -700,6 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="targetadmin-bench-") as name:
         directory = Path(name)
         env = product_environment(directory, database_url(options, directory))
+        if options.metrics == "on":
+            env = metrics_environment(env)
         server = gunicorn_settings(env)
         third_party_ids, token = seed(env, options.profiles)
         all_cases = product_cases(third_party_ids)
@@ -707,15 +760,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number, case in enumerate(all_cases):
             files[case.name] = directory / f"paths-{number}.txt"
             files[case.name].write_text("\n".join(case.paths) + "\n")
+        metered_cases = []
+        if options.metrics == "both":
+            metered_cases = [metered(c) for c in all_cases if c.name in (FETCH_ON, UPDATE_ON)]
+        for case in metered_cases:
+            files[case.name] = files[case.name.removesuffix(METERED)]
         rounds: list[list[Row]] = []
         round_costs: list[dict[str, float]] = []
+        round_metrics_costs: list[dict[str, float]] = []
         for number in range(1, options.rounds + 1):
             print(f"Round {number} of {options.rounds}", flush=True)
-            rows, costs, _ = measure_round(wrk, env, directory, files, all_cases, token, options)
+            rows, costs, metrics_costs = measure_round(
+                wrk, env, directory, files, all_cases, token, options, metered_cases
+            )
             rounds.append(rows)
             round_costs.append(costs)
+            round_metrics_costs.append(metrics_costs)
         rows = median_rows(rounds)
         costs = {api: statistics.median(c[api] for c in round_costs) for api in round_costs[0]}
+        metrics_costs = {
+            api: statistics.median(c[api] for c in round_metrics_costs)
+            for api in round_metrics_costs[0]
+        }
         if options.batch_rows > 0:
             peak = next(row for row in rows if row.case == UPDATE_ON).peak.rps
             rate = peak * options.batch_update_share
@@ -737,13 +803,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {options.warmup} s warm-up; ½ rate: open-loop at half each case's req/s for"
         f" {options.fixed_rate_duration} s; {options.profiles} profiles per client"
         + (f"; medians of {options.rounds} rounds" if options.rounds > 1 else "")
+        + f"; metrics {options.metrics}"
     )
-    print(table(rows, costs))
+    print(table(rows, costs, metrics_costs))
     if batch is not None:
         print("\n".join(batch_lines(batch)))
     print(f"load average at the end (1, 5, 15 min): {load_average()}")
     print()
-    print("\n".join(verdicts(rows, costs, batch, options.database)))
+    print("\n".join(verdicts(rows, costs, batch, options.database, metrics_costs)))
     failed = any(row.peak.errors or (row.half_rate and row.half_rate.errors) for row in rows)
     if failed or (batch is not None and batch.updates.errors):
         print("Some requests failed (see the errors column): the figures are not valid.")

@@ -9,10 +9,14 @@ progress. :func:`resume_stalled` finds such batches (no progress for
 ``BATCH_MAX_ATTEMPTS`` attempts; after that, or when the batch's file is gone, the batch is
 ``stuck``. It runs from the ``resume_batches`` command (``make run`` calls it before the
 worker starts) and whenever someone reads the status of a stalled batch.
+
+A task worker beats a heartbeat for the metrics (:func:`start_heartbeat`,
+docs/operations.md#metrics).
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from django.conf import settings
@@ -23,6 +27,7 @@ from django.utils import timezone
 
 from profiles.ingest import processing
 from profiles.ingest.batches import Batch, Status
+from profiles.rules import metrics
 
 
 @task
@@ -74,3 +79,21 @@ def resume_if_stalled(batch: Batch, now: datetime | None = None) -> Batch:
 def resume_stalled(now: datetime | None = None) -> list[Batch]:
     now = now or timezone.now()
     return [resume_if_stalled(batch, now) for batch in Batch.objects.stalled(now)]
+
+
+def _beat(stop: threading.Event) -> None:
+    while not stop.is_set():
+        metrics.beat()
+        stop.wait(settings.WORKER_HEARTBEAT_SECONDS)
+
+
+def start_heartbeat(stop: threading.Event | None = None) -> threading.Thread | None:
+    """Beat the task worker's heartbeat from a thread of this process until it ends (or
+    ``stop`` is set); none while metrics are off."""
+    if not metrics.recording:
+        return None
+    beating = threading.Thread(
+        target=_beat, args=(stop or threading.Event(),), name="heartbeat", daemon=True
+    )
+    beating.start()
+    return beating

@@ -7,6 +7,7 @@ start-up.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from datetime import timedelta
@@ -19,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from adapters.local_state import create_private_file
+from targetadmin import metrics_directory
 from targetadmin.environment import (
     BASE_DIR,
     env_bool,
@@ -34,6 +36,8 @@ from targetadmin.environment import (
 django_stubs_ext.monkeypatch()
 
 VAR_DIR = var_dir()
+# Before anything imports prometheus_client (docs/operations.md#metrics).
+METRICS_DIR = metrics_directory.prepare()
 
 
 def _local_secret_key() -> str:
@@ -79,9 +83,10 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",
+    # Before django_tasks_db: its db_worker command is profiles' (a heartbeat added).
+    "profiles",
     "django_tasks_db",
     "axes",
-    "profiles",
 ]
 
 MIDDLEWARE = [
@@ -375,3 +380,18 @@ MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "targetadmin <targetadmin@localhost>")
 # The address people reach targetadmin at, for links in e-mails.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Metrics (docs/operations.md#metrics): /metrics in Prometheus' text format, for a bearer
+# token of its own, from allowed networks, or both; off (404, nothing counted) with neither.
+# Only the token's SHA-256 digest is kept.
+METRICS_TOKEN_MIN_LENGTH = 32
+_metrics_token = os.environ.get("METRICS_TOKEN", "")
+if _metrics_token and len(_metrics_token) < METRICS_TOKEN_MIN_LENGTH:
+    raise ImproperlyConfigured(
+        f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters long"
+    )
+METRICS_TOKEN_DIGEST = hashlib.sha256(_metrics_token.encode()).hexdigest() if _metrics_token else ""
+del _metrics_token
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
+# Seconds between the task worker's heartbeats (targetadmin_worker_last_heartbeat_...).
+WORKER_HEARTBEAT_SECONDS = 15

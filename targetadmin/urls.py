@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from profiles.api import scrape
 from targetadmin import health
 
 # A busy database gets a 503 page with Retry-After instead of the 500 page.
@@ -14,5 +15,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", scrape.metrics, name="metrics"),
     path("", include("profiles.urls")),
 ]

@@ -232,3 +232,43 @@ def test_the_medians_over_rounds_take_each_ratio_within_its_round() -> None:
     assert merged.peak.rps == 800
     assert merged.ratio == 1.0
     assert merged.peak.requests == 2400
+
+
+def test_metrics_are_off_in_the_product_unless_the_run_turns_them_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("METRICS_TOKEN", "a-token-of-the-shell-the-bench-runs-in-" + "x" * 8)
+    monkeypatch.setenv("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8")
+    off = online.product_environment(Path("/nowhere"), "sqlite:////nowhere/db.sqlite3")
+
+    assert not {"METRICS_TOKEN", "METRICS_ALLOWED_NETWORKS"} & set(off)
+    assert online.metrics_environment(off)["METRICS_TOKEN"] == online.METRICS_TOKEN
+    assert len(online.METRICS_TOKEN) >= 32
+
+
+def test_the_metered_cases_are_the_authenticated_hot_calls_again() -> None:
+    cases = online.product_cases(["u-1"])
+    fetch_on = next(case for case in cases if case.name == online.FETCH_ON)
+
+    again = online.metered(fetch_on)
+
+    assert again.name == "fetch, auth on, metrics on"
+    assert (again.paths, again.authenticated) == (fetch_on.paths, True)
+
+
+def test_the_verdicts_hold_counting_to_three_percent_of_the_hot_calls() -> None:
+    rows = [
+        online.Row(online.FETCH_ON, figures(1000), 1.0, None),
+        online.Row(online.UPDATE_ON, figures(500), 0.5, None),
+    ]
+    metrics_costs = {
+        "fetch": online.auth_cost(figures(1000), figures(975)),
+        "update": online.auth_cost(figures(500), figures(480)),
+    }
+
+    lines = online.verdicts(rows, {"fetch": 0.0}, None, "sqlite", metrics_costs)
+    table = online.table(rows, {}, metrics_costs).splitlines()
+
+    assert "met    metrics on the fetch: +2.5% (target ≤ 3%)" in lines
+    assert "MISSED metrics on the update: +4.0% (target ≤ 3%)" in lines
+    assert table[-1] == "metrics cost +4.0% of the update's requests per second (auth on)"

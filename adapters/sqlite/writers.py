@@ -24,6 +24,9 @@ so the caller answers 503 as for any busy database (``profiles.rules.faults``). 
 itself cannot time out, so a wait that may block is handed to one daemon thread per lock,
 and the asking thread waits for it with a timeout; a wait given up on releases the lock as
 soon as it is granted.
+
+How long each writer waited for the lock is told to :data:`wait_observer` when one is set
+(the metrics set it, docs/operations.md#metrics): this module knows nothing of them.
 """
 
 from __future__ import annotations
@@ -34,12 +37,17 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # How long a process may keep the file locked while handing the lock from one of its
 # writers to the next: long enough for a burst of single updates to pass together, short
 # enough that the other processes (and the batch worker) wait little for it.
 HAND_OVER_SECONDS = 0.005
+
+
+# Told the seconds each writer waited for the lock, once it has it; ``None``: nobody asks.
+wait_observer: Callable[[float], None] | None = None
 
 
 def lock_path(database_name: str) -> str:
@@ -98,14 +106,15 @@ class WriterLock:
             taken = taken or self._threads.acquire(blocking=False)
         if not taken:
             raise WriterBusy(timeout)
-        if self._file_held:  # handed over by the previous writer of this process
-            return
-        try:
-            self._lock_file(timeout - (time.monotonic() - started), timeout)
-        except BaseException:
-            self._threads.release()
-            raise
-        self._file_held, self._file_since = True, time.monotonic()
+        if not self._file_held:  # else handed over by the previous writer of this process
+            try:
+                self._lock_file(timeout - (time.monotonic() - started), timeout)
+            except BaseException:
+                self._threads.release()
+                raise
+            self._file_held, self._file_since = True, time.monotonic()
+        if wait_observer is not None:
+            wait_observer(time.monotonic() - started)
 
     def release(self) -> None:
         """Let the next writer in: another thread of this process, while threads of this

@@ -44,7 +44,7 @@ def address_of(environ: Mapping[str, Any]) -> str | None:
     """:func:`caller_address` read from the WSGI environ (a Django request's ``META``), for
     the profile APIs' fast lane (docs/operations.md#the-api-path), which makes no request."""
     peer: str | None = environ.get("REMOTE_ADDR") or None
-    proxies = trusted_proxies(tuple(settings.TRUSTED_PROXIES))
+    proxies = configured_networks(tuple(settings.TRUSTED_PROXIES))
     if peer is None or not proxies or not within(peer, proxies):
         return peer
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
@@ -119,7 +119,8 @@ def within(address: str | Address, networks: Iterable[Network]) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def trusted_proxies(entries: Sequence[str]) -> tuple[Network, ...]:
-    """The ``TRUSTED_PROXIES`` networks, parsed once (settings.py has validated them); an
-    IPv4-mapped entry is the IPv4 network it maps (:func:`parse_network`)."""
+def configured_networks(entries: Sequence[str]) -> tuple[Network, ...]:
+    """Networks of a setting (``TRUSTED_PROXIES``, ``METRICS_ALLOWED_NETWORKS``), parsed
+    once (settings.py has validated them); an IPv4-mapped entry is the IPv4 network it maps
+    (:func:`parse_network`)."""
     return tuple(parse_network(entry) for entry in entries)

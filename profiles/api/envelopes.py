@@ -23,6 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
+from profiles.rules import metrics
 from profiles.rules.errors import ADOBE_SPELLING, ROW_CODES, ErrorCode, ProductError
 
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
@@ -94,6 +95,21 @@ def status_of(error: ProductError) -> int:
     return STATUS[error.code]
 
 
+# The codes of database faults, counted once per answer (docs/operations.md#metrics).
+_FAULTS = {
+    ErrorCode.DATABASE_BUSY: metrics.Fault.BUSY,
+    ErrorCode.INSUFFICIENT_STORAGE: metrics.Fault.DISK_FULL,
+}
+
+
+def answered_status(error: ProductError) -> int:
+    """:func:`status_of` for an error an envelope answers; a database fault is counted."""
+    fault = _FAULTS.get(error.code)
+    if fault is not None:
+        metrics.count_fault(fault)
+    return STATUS[error.code]
+
+
 # What XML 1.0 cannot carry at all, escaped or not: the C0 controls but tab, LF and CR, lone
 # surrogates, U+FFFE and U+FFFF (https://www.w3.org/TR/xml/#charsets).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -132,27 +148,27 @@ def _headers_of(error: ProductError) -> tuple[tuple[str, str], ...]:
 
 def xml_error(error: ProductError) -> Answer:
     body = xml_elements([("success", "false"), ("message", error.message)])
-    answer = xml_answer(body, status_of(error))
+    answer = xml_answer(body, answered_status(error))
     return Answer(answer.status, answer.content_type, answer.body, _headers_of(error))
 
 
 def rest_error(error: ProductError) -> Answer:
     """The ``/rest/v1/profiles`` shape: ``{"status": <code>, "message": "…"}``."""
-    status = status_of(error)
+    status = answered_status(error)
     answer = json_answer({"status": status, "message": error.message}, status)
     return Answer(status, answer.content_type, answer.body, _headers_of(error))
 
 
 def json_api_error(error: ProductError) -> Answer:
     """This project's JSON API shape: ``{"error": {"code": "…", "message": "…"}}``."""
-    status = status_of(error)
+    status = answered_status(error)
     answer = json_answer({"error": {"code": error.code.value, "message": error.message}}, status)
     return Answer(status, answer.content_type, answer.body, _headers_of(error))
 
 
 def adobe_error(error: ProductError, *, request_id: str, content_type: str) -> HttpResponse:
     """Adobe's Admin API shape, used by the management API (docs/management-api.md)."""
-    status = status_of(error)
+    status = answered_status(error)
     body = {
         "httpStatus": status,
         "requestId": request_id,

@@ -76,7 +76,7 @@ from profiles.access.throttle import PROFILE_API_FAILURES
 from profiles.api.calls import ApiCall
 from profiles.api.envelopes import Answer, as_response
 from profiles.edge.security import checked_host
-from profiles.rules import faults
+from profiles.rules import faults, metrics
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import verification
 from profiles.tokens.models import Rejection
@@ -252,16 +252,14 @@ def _network_refusal(call: ApiCall, refused: verification.NetworkRefused) -> Pro
     """403 naming the rule, never the networks or the address; counted and logged like a
     refused token, so probing from elsewhere is throttled too."""
     address = address_of(call.environ) or "unknown"
-    retry_after = PROFILE_API_FAILURES.count(address)
     logger.warning(
         "refused profile API call: client=%s address=%s reason=network not allowed path=%s",
         refused.client.code,
         address,
         call.path_info[:200],
     )
-    if retry_after is not None:
-        return _throttled(retry_after)
-    return ProductError(ErrorCode.NETWORK_NOT_ALLOWED, NETWORK_MESSAGE)
+    error = ProductError(ErrorCode.NETWORK_NOT_ALLOWED, NETWORK_MESSAGE)
+    return _refused(address, metrics.Refusal.NETWORK, error)
 
 
 def presented_tokens(environ: Mapping[str, Any]) -> list[str]:
@@ -296,7 +294,6 @@ def _refusal(call: ApiCall, refused: verification.Refused) -> ProductError:
         )
         reason, last_four = chosen.reason, chosen.last_four
     address = address_of(call.environ) or "unknown"
-    retry_after = PROFILE_API_FAILURES.count(address)
     # The log, unlike the answer, tells the operator the client does not exist.
     known = refused.client is not None
     logger.warning(
@@ -307,15 +304,19 @@ def _refusal(call: ApiCall, refused: verification.Refused) -> ProductError:
         f"…{last_four}" if last_four else "-",
         call.path_info[:200],
     )
+    return _refused(address, metrics.Refusal(reason), error)
+
+
+def _refused(address: str, reason: metrics.Refusal, error: ProductError) -> ProductError:
+    """``error``, or 429 once ``address`` has spent its refusals for the window; the
+    refusal is counted by the throttle and by the metrics (docs/operations.md#metrics)."""
+    retry_after = PROFILE_API_FAILURES.count(address)
     if retry_after is not None:
-        return _throttled(retry_after)
+        metrics.count_refusal(metrics.Refusal.THROTTLED)
+        return ProductError(
+            ErrorCode.TOO_MANY_REQUESTS,
+            f"Too many failed authentication attempts; retry after {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+    metrics.count_refusal(reason)
     return error
-
-
-def _throttled(retry_after: int) -> ProductError:
-    """The answer once an address has spent its refusals for the window."""
-    return ProductError(
-        ErrorCode.TOO_MANY_REQUESTS,
-        f"Too many failed authentication attempts; retry after {retry_after} seconds.",
-        retry_after=retry_after,
-    )

@@ -49,9 +49,11 @@ from profiles.edge.request_log import (
     REQUEST_ID_HEADER,
     LoggedRequest,
     client_code_of,
+    endpoint_of,
     name_client,
 )
 from profiles.edge.security import ApiHeaders, checked_host, is_secure
+from profiles.rules.metrics import Endpoint
 
 type Environ = dict[str, Any]
 type StartResponse = Callable[..., Any]
@@ -81,12 +83,13 @@ ROUTES: tuple[tuple[re.Pattern[str], str, CallView, str], ...] = (
 )
 PREFIXES = ("/m2/", "/rest/v1/profiles/")
 
-type Route = tuple[re.Pattern[str], frozenset[str], CallView]
+type Route = tuple[re.Pattern[str], frozenset[str], CallView, Endpoint]
 
 
 def agreeing_routes() -> tuple[Route, ...]:
     """The routes Django's URL configuration also sends to the lane's view (under another
-    ``ROOT_URLCONF`` the lane takes only what that configuration agrees with)."""
+    ``ROOT_URLCONF`` the lane takes only what that configuration agrees with), each with
+    the group its requests are counted in (docs/operations.md#metrics)."""
     agreeing = []
     for pattern, methods, view, example in ROUTES:
         try:
@@ -94,7 +97,7 @@ def agreeing_routes() -> tuple[Route, ...]:
         except Resolver404:
             continue
         if match.func is view:
-            agreeing.append((pattern, frozenset(methods.split()), view))
+            agreeing.append((pattern, frozenset(methods.split()), view, endpoint_of(match)))
     return tuple(agreeing)
 
 
@@ -105,12 +108,14 @@ def status_line(status: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """A call the lane serves: the view, the URL's values, and the client code it names."""
+    """A call the lane serves: the view, the URL's values, the client code it names, and
+    the group it is counted in."""
 
     call: ApiCall
     view: CallView
     kwargs: dict[str, str]
     client_code: str | None
+    endpoint: Endpoint
 
 
 class FastLane:
@@ -141,15 +146,15 @@ class FastLane:
         method = str(environ["REQUEST_METHOD"]).upper()
         found = next(
             (
-                (match, methods, view)
-                for pattern, methods, view in self.routes
+                (match, methods, view, endpoint)
+                for pattern, methods, view, endpoint in self.routes
                 if (match := pattern.fullmatch(path))
             ),
             None,
         )
         if found is None:
             return None
-        match, methods, view = found
+        match, methods, view, endpoint = found
         if method not in methods:
             return None  # Django's path answers the 405, as rarely as it is asked for
         if self.redirects_plain_http and not is_secure(environ):
@@ -165,7 +170,7 @@ class FastLane:
             code = client_code_of(kwargs.get("client"), call.read_query)
         except (DisallowedHost, TooManyFieldsSent):
             return None
-        return Taken(call, view, kwargs, code)
+        return Taken(call, view, kwargs, code, endpoint)
 
     def serve(self, taken: Taken, start_response: StartResponse) -> list[bytes]:
         call = taken.call
@@ -186,7 +191,7 @@ class FastLane:
             if "content-length" not in present:
                 headers.append(("Content-Length", str(len(answer.body))))
             headers.append((REQUEST_ID_HEADER, logged.request_id))
-            logged.write(call.path_info, answer.status)
+            logged.write(call.path_info, answer.status, taken.endpoint)
             start_response(status_line(answer.status), headers)
             return [answer.body]
         finally:

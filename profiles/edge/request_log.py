@@ -29,8 +29,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import ResolverMatch
 
 from profiles.access.addresses import address_of
+from profiles.rules import metrics
 from profiles.tokens import secret
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -181,13 +183,28 @@ class LoggedRequest:
         self._context = (_request_id.set(self.request_id), _client_code.set(None))
         self.started = time.perf_counter()
 
-    def write(self, path: str, status: int) -> None:
+    def write(self, path: str, status: int, endpoint: metrics.Endpoint) -> None:
+        """The request line, and the request counted in ``endpoint``'s group
+        (docs/operations.md#metrics)."""
+        metrics.count_request(endpoint, status, self.started)
         if request_logger.isEnabledFor(logging.INFO):
             request_logger.handle(request_record(self.environ, path, status, self.started))
 
     def close(self) -> None:
         _request_id.reset(self._context[0])
         _client_code.reset(self._context[1])
+
+
+def endpoint_of(match: ResolverMatch | None) -> metrics.Endpoint:
+    """The group a request Django served is counted in, by the view its URL named."""
+    if match is None:
+        return metrics.Endpoint.OTHER
+    named = metrics.ENDPOINTS_BY_URL_NAME.get(match.url_name or "")
+    if named is not None:
+        return named
+    if metrics.MANAGEMENT_NAMESPACE in match.namespaces:
+        return metrics.Endpoint.MANAGEMENT
+    return metrics.Endpoint.PAGES
 
 
 class RequestLogMiddleware:
@@ -199,7 +216,7 @@ class RequestLogMiddleware:
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = logged.request_id
-            logged.write(request.path, response.status_code)
+            logged.write(request.path, response.status_code, endpoint_of(request.resolver_match))
             return response
         finally:
             logged.close()

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import ClassVar
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.models import Client
 from profiles.ingest.pipeline import Outcome
 from profiles.ingest.storage import batch_files
+from profiles.rules import metrics
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH
 from profiles.store import KeyKind, reads
 from profiles.store.keys import shown_storable
@@ -189,6 +191,11 @@ class Batch(models.Model):
             claimed = cursor.rowcount
         if not claimed:
             return False
+        transaction.on_commit(
+            partial(
+                metrics.count_rows, outcome.successful, outcome.not_found, len(outcome.failures)
+            )
+        )
         # A thousand failed rows at a time: a chunk of 10,000 failed rows does not build
         # 10,000 model instances and one statement holding them all.
         failures = iter(outcome.failures)
@@ -209,9 +216,12 @@ class Batch(models.Model):
 
     def finish(self, status: Status = Status.COMPLETE) -> None:
         now = timezone.now()
-        Batch.objects.filter(pk=self.pk, status=Status.INCOMPLETE).update(
+        finished = Batch.objects.filter(pk=self.pk, status=Status.INCOMPLETE).update(
             status=status, finished_at=now, updated_at=now
         )
+        if finished:  # once a batch, whichever worker gets here first
+            seconds = (now - self.created_at).total_seconds()
+            transaction.on_commit(partial(metrics.count_batch_finished, status.value, seconds))
         self.refresh_from_db()
         if status == Status.COMPLETE:
             self.delete_file()

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from profiles.ingest import pipeline
 from profiles.ingest.batches import ApiVersion, Batch, Status
@@ -34,6 +35,7 @@ from profiles.ingest.batchfile import Header, LineBlock, chunk_rows, parse_block
 from profiles.ingest.parser_process import ParserProcess
 from profiles.ingest.pipeline import Outcome, Row, RowFailure
 from profiles.ingest.storage import open_at
+from profiles.rules import metrics
 from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 
@@ -330,6 +332,8 @@ def run(batch_id: str) -> None:
     if not batch.has_file:
         batch.finish(Status.STUCK)
         return
+    if batch.attempts == 1 and batch.chunks_done == 0:  # the batch's first start
+        metrics.count_batch_started((timezone.now() - batch.created_at).total_seconds())
     process(
         batch,
         paced_chunks(batch, settings.BATCH_CHUNK_ROWS, settings.BATCH_CHUNK_MILLISECONDS / 1000),

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.views import defaults
 
+from profiles.rules import metrics
 from profiles.rules.faults import BUSY_MESSAGE, BUSY_RETRY_AFTER_SECONDS, is_database_busy
 
 
@@ -16,6 +17,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     error = sys.exc_info()[1]
     if error is None or not is_database_busy(error):
         return defaults.server_error(request)
+    metrics.count_fault(metrics.Fault.BUSY)
     # Rendered without the request, like Django's own error pages: nothing here may need
     # the database that just refused.
     page = loader.render_to_string("503.html", {"message": BUSY_MESSAGE})
