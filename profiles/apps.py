@@ -11,7 +11,9 @@ class ProfilesConfig(AppConfig):
 
     def ready(self) -> None:
         from adapters import local_state
+        from profiles.access.checks import issuer_over_https
         from profiles.tokens.checks import token_encryption_keys
 
         checks.register(token_encryption_keys, checks.Tags.database)
         checks.register(local_state.check)
+        checks.register(issuer_over_https, checks.Tags.security, deploy=True)
