@@ -11,6 +11,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -224,6 +225,7 @@ OIDC_USE_NONCE = True
 OIDC_STORE_ID_TOKEN = True
 OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
 OIDC_OP_LOGOUT_URL_METHOD = "profiles.pages.single_sign_on.provider_logout_url"
+_SIGN_OUT_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(OIDC_ISSUER))] if OIDC_ISSUER else []
 # PASSWORD_SIGN_IN=false: people sign in only through the provider and scripts only with its
 # access tokens; a superuser keeps a password for the Django admin (break-glass).
 PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", True)
@@ -259,7 +261,8 @@ SECURE_CSP = {
     "img-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
-    "form-action": [CSP.SELF],
+    # Signing out sends the form's answer on to the identity provider's logout.
+    "form-action": [CSP.SELF, *_SIGN_OUT_ORIGINS],
     "frame-ancestors": [CSP.NONE],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True

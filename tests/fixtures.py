@@ -55,6 +55,11 @@ def single_sign_on(identity_provider: IdentityProvider, settings: Any) -> Identi
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
     settings.OIDC_API_AUDIENCE = API_AUDIENCE
     settings.OIDC_PROVIDER_NAME = "Test provider"
+    # As targetadmin/settings.py allows the issuer's origin when it reads OIDC_ISSUER.
+    settings.SECURE_CSP = {
+        **settings.SECURE_CSP,
+        "form-action": [*settings.SECURE_CSP["form-action"], identity_provider.url],
+    }
     identity_provider.fault("")
     return identity_provider
 

@@ -4,6 +4,7 @@ dana is in the provider's group for Approvers of demo, erin in the one for Edito
 from __future__ import annotations
 
 import logging
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ from django.urls import reverse
 from bench.loopback import free_port
 from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, Role
 from tests.provider import CLIENT_ID, IdentityProvider
-from tests.support import PASSWORD, member, settings_path
+from tests.support import PASSWORD, manage, member, settings_path
 
 APPROVERS = "targetadmin:demo:approver"
 EDITORS = "targetadmin:demo:editor"
@@ -244,3 +245,19 @@ def test_passwords_still_work_beside_single_sign_on(
 ) -> None:
     response = http.post(reverse("login"), {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302
+
+
+ISSUER = {"OIDC_ISSUER": "https://idp.example.com/realms/example"}
+CLIENT = {"OIDC_CLIENT_ID": "targetadmin", "OIDC_CLIENT_SECRET": "secret"}
+
+
+def test_sign_out_may_go_on_to_the_issuers_origin() -> None:
+    show = "from django.conf import settings; print(settings.SECURE_CSP['form-action'])"
+    done = manage(os.environ | ISSUER | CLIENT, "shell", "-c", show, check=True)
+    assert "'https://idp.example.com'" in done.stdout
+
+
+def test_an_issuer_needs_the_client_id_and_secret() -> None:
+    done = manage(os.environ | ISSUER, "check")
+    assert done.returncode != 0
+    assert "OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET" in done.stderr
