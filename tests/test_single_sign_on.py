@@ -240,6 +240,27 @@ def test_the_provider_being_down_gives_a_clear_page(
     assert http.get(reverse("login")).status_code == 200
 
 
+def test_the_provider_being_down_on_the_way_back_gives_a_clear_page(
+    single_sign_on: IdentityProvider, http: HttpClient, settings: object, demo: Client
+) -> None:
+    single_sign_on.person("dana", APPROVERS)
+    callback = single_sign_on.sign_in(start(http), "dana")
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/o"  # type: ignore[attr-defined]
+    response = come_back(http, callback)
+    assert response.status_code == 503  # type: ignore[attr-defined]
+    assert "did not answer" in response.content.decode()  # type: ignore[attr-defined]
+    assert http.get(settings_path(demo)).status_code == 302
+
+
+def test_a_deactivated_person_is_signed_out(
+    single_sign_on: IdentityProvider, http: HttpClient, demo: Client
+) -> None:
+    single_sign_on.person("dana", APPROVERS)
+    sign_in(http, single_sign_on, "dana")
+    User.objects.filter(username="dana").update(is_active=False)
+    assert http.get(settings_path(demo)).status_code == 302
+
+
 def test_passwords_still_work_beside_single_sign_on(
     single_sign_on: IdentityProvider, http: HttpClient, alice: User
 ) -> None:

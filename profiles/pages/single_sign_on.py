@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
@@ -51,6 +52,11 @@ class ProviderBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
         self.OIDC_RP_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET
         user: User | None = super().authenticate(request, **kwargs)
+        return user
+
+    def get_user(self, user_id: Any) -> User | None:
+        # Django's check, which the library's own skips: a deactivated user's session ends.
+        user: User | None = ModelBackend.get_user(self, user_id)
         return user
 
     def get_token(self, payload: dict[str, Any]) -> dict[str, Any]:
