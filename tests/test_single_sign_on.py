@@ -13,6 +13,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from bench.loopback import free_port
+from profiles.access.provider_roles import roles_from_claims
 from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, Role
 from tests.provider import CLIENT_ID, IdentityProvider
 from tests.support import PASSWORD, manage, member, settings_path
@@ -282,3 +283,23 @@ def test_an_issuer_needs_the_client_id_and_secret() -> None:
     done = manage(os.environ | ISSUER, "check")
     assert done.returncode != 0
     assert "OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET" in done.stderr
+
+
+def test_the_groups_claim_may_be_nested_and_name_roles_in_any_case(settings: object) -> None:
+    settings.OIDC_GROUPS_CLAIM = "realm_access.roles"  # type: ignore[attr-defined]
+    claims = {"realm_access": {"roles": ["targetadmin:demo:APPROVER", "offline_access", 7]}}
+    assert roles_from_claims(claims) == {"demo": Role.APPROVER}
+
+
+def test_a_single_group_as_a_string_counts_and_malformed_names_do_not(settings: object) -> None:
+    settings.OIDC_GROUP_PREFIX = "ta/"  # type: ignore[attr-defined]
+    assert roles_from_claims({"groups": "ta/demo:editor"}) == {"demo": Role.EDITOR}
+    for group in (
+        "ta/demo:owner",
+        "ta/Demo:editor",
+        "ta/:editor",
+        "ta/demo",
+        "targetadmin:demo:editor",
+    ):
+        assert roles_from_claims({"groups": [group]}) == {}, group
+    assert roles_from_claims({}) == {}
