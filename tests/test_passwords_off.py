@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from profiles.access.checks import PLAIN_HTTP_ISSUER, issuer_over_https
 from tests.provider import IdentityProvider
 from tests.support import PASSWORD, basic, manage, settings_path
 from tests.test_management_api import ISSUE_URL, SETTINGS_URL, assert_error
@@ -114,3 +115,14 @@ def test_the_deploy_check_warns_of_an_issuer_that_is_not_https() -> None:
     assert "profiles.W002" in plain.stderr
     encrypted = deploy_check(OIDC_ISSUER="https://idp.example.com/realms/example", **provider)
     assert encrypted.returncode == 0, encrypted.stderr
+
+
+def test_the_issuer_check_is_quiet_with_debug_on_or_without_a_provider(settings: Any) -> None:
+    settings.OIDC_ISSUER = "http://idp.example.com"
+    settings.DEBUG = False
+    assert [warning.id for warning in issuer_over_https()] == [PLAIN_HTTP_ISSUER]
+    settings.DEBUG = True
+    assert issuer_over_https() == []
+    settings.DEBUG = False
+    settings.OIDC_ISSUER = ""
+    assert issuer_over_https() == []

@@ -207,6 +207,21 @@ def test_a_replayed_state_is_refused(
     assert http.get(settings_path(demo)).status_code == 302
 
 
+def test_a_replayed_code_is_refused_by_the_provider(
+    single_sign_on: IdentityProvider, http: HttpClient, demo: Client
+) -> None:
+    single_sign_on.person("dana", APPROVERS)
+    used = urlsplit(single_sign_on.sign_in(start(http), "dana"))
+    come_back(http, f"{used.path}?{used.query}")
+    http.post(reverse("logout"))
+    fresh_state = parse_qs(urlsplit(start(http)).query)["state"][0]
+    used_code = parse_qs(used.query)["code"][0]
+    response = http.get(used.path, {"code": used_code, "state": fresh_state})
+    assert response.status_code == 403
+    assert "refused to complete the sign-in" in response.content.decode()
+    assert http.get(settings_path(demo)).status_code == 302
+
+
 def test_a_state_from_another_sign_in_is_refused(
     single_sign_on: IdentityProvider, demo: Client
 ) -> None:
