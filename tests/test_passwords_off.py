@@ -68,6 +68,16 @@ def test_http_basic_is_refused_with_a_clear_message(
     assert response["WWW-Authenticate"] == 'Bearer realm="targetadmin"'
 
 
+def test_a_call_without_credentials_is_told_to_bring_an_access_token(
+    passwords_off: IdentityProvider, http: HttpClient, demo: Any
+) -> None:
+    response = http.get(SETTINGS_URL)
+    error = assert_error(response, 401, "Authentication.Required")
+    assert "sign in with the identity provider's access token (Bearer)" in error["message"]
+    assert "HTTP Basic" not in error["message"]
+    assert response["WWW-Authenticate"] == 'Bearer realm="targetadmin"'
+
+
 def test_the_providers_access_tokens_still_open_the_management_api(
     passwords_off: IdentityProvider, http: HttpClient, demo: Any
 ) -> None:

@@ -222,8 +222,12 @@ def caller(request: HttpRequest) -> User | ProviderCaller:
     if request.user.is_authenticated:
         _enforce_csrf(request)
         return request.user
+    how = [
+        *(["HTTP Basic"] if settings.PASSWORD_SIGN_IN else []),
+        *(["the identity provider's access token (Bearer)"] if provider.is_configured() else []),
+    ]
     raise _challenge(
-        "Authentication required: sign in with HTTP Basic as an Approver of the client.",
+        f"Authentication required: sign in with {' or '.join(how)} as an Approver of the client.",
         ErrorCode.AUTHENTICATION_REQUIRED,
     )
 
