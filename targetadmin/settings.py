@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "profiles.pages.navigation.navigation",
+                "profiles.pages.sign_in.single_sign_on",
             ],
         },
     },

@@ -116,6 +116,33 @@ def test_a_group_removed_at_the_provider_removes_the_role_at_the_next_sign_in(
     assert http.get(settings_path(demo)).status_code == 403
 
 
+def test_the_operator_group_opens_the_django_admin_until_it_is_taken_away(
+    single_sign_on: IdentityProvider, db: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    single_sign_on.person("olga", "targetadmin:operator")
+    http = HttpClient()
+    with caplog.at_level(logging.WARNING, logger="targetadmin.sign_in"):
+        sign_in(http, single_sign_on, "olga")
+    assert http.get(reverse("admin:index")).status_code == 200
+    assert any("granted to olga" in record.getMessage() for record in caplog.records)
+    single_sign_on.person("olga")
+    http = HttpClient()
+    sign_in(http, single_sign_on, "olga")
+    olga = User.objects.get(username="olga")
+    assert not olga.is_staff
+    assert not olga.is_superuser
+    assert http.get(reverse("admin:index")).status_code == 302
+
+
+def test_the_admins_sign_in_page_offers_the_provider(
+    single_sign_on: IdentityProvider, http: HttpClient, db: None
+) -> None:
+    page = http.get(reverse("admin:login"), {"next": "/admin/"}).content.decode()
+    assert "Sign in with Test provider" in page
+    assert "/oidc/authenticate/?next=/admin/" in page
+    assert 'name="password"' in page
+
+
 def test_the_highest_of_several_groups_applies_and_unknown_clients_are_ignored(
     single_sign_on: IdentityProvider, http: HttpClient, demo: Client
 ) -> None:

@@ -2,6 +2,8 @@
 
 A group named ``<OIDC_GROUP_PREFIX><client code>:<role>`` (``targetadmin:demo:approver``)
 makes its members that role of that client; several groups for one client give the highest.
+The group ``<OIDC_GROUP_PREFIX>operator`` makes its members operators: staff and superusers,
+for the Django admin.
 The groups are read from the claim ``OIDC_GROUPS_CLAIM``, a dotted path into nested claims.
 At every sign-in the person's memberships become what their groups say, so a group taken
 away at the provider takes the role away at the next sign-in; each change is audited as a
@@ -18,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from profiles.access import sign_in_log
 from profiles.access.actors import Actor
 from profiles.access.models import (
     AuditEvent,
@@ -62,6 +65,20 @@ def roles_from_claims(claims: Mapping[str, Any]) -> dict[str, Role]:
             continue
         roles[code] = max(role, roles.get(code, role))
     return roles
+
+
+def is_operator(claims: Mapping[str, Any]) -> bool:
+    return f"{settings.OIDC_GROUP_PREFIX}operator" in groups(claims)
+
+
+def apply_operator(user: User, operator: bool, address: str | None) -> None:
+    """Give or take away the Django admin (staff and superuser) as the groups say, with an
+    audit line: it belongs to no client, so it is not an audit event of one."""
+    if user.is_staff == operator and user.is_superuser == operator:
+        return
+    user.is_staff = user.is_superuser = operator
+    user.save(update_fields=["is_staff", "is_superuser"])
+    sign_in_log.operator_changed(user.get_username(), operator, address)
 
 
 def display_name(claims: Mapping[str, Any]) -> str:

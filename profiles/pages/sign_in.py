@@ -1,6 +1,7 @@
 """The sign-in page: the password form, the provider's button when single sign-on is
 configured, or the button alone when passwords are switched off
-(docs/operations.md#switching-passwords-off)."""
+(docs/operations.md#switching-passwords-off); the Django admin's sign-in page offers the
+button too."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from profiles.access import provider
 PASSWORDS_OFF = "Password sign-in is switched off here: sign in with {provider}."
 
 
+def single_sign_on(request: HttpRequest) -> dict[str, str]:
+    """A context processor: the provider's name for the "Sign in with …" buttons of this page
+    and of the Django admin's, when single sign-on is configured."""
+    return {"provider_name": settings.OIDC_PROVIDER_NAME} if provider.is_configured() else {}
+
+
 class SignInView(LoginView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["password_sign_in"] = settings.PASSWORD_SIGN_IN
-        if provider.is_configured():
-            context["provider_name"] = settings.OIDC_PROVIDER_NAME
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

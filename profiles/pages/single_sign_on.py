@@ -107,6 +107,7 @@ class ProviderBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             ) from error
         address = caller_address(self.request)
         provider_roles.apply_roles(user, provider_roles.roles_from_claims(payload), address)
+        provider_roles.apply_operator(user, provider_roles.is_operator(payload), address)
         sign_in_log.signed_in(user.get_username(), address)
         return user
 
@@ -115,7 +116,7 @@ def _problem(request: HttpRequest, title: str, message: str, status: int) -> Htt
     return render(
         request,
         "registration/sign_in_problem.html",
-        {"title": title, "message": message, "provider_name": settings.OIDC_PROVIDER_NAME},
+        {"title": title, "message": message},
         status=status,
     )
 
