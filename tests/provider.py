@@ -1,7 +1,8 @@
 """A real OpenID Connect provider for the single sign-on tests (tests/identity_provider),
 started as its own process on a free loopback port, with its own SQLite database and an RSA
 signing key made at start, and what the tests do with it: people and their groups,
-applications, faults, and signing in at its page as a browser would."""
+applications, faults, signing in at its page as a browser would, and targetadmin's side of
+that journey in Django's test client."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.http import HttpResponse
+from django.test import Client as HttpClient
+from django.urls import reverse
 
 from bench.loopback import free_port, wait_until_listening
 from tests.support import PASSWORD
@@ -32,6 +36,9 @@ CLIENT_ID = "targetadmin"
 CLIENT_SECRET = "targetadmin-client-secret"
 REDIRECT_URIS = "http://testserver/oidc/callback/ http://localhost/oidc/callback/"
 SIGNED_OUT_URIS = "http://testserver/accounts/login/ http://localhost/accounts/login/"
+# The provider's groups for Approvers and Editors of demo.
+APPROVERS = "targetadmin:demo:approver"
+EDITORS = "targetadmin:demo:editor"
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ class IdentityProvider:
             owner=f"{client_id}-owner",
         )
         return client_secret
+
+    def script_token(self, client_id: str, *groups: str) -> str:
+        """An access token for a new script acting with ``groups``."""
+        return self.access_token(client_id, self.script(client_id, *groups))
 
     def access_token(self, client_id: str, client_secret: str) -> str:
         """An access token for ``client_id`` by the client-credentials flow."""
@@ -131,6 +142,30 @@ class IdentityProvider:
                 )
             assert answer.status_code == 302, (answer.status_code, answer.text[:500])
             return answer.headers["Location"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start(http: HttpClient) -> str:
+    """Click "Sign in with …": where the browser is sent (the provider's authorize URL)."""
+    response = http.get(reverse("oidc_authentication_init"))
+    assert response.status_code == 302
+    return str(response["Location"])
+
+
+def come_back(http: HttpClient, callback: str) -> HttpResponse:
+    """The browser's return to targetadmin's callback, as the provider sent it."""
+    split = urlsplit(callback)
+    assert split.path == reverse("oidc_authentication_callback")
+    response: HttpResponse = http.get(f"{split.path}?{split.query}")
+    return response
+
+
+def sign_in(http: HttpClient, provider: IdentityProvider, username: str) -> HttpResponse:
+    """The whole journey; the answer to the provider's redirect back."""
+    return come_back(http, provider.sign_in(start(http), username))
 
 
 def _signing_key_pem() -> bytes:

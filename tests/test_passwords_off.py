@@ -15,12 +15,10 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from profiles.access.checks import PLAIN_HTTP_ISSUER, issuer_over_https
-from tests.provider import IdentityProvider
+from tests.provider import APPROVERS, IdentityProvider, bearer, sign_in
 from tests.support import PASSWORD, basic, manage, settings_path
 from tests.test_management_api import ISSUE_URL, SETTINGS_URL, assert_error
 from tests.test_production_settings import deploy_check
-from tests.test_provider_tokens import APPROVERS, bearer, script_token
-from tests.test_single_sign_on import sign_in
 
 
 @pytest.fixture
@@ -55,7 +53,7 @@ def test_people_still_sign_in_through_the_provider(
     passwords_off: IdentityProvider, http: HttpClient, demo: Any
 ) -> None:
     passwords_off.person("dana", APPROVERS)
-    assert sign_in(http, passwords_off, "dana").status_code == 302  # type: ignore[attr-defined]
+    assert sign_in(http, passwords_off, "dana").status_code == 302
     assert http.get(settings_path(demo)).status_code == 200
 
 
@@ -81,7 +79,7 @@ def test_a_call_without_credentials_is_told_to_bring_an_access_token(
 def test_the_providers_access_tokens_still_open_the_management_api(
     passwords_off: IdentityProvider, http: HttpClient, demo: Any
 ) -> None:
-    token = script_token(passwords_off, "reporting", APPROVERS)
+    token = passwords_off.script_token("reporting", APPROVERS)
     assert http.get(SETTINGS_URL, headers=bearer(token)).status_code == 200
 
 

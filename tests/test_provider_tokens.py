@@ -17,20 +17,9 @@ from jwcrypto import jwk
 
 from bench.loopback import free_port
 from profiles.models import AuditEvent, Client, ProfileToken
-from tests.provider import API_AUDIENCE, IdentityProvider
+from tests.provider import API_AUDIENCE, APPROVERS, EDITORS, IdentityProvider, bearer
 from tests.support import basic
 from tests.test_management_api import ISSUE_URL, SETTINGS_URL, assert_error
-
-APPROVERS = "targetadmin:demo:approver"
-EDITORS = "targetadmin:demo:editor"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def script_token(provider: IdentityProvider, name: str, *groups: str) -> str:
-    return provider.access_token(name, provider.script(name, *groups))
 
 
 def signed(provider: IdentityProvider, key_pem: bytes | None = None, **changes: Any) -> str:
@@ -69,7 +58,7 @@ def http() -> HttpClient:
 def test_an_approver_groups_access_token_regenerates_the_token(
     single_sign_on: IdentityProvider, http: HttpClient, demo: Client
 ) -> None:
-    token = script_token(single_sign_on, "reporting", APPROVERS)
+    token = single_sign_on.script_token("reporting", APPROVERS)
     first = http.post(ISSUE_URL, headers=bearer(token))
     second = http.post(ISSUE_URL, headers=bearer(token))
     assert first.status_code == second.status_code == 201
@@ -86,7 +75,7 @@ def test_an_approver_groups_access_token_regenerates_the_token(
 def test_an_editor_groups_access_token_gets_403(
     single_sign_on: IdentityProvider, http: HttpClient, demo: Client
 ) -> None:
-    token = script_token(single_sign_on, "dashboard", EDITORS)
+    token = single_sign_on.script_token("dashboard", EDITORS)
     assert_error(http.post(ISSUE_URL, headers=bearer(token)), 403, "Access.Denied")
     assert not ProfileToken.objects.exists()
 
@@ -94,7 +83,7 @@ def test_an_editor_groups_access_token_gets_403(
 def test_an_approver_of_another_client_gets_403(
     single_sign_on: IdentityProvider, http: HttpClient, demo: Client, other_client: Client
 ) -> None:
-    token = script_token(single_sign_on, "acme-reporting", "targetadmin:acme:approver")
+    token = single_sign_on.script_token("acme-reporting", "targetadmin:acme:approver")
     assert_error(http.get(SETTINGS_URL, headers=bearer(token)), 403, "Access.Denied")
 
 

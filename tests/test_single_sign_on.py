@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,29 +16,16 @@ from django.urls import reverse
 from bench.loopback import free_port
 from profiles.access.provider_roles import roles_from_claims
 from profiles.models import AuditEvent, Client, Membership, ProfileApiSettings, Role
-from tests.provider import CLIENT_ID, IdentityProvider
+from tests.provider import (
+    APPROVERS,
+    CLIENT_ID,
+    EDITORS,
+    IdentityProvider,
+    come_back,
+    sign_in,
+    start,
+)
 from tests.support import PASSWORD, manage, member, settings_path
-
-APPROVERS = "targetadmin:demo:approver"
-EDITORS = "targetadmin:demo:editor"
-
-
-def start(http: HttpClient) -> str:
-    """Click "Sign in with …": where the browser is sent (the provider's authorize URL)."""
-    response = http.get(reverse("oidc_authentication_init"))
-    assert response.status_code == 302
-    return str(response["Location"])
-
-
-def come_back(http: HttpClient, callback: str) -> HttpClient:
-    split = urlsplit(callback)
-    assert split.path == reverse("oidc_authentication_callback")
-    return http.get(f"{split.path}?{split.query}")  # type: ignore[return-value]
-
-
-def sign_in(http: HttpClient, provider: IdentityProvider, username: str) -> object:
-    """The whole journey; the answer to the provider's redirect back."""
-    return come_back(http, provider.sign_in(start(http), username))
 
 
 @pytest.fixture
@@ -78,7 +66,7 @@ def test_it_signs_in_a_new_person_as_their_groups_say(
 ) -> None:
     single_sign_on.person("dana", APPROVERS, "another-application:admins")
     response = sign_in(http, single_sign_on, "dana")
-    assert response.status_code == 302  # type: ignore[attr-defined]
+    assert response.status_code == 302
     dana = User.objects.get(username="dana")
     assert not dana.has_usable_password()
     assert Membership.objects.get(user=dana, client=demo).role == Role.APPROVER
@@ -160,8 +148,8 @@ def test_a_local_account_of_the_same_name_is_not_taken_over(
     member(demo, "dana", Role.OBSERVER)
     single_sign_on.person("dana", APPROVERS)
     response = sign_in(http, single_sign_on, "dana")
-    assert response.status_code == 403  # type: ignore[attr-defined]
-    assert "already exists here" in response.content.decode()  # type: ignore[attr-defined]
+    assert response.status_code == 403
+    assert "already exists here" in response.content.decode()
     assert Membership.objects.get(user__username="dana").role == Role.OBSERVER
 
 
@@ -212,8 +200,8 @@ def test_a_bad_id_token_is_refused_with_a_page_and_an_audit_line(
     single_sign_on.fault(fault)
     with caplog.at_level(logging.WARNING, logger="targetadmin.sign_in"):
         response = sign_in(http, single_sign_on, "dana")
-    assert response.status_code == 403  # type: ignore[attr-defined]
-    page = response.content.decode()  # type: ignore[attr-defined]
+    assert response.status_code == 403
+    page = response.content.decode()
     assert "Sign-in refused" in page
     assert reason in page
     assert any(reason in record.getMessage() for record in caplog.records)
@@ -229,8 +217,8 @@ def test_a_replayed_state_is_refused(
     come_back(http, callback)
     http.post(reverse("logout"))
     again = come_back(http, callback)
-    assert again.status_code == 403  # type: ignore[attr-defined]
-    assert "Sign-in refused" in again.content.decode()  # type: ignore[attr-defined]
+    assert again.status_code == 403
+    assert "Sign-in refused" in again.content.decode()
     assert http.get(settings_path(demo)).status_code == 302
 
 
@@ -257,7 +245,7 @@ def test_a_state_from_another_sign_in_is_refused(
     start(victim)
     callback = single_sign_on.sign_in(start(mallory), "dana")
     response = come_back(victim, callback)
-    assert response.status_code == 403  # type: ignore[attr-defined]
+    assert response.status_code == 403
     assert victim.get(settings_path(demo)).status_code == 302
 
 
@@ -274,9 +262,9 @@ def test_an_error_from_the_provider_is_a_clear_page(
 
 
 def test_the_provider_being_down_gives_a_clear_page(
-    single_sign_on: IdentityProvider, http: HttpClient, settings: object, db: None
+    single_sign_on: IdentityProvider, http: HttpClient, settings: Any, db: None
 ) -> None:
-    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/o"  # type: ignore[attr-defined]
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/o"
     response = http.get(reverse("oidc_authentication_init"))
     assert response.status_code == 503
     assert "The identity provider cannot be reached" in response.content.decode()
@@ -284,14 +272,14 @@ def test_the_provider_being_down_gives_a_clear_page(
 
 
 def test_the_provider_being_down_on_the_way_back_gives_a_clear_page(
-    single_sign_on: IdentityProvider, http: HttpClient, settings: object, demo: Client
+    single_sign_on: IdentityProvider, http: HttpClient, settings: Any, demo: Client
 ) -> None:
     single_sign_on.person("dana", APPROVERS)
     callback = single_sign_on.sign_in(start(http), "dana")
-    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/o"  # type: ignore[attr-defined]
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/o"
     response = come_back(http, callback)
-    assert response.status_code == 503  # type: ignore[attr-defined]
-    assert "did not answer" in response.content.decode()  # type: ignore[attr-defined]
+    assert response.status_code == 503
+    assert "did not answer" in response.content.decode()
     assert http.get(settings_path(demo)).status_code == 302
 
 
@@ -327,14 +315,14 @@ def test_an_issuer_needs_the_client_id_and_secret() -> None:
     assert "OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET" in done.stderr
 
 
-def test_the_groups_claim_may_be_nested_and_name_roles_in_any_case(settings: object) -> None:
-    settings.OIDC_GROUPS_CLAIM = "realm_access.roles"  # type: ignore[attr-defined]
+def test_the_groups_claim_may_be_nested_and_name_roles_in_any_case(settings: Any) -> None:
+    settings.OIDC_GROUPS_CLAIM = "realm_access.roles"
     claims = {"realm_access": {"roles": ["targetadmin:demo:APPROVER", "offline_access", 7]}}
     assert roles_from_claims(claims) == {"demo": Role.APPROVER}
 
 
-def test_a_single_group_as_a_string_counts_and_malformed_names_do_not(settings: object) -> None:
-    settings.OIDC_GROUP_PREFIX = "ta/"  # type: ignore[attr-defined]
+def test_a_single_group_as_a_string_counts_and_malformed_names_do_not(settings: Any) -> None:
+    settings.OIDC_GROUP_PREFIX = "ta/"
     assert roles_from_claims({"groups": "ta/demo:editor"}) == {"demo": Role.EDITOR}
     for group in (
         "ta/demo:owner",

@@ -11,12 +11,10 @@ from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import Client
 from tests.browser.conftest import Screenshot
-from tests.provider import IdentityProvider
+from tests.provider import APPROVERS, IdentityProvider
 from tests.support import PASSWORD, settings_path
 
 pytestmark = pytest.mark.browser
-
-APPROVERS = "targetadmin:demo:approver"
 
 
 def sign_in_at_the_provider(page: Page, username: str) -> None:
