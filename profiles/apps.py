@@ -12,11 +12,13 @@ class ProfilesConfig(AppConfig):
     def ready(self) -> None:
         from adapters import local_state
         from adapters.sqlite import writers
+        from profiles.access.checks import issuer_over_https
         from profiles.rules import metrics
         from profiles.tokens.checks import token_encryption_keys
 
         checks.register(token_encryption_keys, checks.Tags.database)
         checks.register(local_state.check)
+        checks.register(issuer_over_https, checks.Tags.security, deploy=True)
         if metrics.recording:
             # How long SQLite's writers queue (docs/operations.md#metrics).
             writers.wait_observer = metrics.observe_writer_wait

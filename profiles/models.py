@@ -1,6 +1,6 @@
 """The app's model registry: every model lives in the sub-package that owns it."""
 
-from profiles.access.models import AuditEvent, Client, Membership, Role
+from profiles.access.models import AuditEvent, Client, Membership, ProviderIdentity, Role
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.ingest.storage import BatchFileChunk
 from profiles.store.models import Profile
@@ -16,6 +16,7 @@ __all__ = [
     "Profile",
     "ProfileApiSettings",
     "ProfileToken",
+    "ProviderIdentity",
     "Role",
     "TokenReminder",
 ]

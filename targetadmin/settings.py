@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -130,6 +131,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "profiles.pages.navigation.navigation",
+                "profiles.pages.sign_in.single_sign_on",
             ],
         },
     },
@@ -191,7 +193,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # management API's HTTP Basic both go through authenticate(request=...), so they share it.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "profiles.access.passwords.PasswordBackend",
+    "profiles.pages.single_sign_on.ProviderBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
@@ -203,6 +206,37 @@ AXES_LOCKOUT_CALLABLE = "profiles.pages.lockout.lockout_response"
 # an IPv6 caller by its /64 as the throttles do.
 AXES_CLIENT_IP_CALLABLE = "profiles.access.addresses.caller_counted_as"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command's stderr
+
+# Single sign-on with OpenID Connect (docs/operations.md#single-sign-on), through
+# mozilla-django-oidc: on when OIDC_ISSUER names the provider, whose endpoints and keys come
+# from its discovery document. Unset, people sign in with a local password, as before.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "").rstrip("/")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+if OIDC_ISSUER and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+# The claim holding the groups (or roles), a dotted path into nested claims
+# (realm_access.roles), and the prefix of the groups that grant roles: <prefix><client>:<role>.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_PREFIX = env_str("OIDC_GROUP_PREFIX", "targetadmin:")
+# The audience the provider's access tokens name when scripts call the management API.
+OIDC_API_AUDIENCE = env_str("OIDC_API_AUDIENCE", OIDC_RP_CLIENT_ID)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+# Authorization code flow with PKCE and a nonce; the ID token is kept in the session only
+# as the hint the provider's logout asks for.
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+OIDC_OP_LOGOUT_URL_METHOD = "profiles.pages.single_sign_on.provider_logout_url"
+_SIGN_OUT_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(OIDC_ISSUER))] if OIDC_ISSUER else []
+# PASSWORD_SIGN_IN=false: people sign in only through the provider and scripts only with its
+# access tokens; a superuser keeps a password for the Django admin (break-glass).
+PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", True)
+if not PASSWORD_SIGN_IN and not OIDC_ISSUER:
+    raise ImproperlyConfigured("PASSWORD_SIGN_IN=false needs single sign-on: set OIDC_ISSUER")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -233,7 +267,8 @@ SECURE_CSP = {
     "img-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
-    "form-action": [CSP.SELF],
+    # Signing out sends the form's answer on to the identity provider's logout.
+    "form-action": [CSP.SELF, *_SIGN_OUT_ORIGINS],
     "frame-ancestors": [CSP.NONE],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -17,6 +17,13 @@ from django.test import Client as HttpClient
 from bench.product import worker_environment
 from profiles.models import Client
 from tests.profile_api import ENDPOINTS, Endpoint, a_profile
+from tests.provider import (
+    API_AUDIENCE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    IdentityProvider,
+    running_provider,
+)
 
 # Where alice's browser calls from in the fixture below; the audit trail records it.
 ALICES_ADDRESS = "203.0.113.7"
@@ -30,6 +37,31 @@ def alice_signed_in(alice: User) -> HttpClient:
     http = HttpClient(REMOTE_ADDR=ALICES_ADDRESS)
     http.force_login(alice)
     return http
+
+
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityProvider]:
+    """A real OpenID Connect provider in a process of its own (tests/provider.py)."""
+    with running_provider(tmp_path_factory.mktemp("identity-provider")) as provider:
+        yield provider
+
+
+@pytest.fixture
+def single_sign_on(identity_provider: IdentityProvider, settings: Any) -> IdentityProvider:
+    """targetadmin configured to sign people in through ``identity_provider``, which
+    behaves (no fault)."""
+    settings.OIDC_ISSUER = identity_provider.issuer
+    settings.OIDC_RP_CLIENT_ID = CLIENT_ID
+    settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
+    settings.OIDC_API_AUDIENCE = API_AUDIENCE
+    settings.OIDC_PROVIDER_NAME = "Test provider"
+    # As targetadmin/settings.py allows the issuer's origin when it reads OIDC_ISSUER.
+    settings.SECURE_CSP = {
+        **settings.SECURE_CSP,
+        "form-action": [*settings.SECURE_CSP["form-action"], identity_provider.url],
+    }
+    identity_provider.fault("")
+    return identity_provider
 
 
 @pytest.fixture(params=ENDPOINTS, ids=lambda e: e.name)

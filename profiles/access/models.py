@@ -68,6 +68,26 @@ class Membership(models.Model):
         return f"{self.user} is {self.get_role_display()} of {self.client}"
 
 
+class ProviderIdentity(models.Model):
+    """The identity provider's account behind a user who signs in with single sign-on
+    (docs/operations.md#single-sign-on): its issuer and subject (``sub``) never change, even
+    when the person's name or e-mail address does."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(fields=("issuer", "subject"), name="one_user_per_subject"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
 class AuditEvent(models.Model):
     class Action(models.TextChoices):
         AUTH_ENABLED = "auth_enabled", "Require Authentication enabled"
@@ -81,6 +101,7 @@ class AuditEvent(models.Model):
         REMINDER_SENT = "reminder_sent", "Expiry reminder sent"
         CLIENT_CREATED = "client_created", "Client created"
         ROLE_GRANTED = "role_granted", "Role granted"
+        ROLE_REMOVED = "role_removed", "Role removed"
         ALLOWED_NETWORKS_CHANGED = "allowed_networks_changed", "Allowed networks changed"
         TOKEN_RETRIEVAL_ENABLED = "token_retrieval_enabled", "Token retrieval allowed"
         TOKEN_RETRIEVAL_DISABLED = "token_retrieval_disabled", "Token retrieval turned off"

@@ -85,6 +85,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.TOKEN_NOT_FOUND: 404,
     ErrorCode.PREVIOUS_TOKEN_NOT_FOUND: 404,
     ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING: 503,
+    ErrorCode.PROVIDER_UNAVAILABLE: 503,
     # A single update refused for its one row: the row's problem is the request's.
     **dict.fromkeys(ROW_CODES, 400),
     ErrorCode.PROFILE_TOO_LARGE: 413,

@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     AUTHENTICATION_MALFORMED = "authentication_malformed"
     AUTHENTICATION_UNSUPPORTED = "authentication_unsupported"
     AUTHENTICATION_LOCKED_OUT = "authentication_locked_out"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
     CSRF_FAILED = "csrf_failed"
     CLIENT_NOT_FOUND = "client_not_found"
     TOKEN_NOT_FOUND = "token_not_found"  # noqa: S105 (an error code, not a secret)

@@ -47,9 +47,9 @@ class Call:
 
     @property
     def may_see_secrets(self) -> bool:
-        """Whether a secret may go into the answer: always for HTTP Basic, for the session
+        """Whether a secret may go into the answer: always for Basic or Bearer, for the session
         only from a page of this site (docs/management-api.md#authentication-and-access)."""
-        return auth.by_basic(self.request) or auth.from_this_site(self.request)
+        return auth.by_credentials(self.request) or auth.from_this_site(self.request)
 
 
 def body_too_large() -> ProductError:
@@ -78,7 +78,7 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
     """Turn ``handler(call) -> (status, body)`` into a view of ``<client_code>``."""
 
     def decorate(handler: Handler) -> Callable[..., HttpResponse]:
-        # Session callers are held to CSRF inside auth.caller; Basic callers need none.
+        # Session callers are held to CSRF inside auth.caller; Basic and Bearer callers need none.
         @csrf_exempt
         @functools.wraps(handler)
         def view(request: HttpRequest, client_code: str) -> HttpResponse:
@@ -99,7 +99,7 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                         ErrorCode.NOT_ACCEPTABLE,
                         f"This API answers {' or '.join(MEDIA_TYPES)}; the Accept header allows neither.",
                     )
-                actor = Actor.person(user, caller_address(request))
+                actor = auth.actor(user, caller_address(request))
                 status, body = handler(Call(request, client, actor))
                 response: HttpResponse = (
                     HttpResponse(status=status)
