@@ -7,7 +7,7 @@ every user of the host, and so is a file SQLite creates. So:
 
 - ``var/`` is created 0700 and the key files 0600 (:func:`private_directory`,
   :func:`create_private_file`), and so are the batch files in ``BATCH_DIR`` and their folder
-  (:func:`open_private_file`, profiles/ingest/storage.py);
+  (:func:`private_opener`, profiles/ingest/storage.py);
 - the SQLite backend creates the database file 0600 before SQLite opens it, and SQLite gives
   its WAL and shared-memory files the database file's mode (:func:`private_sqlite_files`,
   adapters/sqlite/base.py);
@@ -26,7 +26,7 @@ import os
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 PRIVATE_DIRECTORY = 0o700
 PRIVATE_FILE = 0o600
@@ -48,13 +48,12 @@ def create_private_file(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def open_private_file(path: Path) -> BinaryIO:
-    """Open ``path`` to write it from the start, readable by its owner only (whatever mode a
-    file left there had), in a private directory; the caller closes it."""
-    private_directory(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+def private_opener(path: str, flags: int) -> int:
+    """An ``opener`` for :func:`open` that creates the file readable by its owner only and
+    takes others' access away from a file an older run left open."""
+    descriptor = os.open(path, flags, PRIVATE_FILE)
     os.fchmod(descriptor, PRIVATE_FILE)
-    return os.fdopen(descriptor, "wb")
+    return descriptor
 
 
 def sqlite_files(database: Path) -> tuple[Path, Path, Path]:

@@ -28,7 +28,12 @@ from django.db.models.functions import Length
 from django.utils.deconstruct import deconstructible
 from django.utils.functional import cached_property
 
-from adapters.local_state import PRIVATE_DIRECTORY, PRIVATE_FILE, open_private_file
+from adapters.local_state import (
+    PRIVATE_DIRECTORY,
+    PRIVATE_FILE,
+    private_directory,
+    private_opener,
+)
 
 BATCHES = "batches"  # the alias in STORAGES
 FILE_CHUNK_BYTES = 256 * 1024  # of a file kept in the database, one row each
@@ -76,7 +81,8 @@ class DirectoryStorage(FileSystemStorage):
         path = self.path(name)
         if "w" not in mode:
             return File(open(path, mode))  # the caller closes it, through File
-        return File(open_private_file(Path(path)))
+        private_directory(Path(path).parent)
+        return File(open(path, mode, opener=private_opener))
 
 
 class BatchFileChunk(models.Model):
