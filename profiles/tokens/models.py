@@ -396,6 +396,15 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
 
 class ProfileToken(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="tokens")
+    # NULL: the client's own token (all permissions); else one of an integration's tokens
+    # (docs/tokens.md#integration-tokens).
+    integration = models.ForeignKey(
+        "profiles.Integration",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tokens",
+    )
     digest = models.CharField(max_length=64, unique=True, editable=False)
     last_four = models.CharField(max_length=4, editable=False)
     created_by = models.ForeignKey(
@@ -424,13 +433,27 @@ class ProfileToken(models.Model):
         constraints = (
             models.UniqueConstraint(
                 fields=("client",),
-                condition=Q(revoked_at__isnull=True, grace_until__isnull=True),
+                condition=Q(
+                    integration__isnull=True, revoked_at__isnull=True, grace_until__isnull=True
+                ),
                 name="one_current_token_per_client",
             ),
             models.UniqueConstraint(
                 fields=("client",),
-                condition=Q(revoked_at__isnull=True, grace_until__isnull=False),
+                condition=Q(
+                    integration__isnull=True, revoked_at__isnull=True, grace_until__isnull=False
+                ),
                 name="one_previous_token_in_grace_per_client",
+            ),
+            models.UniqueConstraint(
+                fields=("integration",),
+                condition=Q(revoked_at__isnull=True, grace_until__isnull=True),
+                name="one_current_token_per_integration",
+            ),
+            models.UniqueConstraint(
+                fields=("integration",),
+                condition=Q(revoked_at__isnull=True, grace_until__isnull=False),
+                name="one_previous_token_in_grace_per_integration",
             ),
         )
 
