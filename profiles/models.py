@@ -4,6 +4,7 @@ from profiles.access.models import AuditEvent, Client, Membership, ProviderIdent
 from profiles.ingest.batches import Batch, BatchFailure
 from profiles.ingest.storage import BatchFileChunk
 from profiles.store.models import Profile
+from profiles.tokens.integrations import Integration
 from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenReminder
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "BatchFailure",
     "BatchFileChunk",
     "Client",
+    "Integration",
     "Membership",
     "Profile",
     "ProfileApiSettings",

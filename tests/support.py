@@ -1,5 +1,5 @@
 """What the tests share: the personas' password and membership, signing in, Basic auth, the
-settings screen's path, and ``manage.py`` run in a process of its own.
+settings screen's path, a Bearer header, and ``manage.py`` run in a process of its own.
 
 The personas themselves (alice, bob, charlie, oscar, peggy, root) are fixtures in
 ``tests/conftest.py``, built with :func:`member`; shared fixtures are in ``tests/fixtures.py``.
@@ -45,6 +45,12 @@ def basic_authorization(username: str, password: str = PASSWORD) -> str:
 def basic(username: str, password: str = PASSWORD) -> dict[str, str]:
     """Headers that sign a management API call in as ``username``."""
     return {"Authorization": basic_authorization(username, password)}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization: Bearer`` header of a call that presents ``token``, as the test
+    client takes it (``HTTP_…``)."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def settings_path(client: Client) -> str:

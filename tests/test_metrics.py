@@ -27,17 +27,14 @@ from profiles.models import Client, ProfileApiSettings
 from profiles.rules import faults, metrics
 from profiles.rules.metrics import Endpoint, Refusal
 from tests.batches import batch_id_of, submit
+from tests.integration_tokens import add_integration
 from tests.profile_api import PC_ID, THIRD_PARTY_ID, issue, issue_token
 from tests.scrape import Sample, label_values, samples, value
-from tests.support import manage, settings_path
+from tests.support import bearer, manage, settings_path
 
 METRICS_TOKEN = "metrics-" + "s3cr3t" * 8
 SCRAPER = "192.0.2.10"
 STRANGER = "203.0.113.99"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -254,11 +251,13 @@ def test_it_counts_refusals_by_reason(
 ) -> None:
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
     expired = issue_token(demo, days_ago=2, expires_in_days=1)
+    _, batch_only = add_integration(demo, "batch")
     fetch = f"/rest/v1/profiles/{PC_ID}?client=demo"
     with Counted() as counted:
         http.get(fetch)
         http.get(fetch, **bearer("tpa_not-a-token"))
         http.get(fetch, **bearer(expired))
+        http.get(fetch, **bearer(batch_only))  # valid, without the fetch permission
         ProfileApiSettings.for_client(demo).set_allowed_networks(["192.0.2.0/24"], actor=SYSTEM)
         http.get(fetch, REMOTE_ADDR=STRANGER)
         http.get(fetch, REMOTE_ADDR=STRANGER)
@@ -273,6 +272,7 @@ def test_it_counts_refusals_by_reason(
     assert refused(Refusal.INVALID) == 1
     assert refused(Refusal.EXPIRED) == 1
     assert refused(Refusal.NETWORK) == 4
+    assert refused(Refusal.SCOPE) == 1
     assert refused(Refusal.THROTTLED) == 2
 
 

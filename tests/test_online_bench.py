@@ -253,7 +253,7 @@ def test_the_metered_cases_are_the_authenticated_hot_calls_again() -> None:
     again = online.metered(fetch_on)
 
     assert again.name == "fetch, auth on, metrics on"
-    assert (again.paths, again.authenticated) == (fetch_on.paths, True)
+    assert (again.paths, again.token) == (fetch_on.paths, online.CLIENT_TOKEN)
 
 
 def test_the_verdicts_hold_counting_to_three_percent_of_the_hot_calls() -> None:
@@ -272,3 +272,30 @@ def test_the_verdicts_hold_counting_to_three_percent_of_the_hot_calls() -> None:
     assert "met    metrics on the fetch: +2.5% (target ≤ 3%)" in lines
     assert "MISSED metrics on the update: +4.0% (target ≤ 3%)" in lines
     assert table[-1] == "metrics cost +4.0% of the update's requests per second (auth on)"
+
+
+def test_the_fetch_with_an_integration_token_is_held_to_the_same_budget() -> None:
+    rows = [
+        online.Row(online.FETCH_ON, figures(650), 1.1, None),
+        online.Row(online.UPDATE_ON, figures(400), 0.55, None),
+    ]
+    costs = {
+        "fetch": online.auth_cost(figures(1000), figures(980)),
+        "fetch with an integration token": online.auth_cost(figures(1000), figures(930)),
+    }
+
+    lines = online.verdicts(rows, costs)
+
+    assert "met    authentication on the fetch: +2.0% (target ≤ 5%)" in lines
+    assert "MISSED authentication on the fetch with an integration token: +7.0% (target ≤ 5%)" in (
+        lines
+    )
+
+
+def test_the_integration_tokens_fetch_sends_the_integration_token() -> None:
+    cases = {case.name: case for case in online.product_cases(["visitor-1"])}
+
+    assert cases[online.FETCH_INTEGRATION].token == online.INTEGRATION_TOKEN
+    assert cases[online.FETCH_INTEGRATION].paths == cases[online.FETCH_ON].paths
+    assert cases[online.FETCH_ON].token == online.CLIENT_TOKEN
+    assert cases[online.FETCH_OFF].token == ""

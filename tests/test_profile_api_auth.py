@@ -22,6 +22,7 @@ from tests.profile_api import (
     require_authentication,
     xml_fields,
 )
+from tests.support import bearer
 
 # Through Django's test client and through the fast lane in front of it.
 pytestmark = pytest.mark.usefixtures("both_doors")
@@ -30,10 +31,6 @@ BEARER = 'Bearer error="invalid_token"'
 ADOBE_IO_LOGIN = (
     "eyJhbGciOiJSUzI1NiIsIng1dSI6Imltc19uYTEta2V5LWF0LTEuY2VyIn0.eyJpZCI6IjE2NjYifQ.sig"
 )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def assert_refused(response: HttpResponse, challenge: str, says: str) -> None:

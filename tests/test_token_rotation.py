@@ -23,7 +23,7 @@ from profiles.tokens import expiry, verification
 from profiles.tokens.models import TokenRejected
 from tests.fixtures import ALICES_ADDRESS
 from tests.profile_api import PC_ID, a_profile, issue, require_authentication
-from tests.support import basic, settings_path
+from tests.support import basic, bearer, settings_path
 
 # Through Django's test client and through the fast lane in front of it.
 pytestmark = pytest.mark.usefixtures("both_doors")
@@ -236,10 +236,6 @@ def test_a_sweep_records_each_grace_period_that_ran_out_once(demo: Client) -> No
 
 
 # The gate
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def fetch(http: HttpClient, token: str) -> int:

@@ -106,6 +106,10 @@ class AuditEvent(models.Model):
         TOKEN_RETRIEVAL_ENABLED = "token_retrieval_enabled", "Token retrieval allowed"
         TOKEN_RETRIEVAL_DISABLED = "token_retrieval_disabled", "Token retrieval turned off"
         TOKEN_RETRIEVED = "token_retrieved", "Token retrieved"
+        INTEGRATION_ADDED = "integration_added", "Integration token added"
+        INTEGRATION_CHANGED = "integration_changed", "Integration token changed"
+        INTEGRATION_REGENERATED = "integration_regenerated", "Integration token re-generated"
+        INTEGRATION_REVOKED = "integration_revoked", "Integration token revoked"
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="audit_events")
     actor = models.ForeignKey(

@@ -42,6 +42,7 @@ class Refusal(StrEnum):
     INVALID = "invalid"
     EXPIRED = "expired"
     NETWORK = "network"
+    SCOPE = "scope"  # a token without the permission the call needs (403 token_scope)
     THROTTLED = "throttled"
 
 

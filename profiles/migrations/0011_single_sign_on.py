@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0009_profile_client_index_covered'),
+        ('profiles', '0010_integrations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='action',
-            field=models.CharField(choices=[('auth_enabled', 'Require Authentication enabled'), ('auth_disabled', 'Require Authentication disabled'), ('token_generated', 'Token generated'), ('token_regenerated', 'Token re-generated'), ('token_revoked', 'Token revoked'), ('grace_started', "Previous token's grace period started"), ('grace_ended', "Previous token's grace period ended"), ('previous_token_revoked', 'Previous token revoked'), ('reminder_sent', 'Expiry reminder sent'), ('client_created', 'Client created'), ('role_granted', 'Role granted'), ('role_removed', 'Role removed'), ('allowed_networks_changed', 'Allowed networks changed'), ('token_retrieval_enabled', 'Token retrieval allowed'), ('token_retrieval_disabled', 'Token retrieval turned off'), ('token_retrieved', 'Token retrieved')], max_length=32),
+            field=models.CharField(choices=[('auth_enabled', 'Require Authentication enabled'), ('auth_disabled', 'Require Authentication disabled'), ('token_generated', 'Token generated'), ('token_regenerated', 'Token re-generated'), ('token_revoked', 'Token revoked'), ('grace_started', "Previous token's grace period started"), ('grace_ended', "Previous token's grace period ended"), ('previous_token_revoked', 'Previous token revoked'), ('reminder_sent', 'Expiry reminder sent'), ('client_created', 'Client created'), ('role_granted', 'Role granted'), ('role_removed', 'Role removed'), ('allowed_networks_changed', 'Allowed networks changed'), ('token_retrieval_enabled', 'Token retrieval allowed'), ('token_retrieval_disabled', 'Token retrieval turned off'), ('token_retrieved', 'Token retrieved'), ('integration_added', 'Integration token added'), ('integration_changed', 'Integration token changed'), ('integration_regenerated', 'Integration token re-generated'), ('integration_revoked', 'Integration token revoked')], max_length=32),
         ),
         migrations.CreateModel(
             name='ProviderIdentity',
