@@ -6,6 +6,7 @@ from profiles.ingest.storage import BatchFileChunk
 from profiles.store.models import Profile
 from profiles.tokens.integrations import Integration
 from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenReminder
+from profiles.tokens.usage import TokenUsage
 
 __all__ = [
     "AuditEvent",
@@ -20,4 +21,5 @@ __all__ = [
     "ProfileToken",
     "Role",
     "TokenReminder",
+    "TokenUsage",
 ]

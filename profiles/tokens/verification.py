@@ -24,6 +24,12 @@ every call, but when the stored time, read by the check itself, is a minute old 
 The write is then one conditional UPDATE that only changes a row whose time is still that
 old, so however many workers see the same stale time at once, the row is written once a
 minute. A failed write is logged and never fails the call.
+
+Every call that presents a known token of the client it names is counted for that token's
+usage (docs/tokens.md#usage) where it is decided: accepted, or refused as expired, revoked
+or from outside the allowed networks. The count is kept in the process's memory
+(``profiles.tokens.tally``) and costs no query; a token that is unknown, or another
+client's, has nothing to count against.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ from profiles.tokens.models import (
     TokenRejected,
     allowlist_network,
 )
+from profiles.tokens.tally import COUNTS
+from profiles.tokens.usage import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -267,20 +275,33 @@ def authenticate(
     caller = next((s.owner for s in stored if s is not None and s.owner.client.code == code), None)
     if caller is None:
         caller = client(code)
+    now = now or timezone.now()
     if caller is not None and not caller.allows(address):
+        mine = next(
+            (s.token for s in stored if s is not None and s.token.client_id == caller.client.pk),
+            None,
+        )
+        if mine is not None:
+            COUNTS.count(mine, Outcome.NETWORK, now=now)
         raise NetworkRefused(caller.client)
     if caller is not None and not caller.require_authentication:
         return caller.client
     client_id = caller.client.pk if caller is not None else None
     reasons: list[TokenRejected] = []
-    now = now or timezone.now()
+    refused: tuple[ProfileToken, Outcome] | None = None
     for candidate, found in zip(candidates, stored, strict=True):
         try:
             token = _usable(client_id, candidate, found, now)
         except TokenRejected as rejected:
             reasons.append(rejected)
+            if refused is None and found is not None and found.token.client_id == client_id:
+                expired = rejected.reason is Rejection.EXPIRED
+                refused = (found.token, Outcome.EXPIRED if expired else Outcome.REVOKED)
         else:
             if caller is not None:  # no token is usable by a client that does not exist
                 record_use(token, address, now)
+                COUNTS.count(token, Outcome.ACCEPTED, now=now)
                 return caller.client
+    if refused is not None:
+        COUNTS.count(*refused, now=now)
     raise Refused(code, caller.client if caller is not None else None, reasons)
