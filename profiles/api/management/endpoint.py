@@ -58,7 +58,8 @@ def body_too_large() -> ProductError:
 
 Answer = tuple[int, dict[str, Any]]
 NO_CONTENT = 204  # answered without a body
-Handler = Callable[[Call], Answer]
+Handler = Callable[..., Answer]
+"""``handler(call, **values)``: the call and the values the URL names after the client's."""
 
 
 def json_object(call: Call) -> dict[str, Any]:
@@ -75,13 +76,14 @@ def json_object(call: Call) -> dict[str, Any]:
 
 
 def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
-    """Turn ``handler(call) -> (status, body)`` into a view of ``<client_code>``."""
+    """Turn ``handler(call, **values) -> (status, body)`` into a view of ``<client_code>``
+    and the URL's other ``values``."""
 
     def decorate(handler: Handler) -> Callable[..., HttpResponse]:
         # Session callers are held to CSRF inside auth.caller; Basic callers need none.
         @csrf_exempt
         @functools.wraps(handler)
-        def view(request: HttpRequest, client_code: str) -> HttpResponse:
+        def view(request: HttpRequest, client_code: str, **values: Any) -> HttpResponse:
             # The id the request's log lines carry, so a caller's report can be traced.
             request_id = current_request_id() or uuid.uuid4().hex
             media_type = request.get_preferred_type(MEDIA_TYPES)
@@ -100,7 +102,7 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
                         f"This API answers {' or '.join(MEDIA_TYPES)}; the Accept header allows neither.",
                     )
                 actor = Actor.person(user, caller_address(request))
-                status, body = handler(Call(request, client, actor))
+                status, body = handler(Call(request, client, actor), **values)
                 response: HttpResponse = (
                     HttpResponse(status=status)
                     if status == NO_CONTENT
