@@ -11,9 +11,10 @@ from profiles.api.envelopes import json_api_error
 from profiles.api.gate import profile_api
 from profiles.models import Client
 from profiles.rules.errors import ErrorCode, ProductError
+from profiles.tokens.permissions import Permission
 
 
-@profile_api(json_api_error, methods=("POST",))
+@profile_api(json_api_error, needs=Permission.BATCH, methods=("POST",))
 def bulk(request: HttpRequest, client: Client) -> HttpResponse:
     document = json.loads(request.body)
     if "profiles" not in document:
@@ -21,12 +22,12 @@ def bulk(request: HttpRequest, client: Client) -> HttpResponse:
     return JsonResponse({"client": client.code, "count": len(document["profiles"])})
 
 
-@profile_api(json_api_error, methods=("POST",))
+@profile_api(json_api_error, needs=Permission.BATCH, methods=("POST",))
 def form(request: HttpRequest, client: Client) -> HttpResponse:
     return JsonResponse({"fields": len(request.POST)})
 
 
-@profile_api(json_api_error)
+@profile_api(json_api_error, needs=Permission.BATCH)
 def missing(request: HttpRequest, client: Client) -> HttpResponse:
     raise Http404("no such batch")
 

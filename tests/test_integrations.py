@@ -6,13 +6,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from profiles.models import Client, Integration, ProfileToken
-from profiles.tokens import permissions, secret
+from profiles.access.actors import SYSTEM
+from profiles.models import AuditEvent, Client, Integration, ProfileApiSettings, ProfileToken
+from profiles.rules.errors import ErrorCode, ProductError
+from profiles.tokens import permissions, secret, verification
+from profiles.tokens.integrations import MAX_PER_CLIENT, clean_name
+from profiles.tokens.models import TokenRejected
 from profiles.tokens.permissions import Permission
+from tests.integration_tokens import add_integration
 from tests.profile_api import issue
+
+
+def works(client: Client, plaintext: str) -> bool:
+    try:
+        verification.verify(client.pk, plaintext)
+    except TokenRejected:
+        return False
+    return True
 
 
 def crm_sync(
@@ -94,3 +108,188 @@ def test_an_integration_has_one_current_token(demo: Client) -> None:
 
     with pytest.raises(IntegrityError), transaction.atomic():
         stored_token(integration)
+
+
+# Adding, changing, re-generating and revoking
+
+
+def test_adding_shows_the_token_once_and_keeps_its_digest(demo: Client) -> None:
+    integration, token, plaintext = ProfileToken.objects.add_integration(
+        demo, name="  CRM sync ", granted=Permission.FETCH, expires_in_days=30, actor=SYSTEM
+    )
+
+    assert integration.name == "CRM sync"
+    assert token.integration == integration
+    assert token.digest == secret.digest(plaintext)
+    assert token.ciphertext is None
+    assert integration.permission_names == ["fetch"]
+
+
+def test_an_integration_token_is_never_kept_even_when_the_clients_may_be(demo: Client) -> None:
+    ProfileApiSettings.for_client(demo).set_token_retrievable(True, actor=SYSTEM)
+
+    _, plaintext = add_integration(demo)
+
+    assert ProfileToken.objects.get(digest=secret.digest(plaintext)).ciphertext is None
+
+
+def test_adding_is_audited_with_the_name_and_the_last_four(demo: Client) -> None:
+    _, plaintext = add_integration(demo, "fetch")
+
+    event = AuditEvent.objects.get(client=demo)
+    assert event.action == AuditEvent.Action.INTEGRATION_ADDED
+    assert event.token_last_four == plaintext[-4:]
+    assert "'CRM sync'" in event.detail
+
+
+def test_a_client_has_at_most_twenty_unrevoked_integrations(demo: Client) -> None:
+    for number in range(MAX_PER_CLIENT):
+        add_integration(demo, name=f"integration {number}")
+
+    with pytest.raises(ProductError) as refused:
+        add_integration(demo, name="one too many")
+
+    assert refused.value.code is ErrorCode.TOKEN_LIMIT
+    assert Integration.objects.filter(client=demo).count() == MAX_PER_CLIENT
+
+
+def test_a_revoked_integration_leaves_room_for_another(demo: Client) -> None:
+    first, _ = add_integration(demo, name="integration 0")
+    for number in range(1, MAX_PER_CLIENT):
+        add_integration(demo, name=f"integration {number}")
+
+    ProfileToken.objects.revoke_integration(first, actor=SYSTEM)
+
+    assert add_integration(demo, name="integration 0")[0].pk != first.pk
+
+
+def test_adding_a_name_the_client_already_has_is_refused(demo: Client) -> None:
+    add_integration(demo, name="CRM sync")
+
+    with pytest.raises(ProductError, match="already has an integration token named") as refused:
+        add_integration(demo, name="CRM sync")
+
+    assert refused.value.code is ErrorCode.INVALID
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 65, "tab\there", 7])
+def test_a_name_must_be_printable_text_of_up_to_64_characters(name: object) -> None:
+    with pytest.raises(ValidationError):
+        clean_name(name)
+
+
+def test_renaming_and_changing_permissions_is_audited(demo: Client) -> None:
+    integration, _ = add_integration(demo, "fetch")
+
+    changed = integration.change(actor=SYSTEM, name="web tier", granted=Permission.BATCH)
+
+    assert changed
+    integration.refresh_from_db()
+    assert (integration.name, integration.permission_names) == ("web tier", ["batch"])
+    event = AuditEvent.objects.filter(client=demo).first()
+    assert event is not None
+    assert event.action == AuditEvent.Action.INTEGRATION_CHANGED
+    assert event.detail == "'web tier': renamed from 'CRM sync'; permissions: batch"
+
+
+def test_a_change_to_nothing_new_is_not_audited(demo: Client) -> None:
+    integration, _ = add_integration(demo, "fetch")
+
+    assert not integration.change(actor=SYSTEM, name="CRM sync", granted=Permission.FETCH)
+    assert AuditEvent.objects.filter(client=demo).count() == 1
+
+
+def test_a_revoked_integration_cannot_be_changed_or_regenerated(demo: Client) -> None:
+    integration, _ = add_integration(demo)
+    ProfileToken.objects.revoke_integration(integration, actor=SYSTEM)
+
+    with pytest.raises(ProductError) as not_changed:
+        integration.change(actor=SYSTEM, name="new name")
+    with pytest.raises(ProductError) as not_regenerated:
+        ProfileToken.objects.issue(demo, integration=integration, expires_in_days=90, actor=SYSTEM)
+
+    assert not_changed.value.code is ErrorCode.TOKEN_NOT_FOUND
+    assert not_regenerated.value.code is ErrorCode.TOKEN_NOT_FOUND
+
+
+def test_regenerating_replaces_only_that_integrations_token(demo: Client) -> None:
+    _, own = issue(demo)
+    crm, crm_first = add_integration(demo, name="CRM sync")
+    _, web = add_integration(demo, name="web tier")
+
+    _, crm_second = ProfileToken.objects.issue(
+        demo, integration=crm, expires_in_days=90, actor=SYSTEM
+    )
+
+    assert not works(demo, crm_first)
+    assert works(demo, crm_second)
+    assert works(demo, web)
+    assert works(demo, own)
+    assert AuditEvent.objects.filter(client=demo).first().action == (  # type: ignore[union-attr]
+        AuditEvent.Action.INTEGRATION_REGENERATED
+    )
+
+
+def test_regenerating_with_a_grace_period_keeps_the_old_token_working(demo: Client) -> None:
+    crm, first = add_integration(demo)
+
+    _, second = ProfileToken.objects.issue(
+        demo,
+        integration=crm,
+        expires_in_days=90,
+        actor=SYSTEM,
+        previous_token_grace_seconds=3600,
+    )
+
+    assert works(demo, first)
+    assert works(demo, second)
+
+
+def test_the_clients_own_token_regenerates_without_touching_integration_tokens(
+    demo: Client,
+) -> None:
+    _, crm = add_integration(demo)
+
+    issue(demo)
+    issue(demo)
+
+    assert works(demo, crm)
+
+
+def test_revoking_an_integration_ends_its_tokens_and_no_other(demo: Client) -> None:
+    _, own_plaintext = issue(demo)
+    crm, crm_first = add_integration(demo, name="CRM sync")
+    _, crm_second = ProfileToken.objects.issue(
+        demo, integration=crm, expires_in_days=90, actor=SYSTEM, previous_token_grace_seconds=60
+    )
+    _, web = add_integration(demo, name="web tier")
+
+    assert ProfileToken.objects.revoke_integration(crm, actor=SYSTEM)
+
+    assert not works(demo, crm_first)
+    assert not works(demo, crm_second)
+    assert works(demo, web)
+    assert works(demo, own_plaintext)
+    event = AuditEvent.objects.filter(client=demo).first()
+    assert event is not None
+    assert (event.action, event.token_last_four) == (
+        AuditEvent.Action.INTEGRATION_REVOKED,
+        crm_second[-4:],
+    )
+
+
+def test_revoking_twice_is_audited_once(demo: Client) -> None:
+    crm, _ = add_integration(demo)
+
+    assert ProfileToken.objects.revoke_integration(crm, actor=SYSTEM)
+    assert not ProfileToken.objects.revoke_integration(crm, actor=SYSTEM)
+
+    revoked = AuditEvent.Action.INTEGRATION_REVOKED
+    assert AuditEvent.objects.filter(client=demo, action=revoked).count() == 1
+
+
+def test_the_clients_own_token_commands_leave_integration_tokens_alone(demo: Client) -> None:
+    _, crm = add_integration(demo)
+
+    assert ProfileToken.objects.revoke_active(demo, actor=SYSTEM) is None
+    assert works(demo, crm)

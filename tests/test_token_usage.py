@@ -84,7 +84,7 @@ def test_it_counts_an_accepted_call_in_memory_without_a_query(
     assert usage_writes(queries) == 0
     [(key, days)] = counts.pending().items()
     assert key == (guarded.pk, None)
-    assert days == {usage.today(): [2, 0, 0, 0, 0, 0, 0, 0]}
+    assert days == {usage.today(): [2, 0, 0, 0, 0, 2, 0, 0]}  # accepted, and needing fetch
 
 
 def test_it_writes_a_tokens_counts_at_most_once_a_minute_in_one_statement(
@@ -217,6 +217,26 @@ def test_an_integrations_calls_are_counted_apart_from_the_clients_token(
 
     assert stored(guarded, integration) == only(accepted=2)
     assert stored(guarded) == only(accepted=1)
+
+
+@pytest.mark.usefixtures("both_doors")
+def test_a_call_outside_a_tokens_permissions_is_counted_as_refused_for_scope(
+    guarded: Client, counts: tally.Tally
+) -> None:
+    integration, fetch_only = an_integration_token(guarded, Permission.FETCH)
+    http = HttpClient(REMOTE_ADDR=ADDRESS)
+
+    assert fetch(fetch_only) == 200
+    update = http.get(
+        "/m2/demo/profile/update?mbox3rdPartyId=u-1&profile.tier=gold",
+        HTTP_AUTHORIZATION=f"Bearer {fetch_only}",
+    )
+    assert update.status_code == 403
+    counts.write_all()
+
+    assert stored(guarded, integration) == only(
+        accepted=1, refused_scope=1, fetch_calls=1, update_calls=1
+    )
 
 
 def test_a_failed_write_is_logged_with_what_it_lost_and_never_fails_the_call(

@@ -22,16 +22,17 @@ from profiles.api.gate import profile_api
 from profiles.ingest.batches import ApiVersion, Batch
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.rules.limits import MAX_BATCH_ID_LENGTH
+from profiles.tokens.permissions import Permission
 
 OPENAPI_DOCUMENT = Path(__file__).resolve().parent / "openapi.json"
 
 
-@profile_api(xml_error, methods=("POST",))
+@profile_api(xml_error, needs=Permission.BATCH, methods=("POST",))
 def batch_update_v1(request: HttpRequest, client: Client) -> HttpResponse:
     return submitted_xml(request, submissions.submit_file(request, client, ApiVersion.V1))
 
 
-@profile_api(xml_error, methods=("POST",))
+@profile_api(xml_error, needs=Permission.BATCH, methods=("POST",))
 def batch_update_v2(request: HttpRequest, client: Client) -> HttpResponse:
     return submitted_xml(request, submissions.submit_file(request, client, ApiVersion.V2))
 
@@ -51,7 +52,7 @@ def _batch(client: Client, batch_id: str) -> Batch:
     return tasks.resume_if_stalled(batch)
 
 
-@profile_api(xml_error)
+@profile_api(xml_error, needs=Permission.BATCH)
 def batch_status(request: HttpRequest, client: Client) -> HttpResponseBase:
     batch_id = request.GET.get("batchId", "")
     if not batch_id:
@@ -60,12 +61,12 @@ def batch_status(request: HttpRequest, client: Client) -> HttpResponseBase:
     return status_xml(_batch(client, batch_id), details=details)
 
 
-@profile_api(json_api_error, methods=("POST",))
+@profile_api(json_api_error, needs=Permission.BATCH, methods=("POST",))
 def bulk(request: HttpRequest, client: Client) -> HttpResponse:
     return batch_json(request, submissions.submit_json(request, client))
 
 
-@profile_api(json_api_error)
+@profile_api(json_api_error, needs=Permission.BATCH)
 def bulk_batch(request: HttpRequest, client: Client, batch_id: str) -> HttpResponse:
     return JsonResponse(summary_json(request, _batch(client, batch_id)))
 

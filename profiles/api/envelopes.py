@@ -84,6 +84,8 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.TOKEN_NOT_FOUND: 404,
     ErrorCode.PREVIOUS_TOKEN_NOT_FOUND: 404,
     ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING: 503,
+    ErrorCode.TOKEN_LIMIT: 409,
+    ErrorCode.TOKEN_SCOPE: 403,
     # A single update refused for its one row: the row's problem is the request's.
     **dict.fromkeys(ROW_CODES, 400),
     ErrorCode.PROFILE_TOO_LARGE: 413,

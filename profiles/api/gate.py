@@ -2,10 +2,10 @@
 
 Usage::
 
-    @profile_api(xml_error, methods=("POST",))
+    @profile_api(xml_error, needs=Permission.BATCH, methods=("POST",))
     def batch_update(request: HttpRequest, client: Client) -> HttpResponse: ...
 
-    @profile_call(rest_error, client_param="client")
+    @profile_call(rest_error, needs=Permission.FETCH, client_param="client")
     def fetch(call: ApiCall, client: Client, pc_id: str) -> Answer: ...
 
 The decorated view receives the resolved ``Client`` in place of the URL's ``client`` code
@@ -32,6 +32,10 @@ request (docs/operations.md#the-api-path). Both pass the same :class:`Gate`, whi
   legacy ``access_token: <token>`` header must carry the client's active token (either one
   is enough, since some clients send their Adobe I/O login as the Bearer). A token in the
   query string or the body is never accepted;
+- refuses, with 403 ``token_scope``, a call made with a token that lacks the permission the
+  endpoint ``needs`` (docs/tokens.md#permissions): an integration's token limited to other
+  calls. The client's own token has every permission. Such a refusal is logged but not
+  counted by the throttle: the token is valid;
 - counts refused calls per remote address (``profiles.access.throttle``) and, past
   ``PROFILE_API_AUTH_FAILURE_LIMIT`` failures in a ``PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS``
   window, answers further failures with 429 and ``Retry-After``. A valid token is never
@@ -80,6 +84,7 @@ from profiles.rules import faults
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import verification
 from profiles.tokens.models import Rejection
+from profiles.tokens.permissions import Permission
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +110,21 @@ EXPIRED_MESSAGE = "The profile authentication token has expired."
 NETWORK_MESSAGE = "This client accepts profile API calls only from its allowed networks."
 
 
+def scope_message(needs: Permission) -> str:
+    """The refusal of a token without ``needs``: it names the permission the call needs."""
+    return (
+        f"This call needs the '{str(needs.name).lower()}' permission, which the profile "
+        "authentication token does not have."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """One endpoint's gate: its envelope, its methods, and where its client code is."""
+    """One endpoint's gate: its envelope, the permission it needs, its methods, and where its
+    client code is."""
 
     envelope: Envelope
+    needs: Permission
     methods: tuple[str, ...]
     client_param: str | None
 
@@ -123,7 +138,7 @@ class Gate:
                     f"Method {call.method} is not allowed; use {' or '.join(self.methods)}.",
                     headers={"Allow": ", ".join(self.methods)},
                 )
-            client = authenticate(call, client_code(call, from_path, self.client_param))
+            client = authenticate(call, client_code(call, from_path, self.client_param), self.needs)
             return work(client)
         except Exception as failure:
             error = product_error(failure)
@@ -159,11 +174,12 @@ def product_error(failure: Exception) -> ProductError | None:
 def profile_api(
     envelope: Envelope,
     *,
+    needs: Permission,
     methods: Sequence[str] = ("GET",),
     client_param: str | None = None,
 ) -> Callable[[ApiView[P]], Callable[..., HttpResponseBase]]:
     """Guard a profile API view; see the module docstring."""
-    gate = Gate(envelope, tuple(method.upper() for method in methods), client_param)
+    gate = Gate(envelope, needs, tuple(method.upper() for method in methods), client_param)
 
     def decorate(view: ApiView[P]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
@@ -206,11 +222,12 @@ class CallView:
 def profile_call(
     envelope: Envelope,
     *,
+    needs: Permission,
     methods: Sequence[str] = ("GET",),
     client_param: str | None = None,
 ) -> Callable[[CallWork[...]], CallView]:
     """:func:`profile_api` for an endpoint written over an :class:`ApiCall`."""
-    gate = Gate(envelope, tuple(method.upper() for method in methods), client_param)
+    gate = Gate(envelope, needs, tuple(method.upper() for method in methods), client_param)
     return lambda work: CallView(gate, work)
 
 
@@ -236,12 +253,15 @@ def client_code(call: ApiCall, from_path: object, client_param: str | None) -> s
     return code
 
 
-def authenticate(call: ApiCall, code: str) -> Client:
-    """The client named ``code`` once the call passes docs/api.md#authentication."""
+def authenticate(call: ApiCall, code: str, needs: Permission) -> Client:
+    """The client named ``code`` once the call passes docs/api.md#authentication with a
+    token that has the permission the call ``needs``."""
     try:
         return verification.authenticate(
-            code, presented_tokens(call.environ), address=address_of(call.environ)
+            code, presented_tokens(call.environ), address=address_of(call.environ), needs=needs
         )
+    except verification.ScopeRefused as refused:
+        raise _scope_refusal(call, refused) from None
     except verification.NetworkRefused as refused:
         raise _network_refusal(call, refused) from None
     except verification.Refused as refused:
@@ -262,6 +282,18 @@ def _network_refusal(call: ApiCall, refused: verification.NetworkRefused) -> Pro
     if retry_after is not None:
         return _throttled(retry_after)
     return ProductError(ErrorCode.NETWORK_NOT_ALLOWED, NETWORK_MESSAGE)
+
+
+def _scope_refusal(call: ApiCall, refused: verification.ScopeRefused) -> ProductError:
+    logger.warning(
+        "refused profile API call: client=%s address=%s reason=needs %s token=…%s path=%s",
+        refused.client.code,
+        address_of(call.environ) or "unknown",
+        str(refused.needs.name).lower(),
+        refused.token.last_four,
+        call.path_info[:200],
+    )
+    return ProductError(ErrorCode.TOKEN_SCOPE, scope_message(refused.needs))
 
 
 def presented_tokens(environ: Mapping[str, Any]) -> list[str]:

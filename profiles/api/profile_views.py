@@ -22,11 +22,12 @@ from profiles.api.envelopes import (
 from profiles.api.gate import profile_call
 from profiles.ingest import single
 from profiles.store import KeyKind
+from profiles.tokens.permissions import Permission
 
 UPDATED_MESSAGE = "Request successfully submitted"
 
 
-@profile_call(xml_error, methods=("GET", "POST"))
+@profile_call(xml_error, needs=Permission.UPDATE, methods=("GET", "POST"))
 def update(call: ApiCall, client: Client) -> Answer:
     wanted = single_update.parse(call)
     pc_id = single.apply(client, wanted.kind, wanted.profile_id, wanted.attributes)
@@ -35,13 +36,13 @@ def update(call: ApiCall, client: Client) -> Answer:
     )
 
 
-@profile_call(rest_error, client_param="client")
+@profile_call(rest_error, needs=Permission.FETCH, client_param="client")
 def fetch_by_pc_id(call: ApiCall, client: Client, pc_id: str) -> Answer:
     profile = fetch.find(client, KeyKind.PC_ID, pc_id)
     return json_answer(fetch.document(client, profile, KeyKind.PC_ID))
 
 
-@profile_call(rest_error, client_param="client")
+@profile_call(rest_error, needs=Permission.FETCH, client_param="client")
 def fetch_by_third_party_id(call: ApiCall, client: Client, third_party_id: str) -> Answer:
     profile = fetch.find(client, KeyKind.THIRD_PARTY_ID, third_party_id)
     return json_answer(fetch.document(client, profile, KeyKind.THIRD_PARTY_ID))

@@ -36,7 +36,7 @@ class Card:
     @classmethod
     def load(cls, client: Client, now: datetime | None = None) -> Card:
         now = now or timezone.now()
-        tokens = ProfileToken.objects.filter(client=client)
+        tokens = ProfileToken.objects.of_client(client)
         return cls(
             client=client,
             settings=ProfileApiSettings.for_client(client),

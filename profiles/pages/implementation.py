@@ -120,7 +120,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
         expires_in_days = token_form.cleaned_data["expires_in_days"]
         # Replacing a working token breaks its callers, so it is only done once confirmed,
         # even when a stale page posts "generate".
-        replaces_active = ProfileToken.objects.filter(client=client).active().exists()
+        replaces_active = ProfileToken.objects.of_client(client).active().exists()
         if replaces_active and request.POST.get("regenerate") != "confirmed":
             return render(
                 request,
@@ -136,7 +136,7 @@ def implementation(request: HttpRequest, client_code: str) -> HttpResponse:
                         }
                     ),
                     "expires_in_days": expires_in_days,
-                    "previous": ProfileToken.objects.filter(client=client).in_grace().first(),
+                    "previous": ProfileToken.objects.of_client(client).in_grace().first(),
                 },
             )
         try:
@@ -193,7 +193,7 @@ def _save_setting[V](
 
 def _reveal(request: HttpRequest, client: Client, actor: Actor) -> HttpResponse:
     """Show the active token again, from its kept copy; audited."""
-    token = ProfileToken.objects.filter(client=client).active().first()
+    token = ProfileToken.objects.of_client(client).active().first()
     plaintext = (
         token.retrieve(via="revealed on the screen", actor=actor) if token is not None else None
     )

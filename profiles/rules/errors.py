@@ -46,6 +46,9 @@ class ErrorCode(StrEnum):
     TOKEN_NOT_FOUND = "token_not_found"  # noqa: S105 (an error code, not a secret)
     PREVIOUS_TOKEN_NOT_FOUND = "previous_token_not_found"  # noqa: S105 (an error code)
     TOKEN_ENCRYPTION_KEY_MISSING = "token_encryption_key_missing"  # noqa: S105 (an error code)
+    TOKEN_LIMIT = "token_limit"  # noqa: S105 (an error code)
+    # What a profile API caller's token may call (docs/tokens.md#permissions)
+    TOKEN_SCOPE = "token_scope"  # noqa: S105 (an error code)
     # One row of a batch (recorded as a failed row; the rest of the batch goes on)
     MISSING_ID = "missing_id"
     ID_TOO_LONG = "id_too_long"
@@ -92,6 +95,7 @@ ADOBE_SPELLING: Mapping[ErrorCode, str] = {
     ErrorCode.CLIENT_NOT_FOUND: "Client.NotFound",
     ErrorCode.TOKEN_NOT_FOUND: "Token.NotFound",
     ErrorCode.PREVIOUS_TOKEN_NOT_FOUND: "Token.PreviousNotFound",
+    ErrorCode.TOKEN_LIMIT: "Token.LimitReached",
 }
 
 

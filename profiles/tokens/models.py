@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from profiles.access.addresses import Network, parse_address
 from profiles.access.models import AuditEvent, Client
 from profiles.rules.errors import ErrorCode, ProductError
-from profiles.tokens import expiry, sealing, secret
+from profiles.tokens import expiry, permissions, sealing, secret
+from profiles.tokens.integrations import MAX_PER_CLIENT, Integration, clean_name, name_taken
 
 if TYPE_CHECKING:
     from profiles.access.actors import Actor
@@ -207,7 +208,12 @@ class TokenRejected(Exception):
 
 class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
     """A client has at most one *current* token (active or expired) and at most one
-    *previous* token in its grace period (docs/tokens.md#rotation-with-a-grace-period)."""
+    *previous* token in its grace period (docs/tokens.md#rotation-with-a-grace-period); so
+    has each of its integrations (docs/tokens.md#integration-tokens)."""
+
+    def of_client(self, client: Client) -> ProfileTokenQuerySet:
+        """The client's own tokens, not its integrations'."""
+        return self.filter(client=client, integration__isnull=True)
 
     def unrevoked(self) -> ProfileTokenQuerySet:
         return self.filter(revoked_at__isnull=True)
@@ -232,8 +238,10 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         actor: Actor,
         now: datetime | None = None,
         previous_token_grace_seconds: int = 0,
+        integration: Integration | None = None,
     ) -> tuple[ProfileToken, str]:
-        """Create the client's new token, replacing the current one in the same transaction.
+        """Create the client's new token, or ``integration``'s, replacing the current one in
+        the same transaction.
 
         The current token stops working at once (Adobe's behaviour), or, with
         ``previous_token_grace_seconds``, keeps working that long as the *previous* token;
@@ -242,7 +250,9 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
 
         A client that allows its token to be retrieved again needs a key to keep the copy
         with: without one, ``ProductError`` (``token_encryption_key_missing``) and nothing
-        is issued, replaced or audited (docs/tokens.md#retrievable-tokens).
+        is issued, replaced or audited (docs/tokens.md#retrievable-tokens). An
+        integration's token is never kept: it is shown once; a revoked integration gets
+        none (``token_not_found``).
         """
         if expires_in_days not in expiry.choices():
             raise ValueError(f"expires_in_days must be one of {expiry.choices_text()}")
@@ -256,13 +266,18 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             # Re-generations of one client queue here (PostgreSQL; SQLite's write lock
             # serialises them anyway), so each sees the one before it complete.
             Client.objects.select_for_update().filter(pk=client.pk).exists()
-            retrievable = ProfileApiSettings.objects.filter(
-                client=client, token_retrievable=True
-            ).exists()
+            if integration is not None and integration.is_revoked_now():
+                raise integration.not_found()
+            retrievable = (
+                integration is None
+                and ProfileApiSettings.objects.filter(
+                    client=client, token_retrievable=True
+                ).exists()
+            )
             if retrievable and not sealing.is_configured():
                 # Nothing half-done: no token without its copy while the option is on.
                 raise ProductError(ErrorCode.TOKEN_ENCRYPTION_KEY_MISSING, KEYS_MISSING_REFUSAL)
-            mine = self.filter(client=client)
+            mine = self.filter(client=client, integration=integration)
             older = [
                 ended
                 for ended in mine.unrevoked().filter(grace_until__isnull=False)
@@ -290,6 +305,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     replaced.save(update_fields=["revoked_at", "ciphertext"])
             token = self.create(
                 client=client,
+                integration=integration,
                 digest=secret.digest(plaintext),
                 last_four=secret.last_four(plaintext),
                 created_by=actor.user,
@@ -299,12 +315,10 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
             )
             AuditEvent.record(
                 client,
-                AuditEvent.Action.TOKEN_REGENERATED
-                if replaced is not None or older
-                else AuditEvent.Action.TOKEN_GENERATED,
+                _issued_action(integration, regenerated=replaced is not None or bool(older)),
                 actor=actor,
                 token_last_four=token.last_four,
-                detail=f"expires in {expires_in_days} days",
+                detail=_named(integration, f"expires in {expires_in_days} days"),
             )
             if keeps_working and replaced is not None:
                 AuditEvent.record(
@@ -312,9 +326,86 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                     AuditEvent.Action.GRACE_STARTED,
                     actor=actor,
                     token_last_four=replaced.last_four,
-                    detail=f"works until {replaced.valid_until.isoformat(timespec='seconds')}",
+                    detail=_named(
+                        integration,
+                        f"works until {replaced.valid_until.isoformat(timespec='seconds')}",
+                    ),
                 )
         return token, plaintext
+
+    def add_integration(
+        self,
+        client: Client,
+        *,
+        name: str,
+        granted: int,
+        expires_in_days: int,
+        actor: Actor,
+        now: datetime | None = None,
+    ) -> tuple[Integration, ProfileToken, str]:
+        """A new integration of ``client`` with its first token, audited: the integration,
+        the stored token and its plaintext, which exists only in the return value
+        (docs/tokens.md#integration-tokens).
+
+        ``ProductError``: ``token_limit`` when the client has :data:`MAX_PER_CLIENT`
+        already, ``invalid`` when one of them has the name.
+        """
+        name = clean_name(name)
+        granted = permissions.parse(permissions.names(granted))
+        now = now or timezone.now()
+        try:
+            with transaction.atomic():
+                # Additions to one client queue here, so the limit holds under concurrency.
+                Client.objects.select_for_update().filter(pk=client.pk).exists()
+                live = Integration.objects.filter(client=client).unrevoked()
+                if live.count() >= MAX_PER_CLIENT:
+                    raise ProductError(
+                        ErrorCode.TOKEN_LIMIT,
+                        f"Client {client.code!r} already has {MAX_PER_CLIENT} integration "
+                        "tokens: revoke one first.",
+                    )
+                if live.filter(name=name).exists():
+                    raise name_taken(client, name)
+                integration = Integration.objects.create(
+                    client=client,
+                    name=name,
+                    permissions=int(granted),
+                    created_by=actor.user,
+                    created_at=now,
+                )
+                token, plaintext = self.issue(
+                    client,
+                    integration=integration,
+                    expires_in_days=expires_in_days,
+                    actor=actor,
+                    now=now,
+                )
+        except IntegrityError:
+            raise name_taken(client, name) from None
+        return integration, token, plaintext
+
+    def revoke_integration(
+        self, integration: Integration, *, actor: Actor, now: datetime | None = None
+    ) -> bool:
+        """Revoke ``integration`` and every token it still has, at once, audited; the
+        client's own token and its other integrations keep working. ``False`` when it was
+        revoked already."""
+        now = now or timezone.now()
+        with transaction.atomic():
+            if not Integration.objects.filter(pk=integration.pk).unrevoked().update(revoked_at=now):
+                return False
+            integration.revoked_at = now
+            tokens = self.filter(integration=integration)
+            current = tokens.current().first()
+            tokens.unrevoked().update(revoked_at=now)
+            AuditEvent.record(
+                integration.client,
+                AuditEvent.Action.INTEGRATION_REVOKED,
+                actor=actor,
+                token_last_four=current.last_four if current is not None else "",
+                detail=repr(integration.name),
+            )
+        return True
 
     def _end_grace(
         self, token: ProfileToken, now: datetime, *, ended_by: str, actor: Actor
@@ -350,7 +441,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
     def revoke_active(self, client: Client, *, actor: Actor) -> ProfileToken | None:
         """Revoke the client's current token (a previous one in grace is left alone)."""
         with transaction.atomic():
-            token = self.filter(client=client).current().select_for_update().first()
+            token = self.of_client(client).current().select_for_update().first()
             if token is None:
                 return None
             token.revoked_at = timezone.now()
@@ -379,7 +470,7 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
         """
         now = now or timezone.now()
         with transaction.atomic():
-            token = self.filter(client=client).in_grace(now).select_for_update().first()
+            token = self.of_client(client).in_grace(now).select_for_update().first()
             if token is None or (token_id is not None and token.pk != token_id):
                 return None
             if not self.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
@@ -392,6 +483,21 @@ class ProfileTokenQuerySet(models.QuerySet["ProfileToken"]):
                 token_last_four=token.last_four,
             )
         return token
+
+
+def _issued_action(integration: Integration | None, *, regenerated: bool) -> AuditEvent.Action:
+    if integration is None:
+        if regenerated:
+            return AuditEvent.Action.TOKEN_REGENERATED
+        return AuditEvent.Action.TOKEN_GENERATED
+    if regenerated:
+        return AuditEvent.Action.INTEGRATION_REGENERATED
+    return AuditEvent.Action.INTEGRATION_ADDED
+
+
+def _named(integration: Integration | None, detail: str) -> str:
+    """An audit detail, prefixed with the integration's name when it is about one."""
+    return detail if integration is None else f"{integration.name!r}: {detail}"
 
 
 class ProfileToken(models.Model):

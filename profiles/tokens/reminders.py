@@ -118,7 +118,7 @@ def sweep(now: datetime | None = None) -> Sweep:
     emails = 0
     candidates = (
         ProfileToken.objects.current()
-        .filter(expires_at__lte=now + EARLIEST)
+        .filter(integration__isnull=True, expires_at__lte=now + EARLIEST)
         .select_related("client")
         .order_by("expires_at")
     )

@@ -68,8 +68,9 @@ class Tally:
         with self._lock:
             counters = self._pending.setdefault(key, {}).setdefault(today(now), [0] * len(COUNTERS))
             counters[counter_of(outcome)] += 1
-            if needed is not None:
-                counters[counter_of_permission(needed)] += 1
+            by_permission = None if needed is None else counter_of_permission(needed)
+            if by_permission is not None:
+                counters[by_permission] += 1
             since = self._since.setdefault(key, now)
             if now - since >= WRITE_INTERVAL:
                 due = self._take(key, now)

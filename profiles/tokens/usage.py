@@ -56,9 +56,11 @@ def counter_of(outcome: Outcome) -> int:
     return 0 if outcome is Outcome.ACCEPTED else 1 + REFUSALS.index(outcome)
 
 
-def counter_of_permission(permission: Permission) -> int:
-    """The index in :data:`COUNTERS` of the calls that needed ``permission``."""
-    return 1 + len(REFUSALS) + list(Permission).index(permission)
+def counter_of_permission(needed: Permission) -> int | None:
+    """The index in :data:`COUNTERS` of the calls that needed ``needed``; ``None`` unless it
+    is one permission (a call that needs them all is counted by none)."""
+    single = list(Permission)
+    return CALL_COUNTERS + single.index(needed) if needed in single else None
 
 
 class TokenUsage(models.Model):

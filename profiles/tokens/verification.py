@@ -19,6 +19,11 @@ refused (:class:`NetworkRefused`) before any presented token is considered, whet
 the client requires authentication. A code that names no client has no networks and is
 refused as before.
 
+A token carries permissions (docs/tokens.md#permissions): the client's own token has all of
+them, an integration's token those its integration was given, read in the same query through
+a join with the integration. A token that would open the call but lacks the permission the
+call needs is refused with :class:`ScopeRefused`, and its use is not recorded.
+
 A token that opens a call has its last use recorded (docs/tokens.md#last-used): not on
 every call, but when the stored time, read by the check itself, is a minute old or more.
 The write is then one conditional UPDATE that only changes a row whose time is still that
@@ -26,8 +31,9 @@ old, so however many workers see the same stale time at once, the row is written
 minute. A failed write is logged and never fails the call.
 
 Every call that presents a known token of the client it names is counted for that token's
-usage (docs/tokens.md#usage) where it is decided: accepted, or refused as expired, revoked
-or from outside the allowed networks. The count is kept in the process's memory
+usage (docs/tokens.md#usage) where it is decided, with the permission the call needs:
+accepted, or refused as expired, revoked, outside its permissions or from outside the
+allowed networks. The count is kept in the process's memory
 (``profiles.tokens.tally``) and costs no query; a token that is unknown, or another
 client's, has nothing to count against.
 """
@@ -49,7 +55,8 @@ from django.utils import timezone
 from profiles.access.addresses import Network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
-from profiles.tokens import expiry, secret
+from profiles.tokens import expiry, permissions, secret
+from profiles.tokens.integrations import Integration
 from profiles.tokens.models import (
     ProfileApiSettings,
     ProfileToken,
@@ -81,10 +88,12 @@ class ApiClient:
 
 @dataclass(frozen=True, slots=True)
 class StoredToken:
-    """A stored token found by its digest, with the client it belongs to."""
+    """A stored token found by its digest, with the client it belongs to and what it may
+    call."""
 
     token: ProfileToken
     owner: ApiClient
+    permissions: int = permissions.ALL
 
 
 class Refused(Exception):
@@ -100,6 +109,16 @@ class Refused(Exception):
         self.code = code
         self.client = client
         self.reasons = reasons
+
+
+class ScopeRefused(Exception):
+    """``token`` would open ``client``'s profile APIs, but lacks the permission ``needs``."""
+
+    def __init__(self, client: Client, token: ProfileToken, needs: permissions.Permission) -> None:
+        super().__init__(client.code)
+        self.client = client
+        self.token = token
+        self.needs = needs
 
 
 class NetworkRefused(Exception):
@@ -133,6 +152,7 @@ WHERE c.{reads.column(Client, "code")} = %s
 GATE_FIELDS = (
     "id",
     "client",
+    "integration",
     "digest",
     "last_four",
     "expires_at",
@@ -141,10 +161,14 @@ GATE_FIELDS = (
     "last_used_at",
 )
 
+# The integration's permissions follow the token's columns: NULL for the client's own token.
 _TOKEN = f"""
-SELECT {reads.columns(ProfileToken, "t", GATE_FIELDS)}, {reads.columns(Client, "c")}, {_REQUIRE}
+SELECT {reads.columns(ProfileToken, "t", GATE_FIELDS)}, i.{reads.column(Integration, "permissions")},
+{reads.columns(Client, "c")}, {_REQUIRE}
 FROM {reads.table(ProfileToken)} t
 JOIN {reads.table(Client)} c ON c.{reads.column(Client, "id")} = t.{reads.column(ProfileToken, "client")}
+LEFT JOIN {reads.table(Integration)} i
+ON i.{reads.column(Integration, "id")} = t.{reads.column(ProfileToken, "integration")}
 {_SETTINGS_JOIN}
 WHERE t.{reads.column(ProfileToken, "digest")} = %s
 """  # noqa: S608
@@ -186,7 +210,8 @@ def _parsed_networks(text: str) -> tuple[Network, ...]:
 
 
 def stored_token(candidate: str) -> StoredToken | None:
-    """The stored token ``candidate`` is, with its client and setting, in one indexed query.
+    """The stored token ``candidate`` is, with its client, setting and permissions, in one
+    indexed query.
 
     The token holds the columns of :data:`GATE_FIELDS`; the others are deferred.
     ``None`` for a malformed candidate (no query at all) or an unknown one.
@@ -203,9 +228,14 @@ def stored_token(candidate: str) -> StoredToken | None:
     found = reads.instance(ProfileToken, row[:width], GATE_FIELDS)
     if not hmac.compare_digest(found.digest, presented):
         return None
-    owner = reads.instance(Client, row[width:-_SETTINGS_WIDTH])
+    granted = row[width]
+    owner = reads.instance(Client, row[width + 1 : -_SETTINGS_WIDTH])
     found.client = owner
-    return StoredToken(found, _api_client(owner, row[-_SETTINGS_WIDTH:]))
+    return StoredToken(
+        found,
+        _api_client(owner, row[-_SETTINGS_WIDTH:]),
+        permissions.ALL if granted is None else int(granted),
+    )
 
 
 def hint(candidate: str) -> str:
@@ -259,15 +289,17 @@ def authenticate(
     now: datetime | None = None,
     *,
     address: str | None = None,
+    needs: permissions.Permission = permissions.ALL,
 ) -> Client:
-    """The client named ``code`` once ``candidates`` satisfy its setting.
+    """The client named ``code`` once ``candidates`` satisfy its setting for a call that
+    ``needs`` a permission.
 
     With "Require Authentication" off every call passes and tokens are ignored; with it on,
     one of ``candidates`` must be the client's active token, or its previous token during
     that one's grace period; the token's use from ``address`` is then recorded
     (:func:`record_use`). Before either, a client with allowed networks refuses a call from
-    any other ``address`` with :class:`NetworkRefused`. Raises :class:`Refused`
-    otherwise, and for a code that names no client, with the reasons a client requiring
+    any other ``address`` with :class:`NetworkRefused`. When the only tokens that would open
+    the call lack ``needs``, raises :class:`ScopeRefused`. Raises :class:`Refused` otherwise, and for a code that names no client, with the reasons a client requiring
     authentication would give for the same candidates: every token, another client's
     included, is invalid for a client that does not exist.
     """
@@ -282,13 +314,14 @@ def authenticate(
             None,
         )
         if mine is not None:
-            COUNTS.count(mine, Outcome.NETWORK, now=now)
+            COUNTS.count(mine, Outcome.NETWORK, needs, now)
         raise NetworkRefused(caller.client)
     if caller is not None and not caller.require_authentication:
         return caller.client
     client_id = caller.client.pk if caller is not None else None
     reasons: list[TokenRejected] = []
     refused: tuple[ProfileToken, Outcome] | None = None
+    lacking: ProfileToken | None = None
     for candidate, found in zip(candidates, stored, strict=True):
         try:
             token = _usable(client_id, candidate, found, now)
@@ -298,10 +331,17 @@ def authenticate(
                 expired = rejected.reason is Rejection.EXPIRED
                 refused = (found.token, Outcome.EXPIRED if expired else Outcome.REVOKED)
         else:
-            if caller is not None:  # no token is usable by a client that does not exist
-                record_use(token, address, now)
-                COUNTS.count(token, Outcome.ACCEPTED, now=now)
-                return caller.client
+            if caller is None or found is None:  # no token opens a client that does not exist
+                continue
+            if not permissions.allows(found.permissions, needs):
+                lacking = lacking or token
+                continue
+            record_use(token, address, now)
+            COUNTS.count(token, Outcome.ACCEPTED, needs, now)
+            return caller.client
+    if caller is not None and lacking is not None:
+        COUNTS.count(lacking, Outcome.SCOPE, needs, now)
+        raise ScopeRefused(caller.client, lacking, needs)
     if refused is not None:
-        COUNTS.count(*refused, now=now)
+        COUNTS.count(*refused, needs, now)
     raise Refused(code, caller.client if caller is not None else None, reasons)

@@ -95,7 +95,7 @@ def _issue_token(call: Call) -> Answer:
         "expiresIn": days * SECONDS_PER_DAY,
     }
     previous = (
-        ProfileToken.objects.filter(client=call.client).in_grace(issued.created_at).first()
+        ProfileToken.objects.of_client(call.client).in_grace(issued.created_at).first()
         if grace
         else None
     )
@@ -117,7 +117,7 @@ def _isoformat(moment: datetime | None) -> str | None:
 
 def _describe_token(call: Call) -> Answer:
     now = timezone.now()
-    tokens = ProfileToken.objects.filter(client=call.client)
+    tokens = ProfileToken.objects.of_client(call.client)
     current = tokens.current().first()
     if current is None or current.is_expired(now):
         ended = f" It expired at {current.expires_at.isoformat()}." if current else ""

@@ -64,7 +64,7 @@ class Command(OperatorCommand):
             raise CommandError(refused.message) from None
         self.stdout.write(plaintext)
         previous = (
-            ProfileToken.objects.filter(client=client).in_grace(token.created_at).first()
+            ProfileToken.objects.of_client(client).in_grace(token.created_at).first()
             if grace
             else None
         )

@@ -39,7 +39,7 @@ class Command(OperatorCommand):
             self.stdout.write(f"{client.code} has no token to revoke.")
         else:
             self.stdout.write(f"Revoked token {token.masked} of {client.code}.")
-        still = ProfileToken.objects.filter(client=client).in_grace(timezone.now()).first()
+        still = ProfileToken.objects.of_client(client).in_grace(timezone.now()).first()
         if still is not None:
             self.stdout.write(
                 f"The previous token {still.masked} still works until "

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         required = ProfileApiSettings.for_client(client).require_authentication
         self.stdout.write(f"Client: {client.code} ({client.name})")
         self.stdout.write(f"Require Authentication: {'on' if required else 'off'}")
-        tokens = ProfileToken.objects.filter(client=client)
+        tokens = ProfileToken.objects.of_client(client)
         token = tokens.current().first()
         previous = tokens.in_grace(now).first()
         if token is None:
