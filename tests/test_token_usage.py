@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from profiles.access.actors import SYSTEM
 from profiles.models import Client, Integration, ProfileApiSettings, ProfileToken, TokenUsage
@@ -55,14 +54,8 @@ def stored(client: Client, integration: Integration | None = None) -> dict[str, 
 
 
 def an_integration_token(client: Client, allowed: Permission) -> tuple[Integration, str]:
-    integration = Integration.objects.create(client=client, name="CRM sync", permissions=allowed)
-    plaintext = secret.generate()
-    ProfileToken.objects.create(
-        client=client,
-        integration=integration,
-        digest=secret.digest(plaintext),
-        last_four=secret.last_four(plaintext),
-        expires_at=timezone.now() + timedelta(days=30),
+    integration, _, plaintext = ProfileToken.objects.add_integration(
+        client, name="CRM sync", granted=allowed, expires_in_days=30, actor=SYSTEM
     )
     return integration, plaintext
 
