@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
@@ -26,6 +28,7 @@ from profiles.rules.errors import ErrorCode, ProductError
 
 # Adobe's own type first: it is what a caller that accepts anything gets.
 MEDIA_TYPES = ("application/vnd.adobe.target.v1+json", "application/json")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,7 @@ def body_too_large() -> ProductError:
 
 Answer = tuple[int, dict[str, Any]]
 NO_CONTENT = 204  # answered without a body
-Handler = Callable[..., Answer]
-"""``handler(call, **values)``: the call and the values the URL names after the client's."""
+Handler = Callable[..., Answer]  # handler(call, **the URL's other values)
 
 
 def json_object(call: Call) -> dict[str, Any]:
@@ -75,6 +77,33 @@ def json_object(call: Call) -> dict[str, Any]:
     return parsed
 
 
+def optional_json_object(call: Call) -> dict[str, Any] | None:
+    """The optional JSON body of a POST that creates a token, or ``None`` when it has none.
+
+    Adobe's request has no body, and HTTP clients send "no body" as an empty one or as a
+    form without fields; anything else must be JSON (415 otherwise), so that a grace period
+    sent in another form is refused rather than silently ignored.
+    """
+    request = call.request
+    try:
+        if request.content_type in FORM_TYPES:
+            # Django reads a form sent with a Content-Length (a session call's CSRF check
+            # may have read it so already); a chunked one, which it reads as empty, is read here.
+            fields, files = (
+                bodies.form(request, call.body)
+                if bodies.is_chunked(request)
+                else (request.POST, request.FILES)
+            )
+            empty = not set(fields) - {"csrfmiddlewaretoken"} and not files
+        else:
+            empty = not call.body.strip()
+    except RequestDataTooBig:
+        raise body_too_large() from None
+    except (SuspiciousOperation, MultiPartParserError):
+        empty = False  # a form that cannot even be read: refused as not JSON below
+    return None if empty else json_object(call)
+
+
 def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
     """Turn ``handler(call, **values) -> (status, body)`` into a view of ``<client_code>``
     and the URL's other ``values``."""
@@ -83,7 +112,7 @@ def endpoint(*methods: str) -> Callable[[Handler], Callable[..., HttpResponse]]:
         # Session callers are held to CSRF inside auth.caller; Basic callers need none.
         @csrf_exempt
         @functools.wraps(handler)
-        def view(request: HttpRequest, client_code: str, **values: Any) -> HttpResponse:
+        def view(request: HttpRequest, client_code: str, **values: str) -> HttpResponse:
             # The id the request's log lines carry, so a caller's report can be traced.
             request_id = current_request_id() or uuid.uuid4().hex
             media_type = request.get_preferred_type(MEDIA_TYPES)

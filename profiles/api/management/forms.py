@@ -11,7 +11,8 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from profiles.rules.errors import ErrorCode, ProductError
-from profiles.tokens import expiry, usage
+from profiles.tokens import expiry, permissions, usage
+from profiles.tokens.integrations import clean_name
 from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks, clean_token_retrievable
 
 PROFILE_API_SCOPE = "profile_api"
@@ -100,15 +101,8 @@ class JsonIntegerField(forms.IntegerField):
         return value
 
 
-class TokenRequestBodyForm(ApiForm):
-    """The optional JSON body of ``POST …/target/authentication/token``."""
-
-    previousTokenGraceSeconds = JsonIntegerField(
-        required=False,
-        min_value=0,
-        max_value=expiry.MAX_GRACE_SECONDS,
-        error_messages=_grace_errors(),
-    )
+class JsonBodyForm(ApiForm):
+    """A JSON object's fields: one the form does not know is refused, not ignored."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -116,6 +110,90 @@ class TokenRequestBodyForm(ApiForm):
         if unknown:
             raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
         return cleaned
+
+
+def _grace_field() -> JsonIntegerField:
+    return JsonIntegerField(
+        required=False,
+        min_value=0,
+        max_value=expiry.MAX_GRACE_SECONDS,
+        error_messages=_grace_errors(),
+    )
+
+
+class TokenRequestBodyForm(JsonBodyForm):
+    """The optional JSON body of ``POST …/target/authentication/token``."""
+
+    previousTokenGraceSeconds = _grace_field()
+
+
+class JsonExpiryField(JsonIntegerField):
+    """A JSON integer among the expiry choices (days); absent: the default."""
+
+    def to_python(self, value: Any) -> int | None:
+        return expiry.default_days() if value is None else super().to_python(value)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value is not None and value not in expiry.choices():
+            raise forms.ValidationError(_expiry_message(), code="invalid_choice")
+
+
+class JsonNameField(forms.Field):
+    """An integration token's name (docs/tokens.md#integration-tokens)."""
+
+    def to_python(self, value: Any) -> str | None:
+        return None if value is None else clean_name(value)
+
+
+class JsonPermissionsField(forms.Field):
+    """A JSON list of permission names (docs/tokens.md#permissions), as their bitmask."""
+
+    default_error_messages = {
+        "invalid": f"must be a list of one or more of {permissions.NAMES_TEXT}."
+    }
+
+    def to_python(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return int(permissions.parse(value))
+        except ValueError as refused:
+            raise forms.ValidationError(str(refused), code="invalid") from None
+
+
+class IntegrationAddForm(JsonBodyForm):
+    """The JSON body of ``POST …/target/authentication/tokens``."""
+
+    name = JsonNameField()
+    permissions = JsonPermissionsField()
+    expiresInDays = JsonExpiryField(required=False)
+
+
+class JsonPatchForm(JsonBodyForm):
+    """A PATCH's JSON object: any of the form's fields, at least one."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors and all(cleaned.get(name) is None for name in self.fields):
+            raise forms.ValidationError(f"Send at least one of {', '.join(self.fields)}.")
+        return cleaned
+
+
+class IntegrationPatchForm(JsonPatchForm):
+    """The JSON body of ``PATCH …/target/authentication/tokens/<id>``."""
+
+    name = JsonNameField(required=False)
+    permissions = JsonPermissionsField(required=False)
+
+
+class IntegrationRegenerateForm(JsonBodyForm):
+    """The optional JSON body of ``POST …/target/authentication/tokens/<id>/regenerate``."""
+
+    expiresInDays = JsonExpiryField(required=False)
+    previousTokenGraceSeconds = _grace_field()
 
 
 class JsonNetworkListField(forms.Field):
@@ -134,7 +212,7 @@ class JsonNetworkListField(forms.Field):
         return clean_networks(value)
 
 
-class SettingsPatchForm(ApiForm):
+class SettingsPatchForm(JsonPatchForm):
     """The JSON body of ``PATCH …/target/clients/settings``: any of its fields."""
 
     enableProfileApiAuthentication = JsonBooleanField(required=False)  # Adobe's name
@@ -144,15 +222,6 @@ class SettingsPatchForm(ApiForm):
     def clean_profileTokenRetrievable(self) -> bool | None:
         wanted: bool | None = self.cleaned_data["profileTokenRetrievable"]
         return None if wanted is None else clean_token_retrievable(wanted)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        unknown = sorted(set(self.data) - set(self.fields))
-        if unknown:
-            raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}.")
-        if not self.errors and all(cleaned.get(name) is None for name in self.fields):
-            raise forms.ValidationError(f"Send at least one of {', '.join(self.fields)}.")
-        return cleaned
 
 
 class UsageQueryForm(ApiForm):

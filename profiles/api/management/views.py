@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
-from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
-from profiles.api import bodies
+from profiles.api.management.documents import last_used
 from profiles.api.management.endpoint import (
     NO_CONTENT,
     Answer,
     Call,
-    body_too_large,
     endpoint,
     json_object,
+    optional_json_object,
 )
 from profiles.api.management.forms import (
     PROFILE_API_SCOPE,
@@ -30,7 +27,6 @@ from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 SECONDS_PER_DAY = 24 * 60 * 60
 GRACE = "previousTokenGraceSeconds"
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 @endpoint("GET", "POST")
@@ -42,40 +38,13 @@ def token(call: Call) -> Answer:
 
 def _grace_seconds(call: Call, from_query: int | None) -> int:
     """``previousTokenGraceSeconds`` from the query or the optional JSON body; 0 when absent."""
-    body = _body(call)
+    body = optional_json_object(call)
     from_body = TokenRequestBodyForm(body).validated()[GRACE] if body is not None else None
     if from_query is not None and from_body is not None:
         raise ProductError(
             ErrorCode.INVALID, f"{GRACE}: send it in the query or in the body, not in both."
         )
     return from_body if from_body is not None else (from_query or 0)
-
-
-def _body(call: Call) -> dict[str, Any] | None:
-    """The optional JSON body of a token POST, or ``None`` when it has none.
-
-    Adobe's request has no body, and HTTP clients send "no body" as an empty one or as a
-    form without fields; anything else must be JSON (415 otherwise), so that a grace period
-    sent in another form is refused rather than silently ignored.
-    """
-    request = call.request
-    try:
-        if request.content_type in FORM_TYPES:
-            # Django reads a form sent with a Content-Length (a session call's CSRF check
-            # may have read it so already); a chunked one, which it reads as empty, is read here.
-            fields, files = (
-                bodies.form(request, call.body)
-                if bodies.is_chunked(request)
-                else (request.POST, request.FILES)
-            )
-            empty = not set(fields) - {"csrfmiddlewaretoken"} and not files
-        else:
-            empty = not call.body.strip()
-    except RequestDataTooBig:
-        raise body_too_large() from None
-    except (SuspiciousOperation, MultiPartParserError):
-        empty = False  # a form that cannot even be read: refused as not JSON below
-    return None if empty else json_object(call)
 
 
 def _issue_token(call: Call) -> Answer:
@@ -104,17 +73,6 @@ def _issue_token(call: Call) -> Answer:
     return 201, body
 
 
-def _last_used(token: ProfileToken) -> dict[str, Any]:
-    return {
-        "lastUsedAt": _isoformat(token.last_used_at),
-        "lastUsedFrom": token.last_used_from,
-    }
-
-
-def _isoformat(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
 def _describe_token(call: Call) -> Answer:
     now = timezone.now()
     tokens = ProfileToken.objects.of_client(call.client)
@@ -139,14 +97,14 @@ def _describe_token(call: Call) -> Answer:
         "lastFour": current.last_four,
         "createdAt": current.created_at.isoformat(),
         "expiresAt": current.expires_at.isoformat(),
-        **_last_used(current),
+        **last_used(current),
     }
     previous = tokens.in_grace(now).first()
     if previous is not None:
         body["previousToken"] = {
             "lastFour": previous.last_four,
             "validUntil": previous.valid_until.isoformat(),
-            **_last_used(previous),
+            **last_used(previous),
         }
     return 200, body
 
