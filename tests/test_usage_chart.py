@@ -7,10 +7,15 @@ from datetime import date, timedelta
 from xml.etree import ElementTree
 
 import pytest
+from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 
+from profiles.models import Client, TokenUsage
 from profiles.pages.usage_chart import ACCEPTED_COLOUR, PLOT_HEIGHT, REFUSED_COLOUR, UsageChart
+from profiles.tokens import usage
 from profiles.tokens.usage import DayUsage
+from tests.profile_api import issue
+from tests.support import settings_path, signed_in
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAST = date(2026, 12, 6)
@@ -120,3 +125,24 @@ def test_it_needs_no_script_and_escapes_the_tokens_name() -> None:
 
     assert "<script" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_the_card_charts_the_clients_token_over_the_last_30_days(alice: User) -> None:
+    demo = Client.objects.get(code="demo")
+    issue(demo)
+    TokenUsage.objects.create(
+        client=demo, day=usage.today() - timedelta(days=2), accepted=12, refused_revoked=3
+    )
+
+    page = signed_in(alice).get(settings_path(demo))
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    svg = svg_of(html)
+    description = svg.find(f"{SVG}desc")
+    assert description is not None
+    assert description.text == (
+        "The client's token: 15 calls in the last 30 days, 12 accepted and 3 refused; "
+        f"last called on {usage.today() - timedelta(days=2)}."
+    )
+    assert len(rects(svg, "usage-accepted")) == len(rects(svg, "usage-refused")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -10,7 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client
-from profiles.tokens import expiry
+from profiles.pages.usage_chart import UsageChart
+from profiles.tokens import expiry, usage
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 RECENT_EVENTS = 10
@@ -32,6 +34,8 @@ class Card:
     previous: ProfileToken | None  # the replaced token, while its grace period lasts
     now: datetime
     events: QuerySet[AuditEvent] = field(repr=False)
+    # The last 30 days of each token's calls, by integration id (None: the client's token).
+    usage: defaultdict[int | None, list[usage.DayUsage]] = field(repr=False)
 
     @classmethod
     def load(cls, client: Client, now: datetime | None = None) -> Card:
@@ -44,7 +48,13 @@ class Card:
             previous=tokens.in_grace(now).first(),
             now=now,
             events=client.audit_events.select_related("actor")[:RECENT_EVENTS],
+            usage=usage.by_token(client, usage.DEFAULT_DAYS, now),
         )
+
+    @property
+    def token_usage(self) -> UsageChart:
+        """The chart of the client's own token, across its re-generations."""
+        return UsageChart("The client's token", self.usage[None], "usage-client-token")
 
     @property
     def last_used(self) -> str:
