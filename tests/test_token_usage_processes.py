@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from profiles.tokens import usage
 from profiles.tokens.permissions import Permission
 from tests.fixtures import database_in_a_file
 from tests.profile_api import PC_ID, a_profile, issue, require_authentication
-from tests.support import ROOT
+from tests.support import run_probe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,18 +54,7 @@ def an_integration(client: Client, name: str, allowed: Permission) -> tuple[Inte
 
 
 def probe(env: dict[str, str], plan: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.token_usage_probe"],
-        input=json.dumps(plan),
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=600,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_probe("tests.token_usage_probe", env, given=json.dumps(plan))
 
 
 def stored(client: Client, integration: Integration | None) -> dict[str, int]:
