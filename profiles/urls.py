@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, include, path
 
 from profiles.api import batch_views, profile_views
-from profiles.pages import batches, home, implementation, profiles
+from profiles.pages import batches, home, implementation, integrations, profiles
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Profile APIs (docs/api.md)
@@ -20,6 +20,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "setup/<slug:client_code>/implementation/",
         implementation.implementation,
         name="implementation",
+    ),
+    path(
+        "setup/<slug:client_code>/integrations/",
+        integrations.integrations,
+        name="integrations",
     ),
     # Bulk profile APIs (docs/api.md)
     path("m2/<str:client>/profile/batchUpdate", batch_views.batch_update_v1, name="batch_update"),

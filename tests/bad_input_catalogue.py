@@ -6,8 +6,10 @@ the application and checks its status and message (the cases sent chunked to gun
 ``tests/test_caller_address.py``); ``docs/bad-input.md`` is this module's output
 (``python -m tests.bad_input_catalogue > docs/bad-input.md``), and a test fails when the
 committed page differs. Placeholders in braces (``{token}``, ``{acme_token}``,
-``{revoked_token}``, ``{expired_token}``, ``{acme_batch}``, ``{alice}``, ``{alice_wrong}``)
-are filled in by the test with a real token, batch id or Basic credentials. A case
+``{revoked_token}``, ``{expired_token}``, ``{fetch_token}``, ``{batch_token}``,
+``{acme_batch}``, ``{acme_integration}``, ``{alice}``, ``{alice_wrong}``) are filled in by the
+test with a real token (``fetch_token`` and ``batch_token``: demo's integration tokens allowed
+only that), batch id, integration token id or Basic credentials. A case
 ``signed_in`` is sent with that user's session: alice, an Approver of demo, or root, a
 superuser.
 """
@@ -27,6 +29,7 @@ BULK = "/api/v1/clients/demo/profiles/bulk"
 FETCH = "/rest/v1/profiles"
 SETTINGS = "/demo/target/clients/settings"
 TOKEN = "/demo/target/authentication/token"
+TOKENS = "/demo/target/authentication/tokens"
 ACME_BATCH_ID = "acme-1700000000000-00000001"
 MALFORMED_BASIC = "Basic " + base64.b64encode(b"no colon here").decode()
 
@@ -951,7 +954,71 @@ CASES: list[Case] = [
         "Only Approvers of client 'nope' can manage",
         headers={"Authorization": "{alice}"},
     ),
+    Case(
+        "token",
+        "integration token added with an unknown permission",
+        "POST",
+        TOKENS,
+        400,
+        "permissions: each permission must be one of",
+        b'{"name": "CRM sync", "permissions": ["fetch", "delete"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
+        "integration token added with no permission",
+        "POST",
+        TOKENS,
+        400,
+        "permissions: give at least one permission",
+        b'{"name": "CRM sync", "permissions": []}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
+        "integration token added with a name of control characters",
+        "POST",
+        TOKENS,
+        400,
+        "name: must hold printable characters only.",
+        b'{"name": "CRM\\u0000sync", "permissions": ["fetch"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
+        "integration token added with a name already used",
+        "POST",
+        TOKENS,
+        400,
+        "name: client 'demo' already has an integration token named 'reader'.",
+        b'{"name": "reader", "permissions": ["fetch"]}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
+        "integration token id that is no number",
+        "PATCH",
+        f"{TOKENS}/1e3",
+        404,
+        "Client 'demo' has no integration token '1e3'.",
+        b'{"name": "x"}',
+        JSON,
+        {"Authorization": "{alice}"},
+    ),
     # Cross-client ids ---------------------------------------------------------------------
+    Case(
+        "cross-client",
+        "another client's integration token id",
+        "DELETE",
+        TOKENS + "/{acme_integration}",
+        404,
+        "Client 'demo' has no integration token",
+        headers={"Authorization": "{alice}"},
+    ),
     Case(
         "cross-client",
         "another client's batch id",
@@ -1046,6 +1113,49 @@ CASES: list[Case] = [
         401,
         "The profile authentication token has expired.",
         headers={"Authorization": "Bearer {expired_token}"},
+        authentication=True,
+    ),
+    Case(
+        "token",
+        "fetch-only integration token on the single update",
+        "GET",
+        f"{UPDATE}?mboxPC=p1&profile.a=1",
+        403,
+        "This call needs the 'update' permission, which the profile authentication "
+        "token does not have.",
+        headers={"Authorization": "Bearer {fetch_token}"},
+        authentication=True,
+    ),
+    Case(
+        "token",
+        "fetch-only integration token on JSON bulk",
+        "POST",
+        BULK,
+        403,
+        '"code": "token_scope", "message": "This call needs the \'batch\' permission',
+        b'{"profiles": []}',
+        JSON,
+        {"Authorization": "Bearer {fetch_token}"},
+        authentication=True,
+    ),
+    Case(
+        "token",
+        "batch-only integration token on a profile fetch",
+        "GET",
+        f"{FETCH}/p1?client=demo",
+        403,
+        '"message": "This call needs the \'fetch\' permission',
+        headers={"Authorization": "Bearer {batch_token}"},
+        authentication=True,
+    ),
+    Case(
+        "token",
+        "batch-only integration token on a batch status, in the legacy header",
+        "GET",
+        f"{STATUS}?batchId=x",
+        404,
+        "No batch 'x' for client demo.",
+        headers={"access_token": "{batch_token}"},
         authentication=True,
     ),
     Case(

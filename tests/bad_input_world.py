@@ -15,6 +15,7 @@ from profiles.ingest.batches import ApiVersion, Batch
 from profiles.models import Client, Profile, ProfileApiSettings, ProfileToken
 from profiles.tokens import secret
 from tests.bad_input_catalogue import ACME_BATCH_ID, Case
+from tests.integration_tokens import add_integration
 from tests.profile_api import require_authentication
 from tests.support import PASSWORD, basic_authorization
 
@@ -37,11 +38,17 @@ def world(demo: Client, other_client: Client, alice: User, root: User) -> dict[s
     )
     _, revoked = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
     _, token = ProfileToken.objects.issue(demo, expires_in_days=90, actor=SYSTEM)
+    _, fetch_token = add_integration(demo, "fetch", name="reader")
+    _, batch_token = add_integration(demo, "batch", name="importer")
+    acme_integration, _ = add_integration(other_client, name="acme sync")
     return {
         "token": token,
         "revoked_token": revoked,
         "expired_token": expired,
         "acme_token": acme_token,
+        "fetch_token": fetch_token,
+        "batch_token": batch_token,
+        "acme_integration": str(acme_integration.pk),
         "unknown_token": secret.generate(),
         "acme_batch": ACME_BATCH_ID,
         "alice": basic_authorization("alice", PASSWORD),

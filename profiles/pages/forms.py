@@ -5,9 +5,15 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from profiles.tokens import expiry
+from profiles.tokens import expiry, permissions
+from profiles.tokens.integrations import MAX_NAME_LENGTH, clean_name
 from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks, clean_token_retrievable
 
+PERMISSION_CHOICES = (
+    ("fetch", "fetch: read profiles"),
+    ("update", "update: single profile updates"),
+    ("batch", "batch: batch files, JSON bulk and batch status"),
+)
 ENABLED = "enabled"
 DISABLED = "disabled"
 
@@ -101,3 +107,39 @@ class RevokePreviousForm(forms.Form):
     another one."""
 
     previous_token = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class IntegrationAddForm(forms.Form):
+    """Add an integration token (docs/tokens.md#integration-tokens)."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=MAX_NAME_LENGTH,
+        help_text="What calls with it, e.g. CRM sync or web tier.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires In", coerce=int, choices=_expiry_choices, initial=expiry.default_days
+    )
+    permissions = forms.MultipleChoiceField(
+        label="Permissions",
+        choices=PERMISSION_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one permission."},
+    )
+
+    def clean_name(self) -> str:
+        return clean_name(self.cleaned_data["name"])
+
+    def clean_permissions(self) -> int:
+        return int(permissions.parse(self.cleaned_data["permissions"]))
+
+
+class IntegrationForm(forms.Form):
+    """Names the integration token a page showed, for Re-generate and Revoke."""
+
+    integration = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class IntegrationRegenerateForm(IntegrationForm, TokenForm):
+    """Re-generate an integration token, with the client token's expiry and grace choices."""

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 # (section, ((label, path), ...)); "{client}" stands for the client code.
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Setup", (("Implementation", "/setup/{client}/implementation/"),)),
+    (
+        "Setup",
+        (
+            ("Implementation", "/setup/{client}/implementation/"),
+            ("Integration tokens", "/setup/{client}/integrations/"),
+        ),
+    ),
     (
         "Audiences",
         (

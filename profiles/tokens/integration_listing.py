@@ -14,7 +14,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from profiles.access.models import Client
-from profiles.tokens import permissions
+from profiles.tokens import expiry, permissions
 from profiles.tokens.integrations import Integration
 from profiles.tokens.models import ProfileToken
 
@@ -39,10 +39,20 @@ class ListedIntegration:
     integration: Integration
     token: ProfileToken | None
     previous: ProfileToken | None
+    now: datetime
 
     @property
     def permission_names(self) -> list[str]:
         return permissions.names(self.integration.permissions)
+
+    @property
+    def expired(self) -> bool:
+        return self.token is not None and self.token.is_expired(self.now)
+
+    @property
+    def last_used(self) -> str:
+        """ "Last used 3 minutes ago from 203.0.113.5", or "Never used"."""
+        return expiry.describe_last_used(self.last_used_at, self.last_used_from, self.now)
 
     @property
     def last_used_at(self) -> datetime | None:
@@ -76,6 +86,7 @@ def integrations_of(
                 integration,
                 token=next((t for t in held if t.grace_until is None), None),
                 previous=next((t for t in held if t.grace_until and t.valid_until > now), None),
+                now=now,
             )
         )
     return listed

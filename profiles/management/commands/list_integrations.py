@@ -7,7 +7,6 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from profiles.management.operator import find_client
-from profiles.tokens import expiry
 from profiles.tokens.integration_listing import integrations_of
 
 
@@ -30,8 +29,7 @@ class Command(BaseCommand):
                 if token is not None
                 else "no token"
             )
-            used = expiry.describe_last_used(entry.last_used_at, entry.last_used_from, now)
             self.stdout.write(
                 f"{entry.integration.pk}\t{entry.integration.name}\t"
-                f"{','.join(entry.permission_names)}\t{shown}\t{used}"
+                f"{','.join(entry.permission_names)}\t{shown}\t{entry.last_used}"
             )
