@@ -10,9 +10,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 
-from profiles.models import Client, TokenUsage
+from profiles.access.actors import SYSTEM
+from profiles.models import Client, ProfileToken, TokenUsage
 from profiles.pages.usage_chart import ACCEPTED_COLOUR, PLOT_HEIGHT, REFUSED_COLOUR, UsageChart
 from profiles.tokens import usage
+from profiles.tokens.permissions import Permission
 from profiles.tokens.usage import DayUsage
 from tests.profile_api import issue
 from tests.support import settings_path, signed_in
@@ -146,3 +148,37 @@ def test_the_card_charts_the_clients_token_over_the_last_30_days(alice: User) ->
         f"last called on {usage.today() - timedelta(days=2)}."
     )
     assert len(rects(svg, "usage-accepted")) == len(rects(svg, "usage-refused")) == 1
+
+
+def test_the_integration_tokens_page_charts_each_token_for_an_editor_too(bob: User) -> None:
+    demo = Client.objects.get(code="demo")
+    crm, _, _ = ProfileToken.objects.add_integration(
+        demo, name="CRM sync", granted=Permission.FETCH, expires_in_days=30, actor=SYSTEM
+    )
+    ProfileToken.objects.add_integration(
+        demo, name="web tier", granted=Permission.UPDATE, expires_in_days=30, actor=SYSTEM
+    )
+    TokenUsage.objects.create(client=demo, integration=crm, day=usage.today(), accepted=7)
+    TokenUsage.objects.create(client=demo, day=usage.today(), accepted=100)  # the client's
+
+    page = signed_in(bob).get(f"/setup/{demo.code}/integrations/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert (
+        f"CRM sync: 7 calls in the last 30 days, 7 accepted and 0 refused; last called on {usage.today()}."
+        in html
+    )
+    assert "web tier: no calls in the last 30 days." in html
+    assert "The client&#x27;s token" not in html
+
+
+def test_no_one_sees_another_clients_charts(charlie: User, demo: Client) -> None:
+    ProfileToken.objects.add_integration(
+        demo, name="CRM sync", granted=Permission.FETCH, expires_in_days=30, actor=SYSTEM
+    )
+
+    page = signed_in(charlie).get(f"/setup/{demo.code}/integrations/")
+
+    assert page.status_code == 404
+    assert b"CRM sync" not in page.content

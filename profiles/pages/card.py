@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,8 +10,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client
-from profiles.pages.usage_chart import UsageChart
-from profiles.tokens import expiry, usage
+from profiles.pages.usage_chart import UsageChart, token_charts
+from profiles.tokens import expiry
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
 RECENT_EVENTS = 10
@@ -34,8 +33,8 @@ class Card:
     previous: ProfileToken | None  # the replaced token, while its grace period lasts
     now: datetime
     events: QuerySet[AuditEvent] = field(repr=False)
-    # The last 30 days of each token's calls, by integration id (None: the client's token).
-    usage: defaultdict[int | None, list[usage.DayUsage]] = field(repr=False)
+    # The client's own token's calls over the last 30 days, across its re-generations.
+    token_usage: UsageChart = field(repr=False)
 
     @classmethod
     def load(cls, client: Client, now: datetime | None = None) -> Card:
@@ -48,13 +47,8 @@ class Card:
             previous=tokens.in_grace(now).first(),
             now=now,
             events=client.audit_events.select_related("actor")[:RECENT_EVENTS],
-            usage=usage.by_token(client, usage.DEFAULT_DAYS, now),
+            token_usage=token_charts(client, {None: "The client's token"}, now)[0],
         )
-
-    @property
-    def token_usage(self) -> UsageChart:
-        """The chart of the client's own token, across its re-generations."""
-        return UsageChart("The client's token", self.usage[None], "usage-client-token")
 
     @property
     def last_used(self) -> str:
