@@ -114,7 +114,7 @@ def test_show_numbers_holds_every_days_counts_in_a_plain_table() -> None:
     assert "<summary>Show numbers</summary>" in details
     assert details.count("<tr>") == 1 + 30 + 1  # headings, the days, the totals
     assert (
-        '<tr><th scope="row">2026-12-03</th><td>12</td><td>1</td><td>0</td><td>3</td><td>0</td>'
+        '<tr><th scope="row" class="text-nowrap">2026-12-03</th><td>12</td><td>1</td><td>0</td><td>3</td><td>0</td>'
         "<td>12</td><td>0</td><td>4</td></tr>"
     ) in details
     assert "Refused: outside permissions" in details

@@ -19,9 +19,9 @@ from profiles.tokens.usage import REFUSALS, DayUsage, Outcome, total
 
 ACCEPTED_COLOUR = "#0d6efd"  # Bootstrap's primary blue
 REFUSED_COLOUR = "#d63384"  # Bootstrap's pink: apart from the blue for colour-blind readers too
-SLOT = 12  # the width each day takes, in SVG units
-BAR = 9
-PLOT_HEIGHT = 80
+SLOT = 18  # the width each day takes, in SVG units
+BAR = 14
+PLOT_HEIGHT = 100
 LEFT = 36  # room for the scale's labels
 TOP = 8
 BOTTOM = 20  # room for the first and last dates
