@@ -3,12 +3,14 @@ token in one statement, and kept 90 days (docs/tokens.md#usage)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from profiles.access.actors import SYSTEM
 from profiles.models import Client, Integration, ProfileApiSettings, ProfileToken, TokenUsage
@@ -19,14 +21,6 @@ from tests.profile_api import PC_ID, a_profile, issue, require_authentication
 
 ADDRESS = "203.0.113.5"
 START = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def counts(monkeypatch: pytest.MonkeyPatch) -> tally.Tally:
-    """A fresh tally for the gate to count into, as a new process has."""
-    fresh = tally.Tally()
-    monkeypatch.setattr(verification, "COUNTS", fresh)
-    return fresh
 
 
 @pytest.fixture
@@ -294,3 +288,22 @@ def test_the_reminder_sweep_keeps_90_days_of_usage(guarded: Client, counts: tall
     assert done.usage_days_pruned == 2
     kept = sorted(TokenUsage.objects.values_list("day", flat=True))
     assert kept == [(START - timedelta(days=89)).date(), START.date()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_thread_writes_the_counts_due_without_a_call(counts: tally.Tally) -> None:
+    demo = Client.objects.create(code="demo", name="Demo")
+    token, _ = issue(demo)
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    counts.count(token, Outcome.ACCEPTED, Permission.FETCH, a_minute_ago)
+
+    writer = tally.start_writer(timedelta(milliseconds=20))
+    try:
+        deadline = time.monotonic() + 10
+        while not TokenUsage.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        writer.stop()
+
+    assert stored(demo) == only(accepted=1, fetch_calls=1)
+    assert counts.pending() == {}

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +26,9 @@ from profiles.models import Client, Integration, ProfileApiSettings, ProfileToke
 from profiles.tokens import usage
 from profiles.tokens.permissions import Permission
 from tests.fixtures import database_in_a_file
+from tests.gunicorn_server import environment, gunicorn
 from tests.profile_api import PC_ID, a_profile, issue, require_authentication
-from tests.support import run_probe
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from tests.support import manage, run_probe
 
 PROCESSES = 4
 THREADS = 4
@@ -63,6 +66,7 @@ def stored(client: Client, integration: Integration | None) -> dict[str, int]:
     return {name: total for name, total in sums.items() if total}
 
 
+@pytest.mark.django_db(transaction=True)
 def test_counts_are_exact_after_10000_concurrent_calls_over_4_processes_written_once_a_minute(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -137,3 +141,37 @@ def test_counts_are_exact_after_10000_concurrent_calls_over_4_processes_written_
             assert all(seconds >= 60 * (n + 1) for n, seconds in enumerate(while_calling))
             assert len(while_calling) <= result["seconds"] // 60
             assert [stopping for _, stopping in writes].count(True) <= 1
+
+
+SET_UP_DEMO = """
+from profiles.access.actors import SYSTEM
+from profiles.models import Client, ProfileApiSettings, ProfileToken
+demo = Client.objects.create(code="demo", name="Demo")
+ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
+print(ProfileToken.objects.issue(demo, expires_in_days=30, actor=SYSTEM)[1])
+"""
+
+
+def test_gunicorns_workers_write_what_they_counted_when_they_stop(tmp_path: Path) -> None:
+    calls = 40
+    with gunicorn(tmp_path, WEB_CONCURRENCY="2") as server:
+        made = manage(environment(tmp_path), "shell", "-c", SET_UP_DEMO, check=True)
+        token = made.stdout.split()[-1]
+        for _ in range(calls):
+            request = urllib.request.Request(  # noqa: S310 - the loopback server
+                server.url(FETCH), headers={"Authorization": f"Bearer {token}"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=30)  # noqa: S310
+            assert answer.value.code == 404  # accepted: demo has no such profile
+        with closing(sqlite3.connect(tmp_path / "targetadmin.sqlite3")) as database:
+            written_while_serving = database.execute(
+                "SELECT count(*) FROM profiles_tokenusage"
+            ).fetchone()
+
+    with closing(sqlite3.connect(tmp_path / "targetadmin.sqlite3")) as database:
+        stored_counts = database.execute(
+            "SELECT sum(accepted), sum(fetch_calls) FROM profiles_tokenusage"
+        ).fetchone()
+    assert written_while_serving == (0,)  # within the minute, nothing is written
+    assert stored_counts == (calls, calls)

@@ -163,16 +163,27 @@ COUNTS = Tally()
 """This process's tally, which the gate counts into."""
 
 
-def start_writer(interval: timedelta = WRITE_INTERVAL) -> threading.Thread:
-    """Start this process's writer thread: every ``interval`` it writes the counts due, so
-    that counts of a token no longer called reach the database within a minute."""
-    stop = threading.Event()
+class Writer(threading.Thread):
+    """A process's writer thread: every ``interval`` it writes the counts due, so that the
+    counts of a token no longer called reach the database within a minute."""
 
-    def run() -> None:
-        while not stop.wait(interval.total_seconds()):
+    def __init__(self, interval: timedelta = WRITE_INTERVAL) -> None:
+        super().__init__(name="token-usage-writer", daemon=True)
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval.total_seconds()):
             COUNTS.write_due()
             close_old_connections()
 
-    thread = threading.Thread(target=run, name="token-usage-writer", daemon=True)
-    thread.start()
-    return thread
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+
+def start_writer(interval: timedelta = WRITE_INTERVAL) -> Writer:
+    """Start this process's :class:`Writer` (gunicorn's ``post_worker_init`` does)."""
+    writer = Writer(interval)
+    writer.start()
+    return writer

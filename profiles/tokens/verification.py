@@ -55,7 +55,7 @@ from django.utils import timezone
 from profiles.access.addresses import Network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
-from profiles.tokens import expiry, permissions, secret
+from profiles.tokens import expiry, permissions, secret, tally
 from profiles.tokens.integrations import Integration
 from profiles.tokens.models import (
     ProfileApiSettings,
@@ -64,7 +64,6 @@ from profiles.tokens.models import (
     TokenRejected,
     allowlist_network,
 )
-from profiles.tokens.tally import COUNTS
 from profiles.tokens.usage import Outcome
 
 logger = logging.getLogger(__name__)
@@ -314,7 +313,7 @@ def authenticate(
             None,
         )
         if mine is not None:
-            COUNTS.count(mine, Outcome.NETWORK, needs, now)
+            tally.COUNTS.count(mine, Outcome.NETWORK, needs, now)
         raise NetworkRefused(caller.client)
     if caller is not None and not caller.require_authentication:
         return caller.client
@@ -337,11 +336,11 @@ def authenticate(
                 lacking = lacking or token
                 continue
             record_use(token, address, now)
-            COUNTS.count(token, Outcome.ACCEPTED, needs, now)
+            tally.COUNTS.count(token, Outcome.ACCEPTED, needs, now)
             return caller.client
     if caller is not None and lacking is not None:
-        COUNTS.count(lacking, Outcome.SCOPE, needs, now)
+        tally.COUNTS.count(lacking, Outcome.SCOPE, needs, now)
         raise ScopeRefused(caller.client, lacking, needs)
     if refused is not None:
-        COUNTS.count(*refused, needs, now)
+        tally.COUNTS.count(*refused, needs, now)
     raise Refused(code, caller.client if caller is not None else None, reasons)

@@ -12,7 +12,7 @@ from playwright.sync_api import APIRequestContext, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from profiles.models import Client, Integration, TokenUsage
-from profiles.tokens import tally, usage, verification
+from profiles.tokens import tally, usage
 from tests.browser.conftest import Screenshot, sign_in
 from tests.profile_api import PC_ID, THIRD_PARTY_ID, a_profile, issue, require_authentication
 
@@ -21,14 +21,6 @@ pytestmark = pytest.mark.browser
 FETCH = f"/rest/v1/profiles/{PC_ID}?client=demo"
 UPDATE = f"/m2/demo/profile/update?mbox3rdPartyId={THIRD_PARTY_ID}&profile.tier=platinum"
 BULK = "/api/v1/clients/demo/profiles/bulk"
-
-
-@pytest.fixture
-def counts(monkeypatch: pytest.MonkeyPatch) -> tally.Tally:
-    """The live server's tally (it runs in this process), fresh for this journey."""
-    fresh = tally.Tally()
-    monkeypatch.setattr(verification, "COUNTS", fresh)
-    return fresh
 
 
 def bearer(token: str) -> dict[str, str]:
