@@ -28,10 +28,10 @@ from profiles.tokens.permissions import Permission
 from profiles.tokens.usage import (
     CALL_COUNTERS,
     COUNTERS,
+    OUTCOME_COUNTER,
+    PERMISSION_COUNTER,
     Outcome,
     TokenUsage,
-    counter_of,
-    counter_of_permission,
     today,
 )
 
@@ -67,8 +67,9 @@ class Tally:
         due: Counts | None = None
         with self._lock:
             counters = self._pending.setdefault(key, {}).setdefault(today(now), [0] * len(COUNTERS))
-            counters[counter_of(outcome)] += 1
-            by_permission = None if needed is None else counter_of_permission(needed)
+            counters[OUTCOME_COUNTER[outcome]] += 1
+            # A call that needs no single permission (all of them) is counted by none.
+            by_permission = PERMISSION_COUNTER.get(needed) if needed is not None else None
             if by_permission is not None:
                 counters[by_permission] += 1
             since = self._since.setdefault(key, now)

@@ -52,16 +52,14 @@ COUNTERS: tuple[str, ...] = (
 CALL_COUNTERS = 1 + len(REFUSALS)
 
 
-def counter_of(outcome: Outcome) -> int:
-    """The index in :data:`COUNTERS` of the counter ``outcome`` adds to."""
-    return 0 if outcome is Outcome.ACCEPTED else 1 + REFUSALS.index(outcome)
-
-
-def counter_of_permission(needed: Permission) -> int | None:
-    """The index in :data:`COUNTERS` of the calls that needed ``needed``; ``None`` unless it
-    is one permission (a call that needs them all is counted by none)."""
-    single = list(Permission)
-    return CALL_COUNTERS + single.index(needed) if needed in single else None
+# Where each outcome, and each single permission a call needs, is counted in COUNTERS; read
+# on every counted call, so looked up rather than searched.
+OUTCOME_COUNTER = {Outcome.ACCEPTED: 0} | {
+    outcome: 1 + index for index, outcome in enumerate(REFUSALS)
+}
+PERMISSION_COUNTER = {
+    permission: CALL_COUNTERS + index for index, permission in enumerate(Permission)
+}
 
 
 class TokenUsage(models.Model):
