@@ -2,9 +2,10 @@
 
 Run by ``bench/online.py`` with the product's settings and a ``DATABASE_URL`` of its own.
 Creates the tables, the clients ``auth-off`` (Require Authentication off) and ``auth-on``
-(on, with a freshly issued token), the same ``PROFILES`` profiles in each, through the
-product's own ingest pipeline, and the empty clients that take the benchmark's batch file.
-Prints one JSON line: the profiles' thirdPartyIds and the plaintext token.
+(on, with a freshly issued token and a fetch-only integration token), the same ``PROFILES``
+profiles in each, through the product's own ingest pipeline, and the empty clients that take
+the benchmark's batch file. Prints one JSON line: the profiles' thirdPartyIds and the
+plaintext tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def seed(profiles: int) -> dict[str, object]:
     from profiles.ingest import pipeline
     from profiles.models import Client, ProfileApiSettings, ProfileToken
     from profiles.store import KeyKind
+    from profiles.tokens.permissions import Permission
 
     call_command("migrate", verbosity=0, interactive=False)
     third_party_ids = [f"visitor-{number:06d}" for number in range(profiles)]
@@ -41,7 +43,7 @@ def seed(profiles: int) -> dict[str, object]:
         )
         for number, third_party_id in enumerate(third_party_ids, start=1)
     ]
-    token = ""
+    token = integration_token = ""
     seeder = Actor.named("online_seed")
     for code, require_authentication in ((OPEN_CLIENT, False), (GUARDED_CLIENT, True)):
         client = Client.objects.create(code=code, name=code)
@@ -52,9 +54,16 @@ def seed(profiles: int) -> dict[str, object]:
         if require_authentication:
             ProfileApiSettings.for_client(client).set_require_authentication(True, actor=seeder)
             _, token = ProfileToken.objects.issue(client, expires_in_days=1, actor=seeder)
+            _, _, integration_token = ProfileToken.objects.add_integration(
+                client, name="bench", granted=Permission.FETCH, expires_in_days=1, actor=seeder
+            )
     for code in (BATCH_ALONE_CLIENT, BATCH_BUSY_CLIENT):
         Client.objects.create(code=code, name=code)
-    return {"third_party_ids": third_party_ids, "token": token}
+    return {
+        "third_party_ids": third_party_ids,
+        "token": token,
+        "integration_token": integration_token,
+    }
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from profiles.models import (
     AuditEvent,
     Batch,
     Client,
+    Integration,
     Membership,
     ProfileApiSettings,
     ProfileToken,
@@ -125,6 +126,7 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
 class ProfileTokenAdmin(ReadOnlyAdmin):
     list_display = (
         "client",
+        "integration",
         "masked",
         "created_by",
         "created_at",
@@ -143,6 +145,21 @@ class ProfileTokenAdmin(ReadOnlyAdmin):
     @admin.display(boolean=True, description="Retrievable")
     def kept_for_retrieval(self, token: ProfileToken) -> bool:
         return token.retrievable
+
+
+@admin.register(Integration)
+class IntegrationAdmin(ReadOnlyAdmin):
+    """A client's integration tokens (docs/tokens.md#integration-tokens): their tokens are
+    listed with the profile tokens, masked."""
+
+    list_display = ("client", "name", "permission_list", "created_by", "created_at", "revoked_at")
+    list_filter = ("client",)
+    fields = list_display
+    readonly_fields = fields
+
+    @admin.display(description="Permissions")
+    def permission_list(self, integration: Integration) -> str:
+        return ", ".join(integration.permission_names)
 
 
 @admin.register(TokenReminder)

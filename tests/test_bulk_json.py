@@ -401,7 +401,13 @@ def documented_response(
 def test_it_serves_an_openapi_31_document_whose_paths_exist(client: HttpClient) -> None:
     document = openapi(client)
     assert document["openapi"] == "3.1.0"
-    examples = {"client": "demo", "batchId": "demo-1-00000001", "pcId": "p1", "thirdPartyId": "u1"}
+    examples = {
+        "client": "demo",
+        "batchId": "demo-1-00000001",
+        "pcId": "p1",
+        "thirdPartyId": "u1",
+        "tokenId": "1",
+    }
     for path, operations in document["paths"].items():
         match = resolve(path.format(**examples))
         assert match.url_name in (
@@ -411,6 +417,9 @@ def test_it_serves_an_openapi_31_document_whose_paths_exist(client: HttpClient) 
             "profile_fetch_by_third_party_id",
             "token",
             "previous_token",
+            "integration_tokens",
+            "integration_token",
+            "integration_token_regeneration",
             "settings",
         )
         for method in set(operations) - {"parameters"}:

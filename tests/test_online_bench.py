@@ -232,3 +232,30 @@ def test_the_medians_over_rounds_take_each_ratio_within_its_round() -> None:
     assert merged.peak.rps == 800
     assert merged.ratio == 1.0
     assert merged.peak.requests == 2400
+
+
+def test_the_fetch_with_an_integration_token_is_held_to_the_same_budget() -> None:
+    rows = [
+        online.Row(online.FETCH_ON, figures(650), 1.1, None),
+        online.Row(online.UPDATE_ON, figures(400), 0.55, None),
+    ]
+    costs = {
+        "fetch": online.auth_cost(figures(1000), figures(980)),
+        "fetch with an integration token": online.auth_cost(figures(1000), figures(930)),
+    }
+
+    lines = online.verdicts(rows, costs)
+
+    assert "met    authentication on the fetch: +2.0% (target ≤ 5%)" in lines
+    assert "MISSED authentication on the fetch with an integration token: +7.0% (target ≤ 5%)" in (
+        lines
+    )
+
+
+def test_the_integration_tokens_fetch_sends_the_integration_token() -> None:
+    cases = {case.name: case for case in online.product_cases(["visitor-1"])}
+
+    assert cases[online.FETCH_INTEGRATION].token == online.INTEGRATION_TOKEN
+    assert cases[online.FETCH_INTEGRATION].paths == cases[online.FETCH_ON].paths
+    assert cases[online.FETCH_ON].token == online.CLIENT_TOKEN
+    assert cases[online.FETCH_OFF].token == ""

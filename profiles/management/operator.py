@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from profiles.access.actors import Actor
 from profiles.models import Client
+from profiles.tokens import expiry
 
 
 def find_user(username: str) -> AbstractBaseUser:
@@ -27,6 +28,25 @@ def find_client(code: str) -> Client:
     if client is None:
         raise CommandError(f"Unknown client {code!r}.")
     return client
+
+
+def add_expiry_argument(parser: ArgumentParser) -> None:
+    """``--expires-in-days N``, read back by :func:`expires_in_days`."""
+    parser.add_argument(
+        "--expires-in-days",
+        type=int,
+        default=expiry.default_days(),
+        metavar="N",
+        help=f"one of {expiry.choices_text()} (default {expiry.default_days()})",
+    )
+
+
+def expires_in_days(options: dict[str, Any]) -> int:
+    """The ``--expires-in-days`` given, when it is one of the choices; else ``CommandError``."""
+    days: int = options["expires_in_days"]
+    if days not in expiry.choices():
+        raise CommandError(f"--expires-in-days must be one of {expiry.choices_text()}, not {days}.")
+    return days
 
 
 def _os_user() -> str:

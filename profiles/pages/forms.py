@@ -86,10 +86,15 @@ def _expiry_choices() -> list[tuple[int, str]]:
 REGENERATE_FORM_ID = "regenerate-form"
 
 
-class TokenForm(forms.Form):
+class ExpiresInForm(forms.Form):
+    """A token's lifetime, from the Expires In choices."""
+
     expires_in_days = forms.TypedChoiceField(
         label="Expires In", coerce=int, choices=_expiry_choices, initial=expiry.default_days
     )
+
+
+class TokenForm(ExpiresInForm):
     # Only re-generating reads it; "Immediately" (Adobe's behaviour) when not sent.
     previous_token_grace = forms.TypedChoiceField(
         label="Current token stops working",
@@ -109,7 +114,7 @@ class RevokePreviousForm(forms.Form):
     previous_token = forms.IntegerField(widget=forms.HiddenInput)
 
 
-class IntegrationAddForm(forms.Form):
+class IntegrationAddForm(ExpiresInForm):
     """Add an integration token (docs/tokens.md#integration-tokens)."""
 
     name = forms.CharField(
@@ -117,9 +122,6 @@ class IntegrationAddForm(forms.Form):
         max_length=MAX_NAME_LENGTH,
         help_text="What calls with it, e.g. CRM sync or web tier.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
-    )
-    expires_in_days = forms.TypedChoiceField(
-        label="Expires In", coerce=int, choices=_expiry_choices, initial=expiry.default_days
     )
     permissions = forms.MultipleChoiceField(
         label="Permissions",

@@ -6,10 +6,15 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from profiles.management.operator import OperatorCommand, find_client
+from profiles.management.operator import (
+    OperatorCommand,
+    add_expiry_argument,
+    expires_in_days,
+    find_client,
+)
 from profiles.models import ProfileToken
 from profiles.rules.errors import ProductError
-from profiles.tokens import expiry, permissions
+from profiles.tokens import permissions
 
 
 class Command(OperatorCommand):
@@ -28,20 +33,10 @@ class Command(OperatorCommand):
             metavar="LIST",
             help=f"comma-separated, from {', '.join(permissions.NAMES)}",
         )
-        parser.add_argument(
-            "--expires-in-days",
-            type=int,
-            default=expiry.default_days(),
-            metavar="N",
-            help=f"one of {expiry.choices_text()} (default {expiry.default_days()})",
-        )
+        add_expiry_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = options["expires_in_days"]
-        if days not in expiry.choices():
-            raise CommandError(
-                f"--expires-in-days must be one of {expiry.choices_text()}, not {days}."
-            )
+        days = expires_in_days(options)
         try:
             granted = permissions.parse(
                 name.strip() for name in options["permissions"].split(",") if name.strip()

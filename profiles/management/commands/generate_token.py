@@ -5,7 +5,12 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from profiles.management.operator import OperatorCommand, find_client
+from profiles.management.operator import (
+    OperatorCommand,
+    add_expiry_argument,
+    expires_in_days,
+    find_client,
+)
 from profiles.models import ProfileApiSettings, ProfileToken
 from profiles.rules.errors import ProductError
 from profiles.tokens import expiry
@@ -21,13 +26,7 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("client", help="client code")
-        parser.add_argument(
-            "--expires-in-days",
-            type=int,
-            default=expiry.default_days(),
-            metavar="N",
-            help=f"one of {expiry.choices_text()} (default {expiry.default_days()})",
-        )
+        add_expiry_argument(parser)
         parser.add_argument(
             "--previous-token-grace-seconds",
             type=int,
@@ -40,11 +39,7 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = options["expires_in_days"]
-        if days not in expiry.choices():
-            raise CommandError(
-                f"--expires-in-days must be one of {expiry.choices_text()}, not {days}."
-            )
+        days = expires_in_days(options)
         grace = options["previous_token_grace_seconds"]
         if not 0 <= grace <= expiry.MAX_GRACE_SECONDS:
             raise CommandError(
