@@ -94,14 +94,6 @@ class Tally:
             due = [(key, self._take(key, now)) for key in list(self._pending)]
         return sum(write(key, counts) for key, counts in due)
 
-    def pending(self) -> dict[Key, Counts]:
-        """A copy of the counts not yet written."""
-        with self._lock:
-            return {
-                key: {day: list(c) for day, c in days.items()}
-                for key, days in self._pending.items()
-            }
-
     def _take(self, key: Key, now: datetime) -> Counts:
         self._since[key] = now
         return self._pending.pop(key, {})
