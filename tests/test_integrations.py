@@ -3,6 +3,7 @@ call (docs/tokens.md#integration-tokens)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from profiles.tokens.models import TokenRejected
 from profiles.tokens.permissions import Permission
 from tests.integration_tokens import add_integration
 from tests.profile_api import issue
+from tests.test_postgresql_concurrency import all_at_once
 
 
 def works(client: Client, plaintext: str) -> bool:
@@ -293,3 +295,40 @@ def test_the_clients_own_token_commands_leave_integration_tokens_alone(demo: Cli
 
     assert ProfileToken.objects.revoke_active(demo, actor=SYSTEM) is None
     assert works(demo, crm)
+
+
+# Under concurrency (PostgreSQL: each thread has its own connection, as workers would)
+
+
+def _adding(client: Client, name: str, refusals: list[ErrorCode]) -> Callable[[], None]:
+    def add() -> None:
+        try:
+            add_integration(client, name=name)
+        except ProductError as refused:
+            refusals.append(refused.code)
+
+    return add
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_additions_racing_for_the_last_place_leave_twenty(demo: Client) -> None:
+    for number in range(MAX_PER_CLIENT - 1):
+        add_integration(demo, name=f"integration {number}")
+    refusals: list[ErrorCode] = []
+
+    all_at_once([_adding(demo, f"racer {number}", refusals) for number in range(6)])
+
+    assert Integration.objects.filter(client=demo).unrevoked().count() == MAX_PER_CLIENT
+    assert refusals == [ErrorCode.TOKEN_LIMIT] * 5
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_additions_racing_for_one_name_make_one(demo: Client) -> None:
+    refusals: list[ErrorCode] = []
+
+    all_at_once([_adding(demo, "CRM sync", refusals) for _ in range(4)])
+
+    assert Integration.objects.filter(client=demo, name="CRM sync").count() == 1
+    assert refusals == [ErrorCode.INVALID] * 3
