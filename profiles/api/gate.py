@@ -50,7 +50,9 @@ request (docs/operations.md#the-api-path). Both pass the same :class:`Gate`, whi
 
 Cost of the check: an accepted call with a token spends one indexed query before the view
 runs (``profiles.tokens.verification``), and, at most once a minute per token, one
-conditional UPDATE recording its last use and the caller's address.
+conditional UPDATE recording its last use and the caller's address; counting the call for
+the token's usage costs no query, and its counts are written by one upsert at most once a
+minute per token and process (``profiles.tokens.tally``).
 """
 
 from __future__ import annotations
