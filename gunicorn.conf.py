@@ -146,3 +146,22 @@ def child_exit(server: Any, worker: Any) -> None:
     (docs/operations.md#metrics)."""
     if _metrics_dir is not None:
         metrics_directory.mark_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Each worker writes its token usage counts at most once a minute per token, from a
+    thread of its own (profiles/tokens/tally.py, docs/tokens.md#usage)."""
+    if getattr(worker.app, "app_uri", None) != "targetadmin.wsgi":
+        return
+    from profiles.tokens import tally
+
+    tally.start_writer()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker stopping in good order writes the usage counts it still holds."""
+    if getattr(worker.app, "app_uri", None) != "targetadmin.wsgi":
+        return
+    from profiles.tokens import tally
+
+    tally.COUNTS.write_all()

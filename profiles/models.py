@@ -6,6 +6,7 @@ from profiles.ingest.storage import BatchFileChunk
 from profiles.store.models import Profile
 from profiles.tokens.integrations import Integration
 from profiles.tokens.models import ProfileApiSettings, ProfileToken, TokenReminder
+from profiles.tokens.usage import TokenUsage
 
 __all__ = [
     "AuditEvent",
@@ -21,4 +22,5 @@ __all__ = [
     "ProviderIdentity",
     "Role",
     "TokenReminder",
+    "TokenUsage",
 ]

@@ -1477,6 +1477,24 @@ CASES: list[Case] = [
         authentication=True,
         transport="gunicorn headers",
     ),
+    Case(
+        "token",
+        "token usage for more days than are kept",
+        "GET",
+        f"{TOKEN}/usage?days=91",
+        400,
+        "days: must be a whole number of days from 1 to 90.",
+        headers={"Authorization": "{alice}"},
+    ),
+    Case(
+        "token",
+        "token usage of an integration token the client does not have",
+        "GET",
+        "/demo/target/authentication/tokens/7/usage",
+        404,
+        "Client 'demo' has no integration token '7'.",
+        headers={"Authorization": "{alice}"},
+    ),
 ]
 
 

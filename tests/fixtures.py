@@ -16,6 +16,7 @@ from django.test import Client as HttpClient
 
 from bench.product import worker_environment
 from profiles.models import Client
+from profiles.tokens import tally
 from tests.profile_api import ENDPOINTS, Endpoint, a_profile
 from tests.provider import (
     API_AUDIENCE,
@@ -121,3 +122,12 @@ def worker_environment_on_this_database(var_dir: Path, **settings: str) -> dict[
         )
     (var_dir / "batches").mkdir(parents=True)
     return env
+
+
+@pytest.fixture
+def counts(monkeypatch: pytest.MonkeyPatch) -> tally.Tally:
+    """A fresh tally of token usage for the gate to count into, as a new process has (a live
+    server in this process counts into it too)."""
+    fresh = tally.Tally()
+    monkeypatch.setattr(tally, "COUNTS", fresh)
+    return fresh

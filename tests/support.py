@@ -1,5 +1,6 @@
 """What the tests share: the personas' password and membership, signing in, Basic auth, the
-settings screen's path, a Bearer header, and ``manage.py`` run in a process of its own.
+settings screen's path, a Bearer header, and ``manage.py`` or a probe module run in a process
+of its own.
 
 The personas themselves (alice, bob, charlie, oscar, peggy, root) are fixtures in
 ``tests/conftest.py``, built with :func:`member`; shared fixtures are in ``tests/fixtures.py``.
@@ -8,10 +9,12 @@ The personas themselves (alice, bob, charlie, oscar, peggy, root) are fixtures i
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.test import Client as HttpClient
@@ -77,3 +80,22 @@ def manage(
             f"manage.py {' '.join(arguments)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
         )
     return done
+
+
+def run_probe(
+    module: str, env: Mapping[str, str], *arguments: str, given: str | None = None
+) -> dict[str, Any]:
+    """The JSON object ``python -m module arguments`` prints, run in a new process with the
+    environment ``env`` and ``given`` on its standard input; a non-zero exit fails."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", module, *arguments],
+        input=given,
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

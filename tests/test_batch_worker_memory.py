@@ -10,10 +10,7 @@ ends.
 from __future__ import annotations
 
 import io
-import json
 import sqlite3
-import subprocess
-import sys
 import tracemalloc
 from collections.abc import Callable
 from contextlib import closing
@@ -34,6 +31,7 @@ from profiles.rules.errors import ErrorCode
 from profiles.store import KeyKind
 from tests.batches import batch_id_of, submit, values
 from tests.fixtures import worker_environment_on_this_database
+from tests.support import run_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_LIMIT_KB = 150 * 1024
@@ -71,17 +69,7 @@ def worker_env(tmp_path: Path, transactional_db: None) -> dict[str, str]:
 
 
 def apply_in_worker(env: dict[str, str], path: Path, rows: int) -> dict[str, Any]:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "tests.batch_worker_probe", str(path), str(rows)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=600,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_probe("tests.batch_worker_probe", env, str(path), str(rows))
 
 
 def wide_outcome(rows: int) -> tuple[str, int, int]:

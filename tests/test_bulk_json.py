@@ -420,6 +420,8 @@ def test_it_serves_an_openapi_31_document_whose_paths_exist(client: HttpClient) 
             "integration_tokens",
             "integration_token",
             "integration_token_regeneration",
+            "token_usage",
+            "integration_token_usage",
             "settings",
         )
         for method in set(operations) - {"parameters"}:

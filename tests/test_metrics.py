@@ -250,30 +250,33 @@ def test_it_counts_refusals_by_reason(
     http: HttpClient, demo: Client, metrics_token: str, recording: None
 ) -> None:
     ProfileApiSettings.for_client(demo).set_require_authentication(True, actor=SYSTEM)
-    expired = issue_token(demo, days_ago=2, expires_in_days=1)
+    replaced = issue_token(demo, days_ago=3)
+    expired = issue_token(demo, days_ago=2, expires_in_days=1)  # replaces it, with no grace
     _, batch_only = add_integration(demo, "batch")
     fetch = f"/rest/v1/profiles/{PC_ID}?client=demo"
     with Counted() as counted:
         http.get(fetch)
         http.get(fetch, **bearer("tpa_not-a-token"))
         http.get(fetch, **bearer(expired))
+        http.get(fetch, **bearer(replaced))
         http.get(fetch, **bearer(batch_only))  # valid, without the fetch permission
         ProfileApiSettings.for_client(demo).set_allowed_networks(["192.0.2.0/24"], actor=SYSTEM)
         http.get(fetch, REMOTE_ADDR=STRANGER)
         http.get(fetch, REMOTE_ADDR=STRANGER)
-        # Now outside the networks too, 127.0.0.1 spends the last two of its five refusals.
+        # Now outside the networks too, 127.0.0.1 spends the last of its five refusals.
         answers = [http.get(fetch).status_code for _ in range(4)]
 
     def refused(reason: Refusal) -> float:
         return counted.added("targetadmin_auth_refusals_total", reason=reason.value)
 
-    assert answers == [403, 403, 429, 429]
+    assert answers == [403, 429, 429, 429]
     assert refused(Refusal.MISSING) == 1
     assert refused(Refusal.INVALID) == 1
     assert refused(Refusal.EXPIRED) == 1
-    assert refused(Refusal.NETWORK) == 4
+    assert refused(Refusal.REVOKED) == 1
+    assert refused(Refusal.NETWORK) == 3
     assert refused(Refusal.SCOPE) == 1
-    assert refused(Refusal.THROTTLED) == 2
+    assert refused(Refusal.THROTTLED) == 3
 
 
 def test_it_counts_batches_their_rows_and_their_times(

@@ -171,7 +171,7 @@ def test_no_label_value_is_a_token_a_profile_id_or_an_address(
     assert label_values(found) <= {
         *("update", "fetch", "batch", "json_bulk", "management", "pages", "other"),
         *(f"{status_class}xx" for status_class in range(1, 10)),
-        *("missing", "invalid", "expired", "network", "throttled"),
+        *("missing", "invalid", "expired", "revoked", "network", "scope", "throttled"),
         *("applied", "not_found", "failed", "complete", "stuck", "busy", "disk_full"),
         "demo",
     }

@@ -248,8 +248,10 @@ def test_the_command_runs_one_sweep(
 
     assert len(mailoutbox) == 2
     assert out.getvalue().splitlines() == [
-        "Sent 1 token reminder(s) in 2 e-mail(s); recorded 0 ended grace period(s).",
-        "Sent 0 token reminder(s) in 0 e-mail(s); recorded 0 ended grace period(s).",
+        "Sent 1 token reminder(s) in 2 e-mail(s); recorded 0 ended grace period(s); "
+        "pruned 0 day(s) of token usage.",
+        "Sent 0 token reminder(s) in 0 e-mail(s); recorded 0 ended grace period(s); "
+        "pruned 0 day(s) of token usage.",
     ]
 
 
@@ -363,7 +365,8 @@ def test_restarted_processes_send_each_reminder_once_on_the_console(tmp_path: Pa
     assert plaintext not in body
     assert first.count("Sent 1 token reminder(s) in 1 e-mail(s)") == 1
     assert second.splitlines()[-1] == (
-        "Sent 0 token reminder(s) in 0 e-mail(s); recorded 0 ended grace period(s)."
+        "Sent 0 token reminder(s) in 0 e-mail(s); recorded 0 ended grace period(s); "
+        "pruned 0 day(s) of token usage."
     )
     assert loop.returncode == 0
 

@@ -50,7 +50,9 @@ request (docs/operations.md#the-api-path). Both pass the same :class:`Gate`, whi
 
 Cost of the check: an accepted call with a token spends one indexed query before the view
 runs (``profiles.tokens.verification``), and, at most once a minute per token, one
-conditional UPDATE recording its last use and the caller's address.
+conditional UPDATE recording its last use and the caller's address; counting the call for
+the token's usage costs no query, and its counts are written by one upsert at most once a
+minute per token and process (``profiles.tokens.tally``).
 """
 
 from __future__ import annotations
@@ -327,6 +329,8 @@ def _refusal(call: ApiCall, refused: verification.Refused) -> ProductError:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
         reason, last_four = chosen.reason, chosen.last_four
+        if reason is Rejection.INVALID and refused.revoked:
+            reason = "revoked"  # answered as invalid; told apart in the log and the metrics
     address = address_of(call.environ) or "unknown"
     # The log, unlike the answer, tells the operator the client does not exist.
     known = refused.client is not None

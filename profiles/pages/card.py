@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from profiles.access.models import AuditEvent, Client
+from profiles.pages.usage_chart import UsageChart, token_charts
 from profiles.tokens import expiry
 from profiles.tokens.models import ProfileApiSettings, ProfileToken
 
@@ -32,6 +33,8 @@ class Card:
     previous: ProfileToken | None  # the replaced token, while its grace period lasts
     now: datetime
     events: QuerySet[AuditEvent] = field(repr=False)
+    # The client's own token's calls over the last 30 days, across its re-generations.
+    token_usage: UsageChart = field(repr=False)
 
     @classmethod
     def load(cls, client: Client, now: datetime | None = None) -> Card:
@@ -44,6 +47,7 @@ class Card:
             previous=tokens.in_grace(now).first(),
             now=now,
             events=client.audit_events.select_related("actor")[:RECENT_EVENTS],
+            token_usage=token_charts(client, {None: "The client's token"}, now)[0],
         )
 
     @property

@@ -23,6 +23,7 @@ from profiles.pages.forms import (
     TokenForm,
 )
 from profiles.pages.permissions import client_for
+from profiles.pages.usage_chart import token_charts
 from profiles.rules.errors import ProductError
 from profiles.tokens.integration_listing import integrations_of
 from profiles.tokens.integrations import MAX_PER_CLIENT, Integration
@@ -59,6 +60,9 @@ def _render(
         "client": client,
         "integrations": listed,
         "may_manage": role >= Role.APPROVER,
+        "usage_charts": token_charts(
+            client, {entry.integration.pk: entry.integration.name for entry in listed}
+        ),
         "room_left": len(listed) < MAX_PER_CLIENT,
         "max_per_client": MAX_PER_CLIENT,
         "require_authentication": ProfileApiSettings.for_client(client).require_authentication,

@@ -41,6 +41,7 @@ class Refusal(StrEnum):
     MISSING = "missing"
     INVALID = "invalid"
     EXPIRED = "expired"
+    REVOKED = "revoked"  # a token of the client's, revoked or replaced (its grace period over)
     NETWORK = "network"
     SCOPE = "scope"  # a token without the permission the call needs (403 token_scope)
     THROTTLED = "throttled"

@@ -14,7 +14,8 @@ is not "expires within 7 days" news), and only the latest reminder due is sent: 
 of the sweeps, a token a day from expiry gets the 1-day reminder, not both.
 
 The same sweep records as ended the grace periods of previous tokens that have run out
-(``ProfileTokenQuerySet.end_finished_graces``).
+(``ProfileTokenQuerySet.end_finished_graces``), and deletes the token usage counts past the
+days kept (``usage.prune``, docs/tokens.md#usage).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from django.utils import timezone
 
 from profiles.access.actors import SYSTEM
 from profiles.access.models import AuditEvent, Client, Membership, Role
-from profiles.tokens import expiry
+from profiles.tokens import expiry, usage
 from profiles.tokens.models import ProfileToken, TokenReminder
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Sweep:
     reminders: list[TokenReminder]
     emails: int
     graces_ended: int
+    usage_days_pruned: int = 0
 
 
 def due(token: ProfileToken, now: datetime) -> TokenReminder.Kind | None:
@@ -152,7 +154,7 @@ def sweep(now: datetime | None = None) -> Sweep:
         )
         sent.append(reminder)
         emails += len(to)
-    return Sweep(sent, emails, graces_ended)
+    return Sweep(sent, emails, graces_ended, usage.prune(now))
 
 
 def _claim(

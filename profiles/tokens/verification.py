@@ -29,6 +29,13 @@ every call, but when the stored time, read by the check itself, is a minute old 
 The write is then one conditional UPDATE that only changes a row whose time is still that
 old, so however many workers see the same stale time at once, the row is written once a
 minute. A failed write is logged and never fails the call.
+
+Every call that presents a known token of the client it names is counted for that token's
+usage (docs/tokens.md#usage) where it is decided, with the permission the call needs:
+accepted, or refused as expired, revoked, outside its permissions or from outside the
+allowed networks. The count is kept in the process's memory
+(``profiles.tokens.tally``) and costs no query; a token that is unknown, or another
+client's, has nothing to count against.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from django.utils import timezone
 from profiles.access.addresses import Network, parse_network, within
 from profiles.access.models import Client, is_client_code
 from profiles.store import reads
-from profiles.tokens import expiry, permissions, secret
+from profiles.tokens import expiry, permissions, secret, tally
 from profiles.tokens.integrations import Integration
 from profiles.tokens.models import (
     ProfileApiSettings,
@@ -56,6 +63,7 @@ from profiles.tokens.models import (
     Rejection,
     TokenRejected,
 )
+from profiles.tokens.usage import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +99,24 @@ class Refused(Exception):
 
     Either the client requires authentication, or there is no such client (``client`` is
     ``None``); the two are refused alike. ``reasons`` has one entry per presented token; it is
-    empty when none was presented.
+    empty when none was presented. ``revoked`` tells that one of them is a token of the
+    client's that was revoked or replaced (its grace period over): refused as invalid all the
+    same, and counted apart (docs/operations.md#metrics).
     """
 
-    def __init__(self, code: str, client: Client | None, reasons: list[TokenRejected]) -> None:
+    def __init__(
+        self,
+        code: str,
+        client: Client | None,
+        reasons: list[TokenRejected],
+        *,
+        revoked: bool = False,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.client = client
         self.reasons = reasons
+        self.revoked = revoked
 
 
 class ScopeRefused(Exception):
@@ -297,19 +315,29 @@ def authenticate(
     caller = next((s.owner for s in stored if s is not None and s.owner.client.code == code), None)
     if caller is None:
         caller = client(code)
+    now = now or timezone.now()
     if caller is not None and not caller.allows(address):
+        mine = next(
+            (s.token for s in stored if s is not None and s.token.client_id == caller.client.pk),
+            None,
+        )
+        if mine is not None:
+            tally.COUNTS.count(mine, Outcome.NETWORK, needs, now)
         raise NetworkRefused(caller.client)
     if caller is not None and not caller.require_authentication:
         return caller.client
     client_id = caller.client.pk if caller is not None else None
     reasons: list[TokenRejected] = []
+    refused: tuple[ProfileToken, Outcome] | None = None
     lacking: ProfileToken | None = None
-    now = now or timezone.now()
     for candidate, found in zip(candidates, stored, strict=True):
         try:
             token = _usable(client_id, candidate, found, now)
         except TokenRejected as rejected:
             reasons.append(rejected)
+            if refused is None and found is not None and found.token.client_id == client_id:
+                expired = rejected.reason is Rejection.EXPIRED
+                refused = (found.token, Outcome.EXPIRED if expired else Outcome.REVOKED)
         else:
             if caller is None or found is None:  # no token opens a client that does not exist
                 continue
@@ -317,7 +345,12 @@ def authenticate(
                 lacking = lacking or token
                 continue
             record_use(token, address, now)
+            tally.COUNTS.count(token, Outcome.ACCEPTED, needs, now)
             return caller.client
     if caller is not None and lacking is not None:
+        tally.COUNTS.count(lacking, Outcome.SCOPE, needs, now)
         raise ScopeRefused(caller.client, lacking, needs)
-    raise Refused(code, caller.client if caller is not None else None, reasons)
+    if refused is not None:
+        tally.COUNTS.count(*refused, needs, now)
+    revoked = refused is not None and refused[1] is Outcome.REVOKED
+    raise Refused(code, caller.client if caller is not None else None, reasons, revoked=revoked)

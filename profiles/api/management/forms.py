@@ -11,7 +11,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from profiles.rules.errors import ErrorCode, ProductError
-from profiles.tokens import expiry, permissions
+from profiles.tokens import expiry, permissions, usage
 from profiles.tokens.integrations import clean_name
 from profiles.tokens.models import MAX_ALLOWED_NETWORKS, clean_networks, clean_token_retrievable
 
@@ -222,3 +222,21 @@ class SettingsPatchForm(JsonPatchForm):
     def clean_profileTokenRetrievable(self) -> bool | None:
         wanted: bool | None = self.cleaned_data["profileTokenRetrievable"]
         return None if wanted is None else clean_token_retrievable(wanted)
+
+
+class UsageQueryForm(ApiForm):
+    """The query of ``GET …/authentication/token/usage`` and ``…/tokens/<id>/usage``."""
+
+    days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=usage.KEPT_DAYS,
+        error_messages=dict.fromkeys(
+            ("invalid", "min_value", "max_value"),
+            f"must be a whole number of days from 1 to {usage.KEPT_DAYS}.",
+        ),
+    )
+
+    def clean_days(self) -> int:
+        days: int | None = self.cleaned_data["days"]
+        return usage.DEFAULT_DAYS if days is None else days

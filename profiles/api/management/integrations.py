@@ -19,6 +19,7 @@ from profiles.api.management.forms import (
     IntegrationPatchForm,
     IntegrationRegenerateForm,
 )
+from profiles.api.management.usage_views import usage_answer
 from profiles.rules.errors import ErrorCode, ProductError
 from profiles.tokens import permissions
 from profiles.tokens.integration_listing import ListedIntegration, integrations_of
@@ -75,6 +76,12 @@ def integration_token_regeneration(call: Call, token_id: str) -> Answer:
     if replaced is not None:
         answer["previousTokenValidUntil"] = replaced.valid_until.isoformat()
     return 201, answer
+
+
+@endpoint("GET")
+def integration_token_usage(call: Call, token_id: str) -> Answer:
+    """Its calls per day, across its re-generations (docs/management-api.md#token-usage)."""
+    return usage_answer(call, _listed(call, token_id).integration)
 
 
 def _listed(call: Call, token_id: str) -> ListedIntegration:

@@ -10,13 +10,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from profiles.tokens import reminders
+from profiles.tokens import reminders, usage
 
 
 class Command(BaseCommand):
     help = (
         "E-mail the Approvers of each client whose token expires within 7 days, within 1 day, "
-        "or has expired (each reminder once per token), and record ended grace periods. "
+        "or has expired (each reminder once per token), record ended grace periods and prune "
+        f"token usage older than {usage.KEPT_DAYS} days. "
         "One sweep, or with --every N a sweep now and every N seconds until stopped "
         "(TERM or Ctrl-C end it after the sweep in progress)."
     )
@@ -52,6 +53,7 @@ class Command(BaseCommand):
         done = reminders.sweep()
         self.stdout.write(
             f"Sent {len(done.reminders)} token reminder(s) in {done.emails} e-mail(s); "
-            f"recorded {done.graces_ended} ended grace period(s)."
+            f"recorded {done.graces_ended} ended grace period(s); "
+            f"pruned {done.usage_days_pruned} day(s) of token usage."
         )
         self.stdout.flush()
