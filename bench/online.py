@@ -18,9 +18,10 @@ same profiles, and measures:
    ``db_worker``: the profile fetch by thirdPartyId and the single profile update (GET with
    ``mbox3rdPartyId``), each with authentication off and on, and the fetch again with the
    integration token (its permissions checked too, docs/tokens.md#permissions);
-   then, with ``--metrics both`` (the default), the two authenticated cases again with
-   ``/metrics`` on (``METRICS_TOKEN`` set: every request counted, docs/operations.md#metrics),
-   for what counting costs them; ``--metrics on`` or ``off`` runs every case one way only;
+   then, with ``--metrics both`` (the default), the two authenticated cases again on two
+   fresh servers alike but for ``/metrics`` (``METRICS_TOKEN`` set: every request counted,
+   docs/operations.md#metrics), off and on, for what counting costs them;
+   ``--metrics on`` or ``off`` runs every case one way only;
 3. single updates while a batch file is applied: a 500,000-row batch alone, then the same
    rows for another client with single updates sent meanwhile at a quarter of their highest
    rate (the batch's worker takes one of the two cores: at half the rate the machine would
@@ -39,6 +40,7 @@ import json
 import os
 import platform
 import re
+import resource
 import runpy
 import shutil
 import statistics
@@ -49,7 +51,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -97,6 +99,7 @@ TARGET_METRICS_COST = 0.03
 METRICS_TOKEN = "bench-metrics-token-" + "0" * 32
 METRICS_SETTINGS = ("METRICS_TOKEN", "METRICS_ALLOWED_NETWORKS", "METRICS_DIR")
 METERED = ", metrics on"
+UNMETERED = ", metrics off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,9 @@ class Figures:
     p99_ms: float
     requests: int
     errors: int
+    # CPU the machine spent per request outside the load generator, in µs (0: not measured):
+    # steadier than requests per second on a shared machine, where it is the server's.
+    cpu_us: float = 0.0
 
     @classmethod
     def from_report(cls, report: dict[str, float], rps: float) -> Figures:
@@ -238,9 +244,22 @@ def metrics_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, "METRICS_TOKEN": METRICS_TOKEN}
 
 
-def metered(case: Case) -> Case:
-    """``case`` against the product with metrics on."""
-    return Case(f"{case.name}{METERED}", case.paths, case.token)
+def metered(case: Case, suffix: str = METERED) -> Case:
+    """``case`` in the metrics comparison: against the product with metrics on, or with
+    ``UNMETERED``, against its twin with metrics off."""
+    return Case(f"{case.name}{suffix}", case.paths, case.token)
+
+
+def in_order_of(number: int, cases: Sequence[Case]) -> list[Case]:
+    """``cases`` in the order round ``number`` measures them: a pair that is compared (the
+    fetch with either token) swaps places every other round, so that neither always runs
+    on a server that has served longer."""
+    ordered = list(cases)
+    names = [case.name for case in ordered]
+    if number % 2 == 0 and FETCH_ON in names and FETCH_INTEGRATION in names:
+        first, second = names.index(FETCH_ON), names.index(FETCH_INTEGRATION)
+        ordered[first], ordered[second] = ordered[second], ordered[first]
+    return ordered
 
 
 def baseline_environment() -> dict[str, str]:
@@ -340,8 +359,25 @@ def run_wrk(
         str(paths_file),
     ]
     env = {**os.environ, "BENCH_TOKEN": token or ""}
+    busy, load = machine_cpu_seconds(), children_cpu_seconds()
     completed = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-    return wrk_figures(json.loads(completed.stdout.strip().splitlines()[-1]))
+    served = machine_cpu_seconds() - busy - (children_cpu_seconds() - load)
+    figures = wrk_figures(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return replace(figures, cpu_us=served / max(figures.requests, 1) * 1e6)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every processor of the machine has spent busy since it booted (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(field) for field in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and waiting on I/O
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU time this process's finished children (wrk) have spent."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def run_fixed_rate(
@@ -392,7 +428,7 @@ def table(
     width = max(18, *(len(row.case) for row in rows))
     lines = [
         f"{'case':<{width}} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'× base':>7}"
-        f" {'½ rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}",
+        f" {'½ rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU µs':>7}",
     ]
     for row in rows:
         half = row.half_rate
@@ -402,7 +438,7 @@ def table(
         )
         lines.append(
             f"{row.case:<{width}} {row.peak.rps:>8.0f} {row.peak.p50_ms:>8.1f} {row.peak.p99_ms:>8.1f}"
-            f" {row.ratio:>7.2f}{half_columns} {errors:>7}"
+            f" {row.ratio:>7.2f}{half_columns} {errors:>7} {row.peak.cpu_us:>7.0f}"
         )
     hello = next((row for row in rows if row.case == HELLO), None)
     if hello is not None:
@@ -414,7 +450,20 @@ def table(
         lines.append(f"authentication costs {cost:+.1%} of the {api}'s requests per second")
     for api, cost in (metrics_costs or {}).items():
         lines.append(f"metrics cost {cost:+.1%} of the {api}'s requests per second (auth on)")
+    for api, cost in metrics_cpu_costs(rows).items():
+        lines.append(f"metrics cost {cost:+.1%} of the {api}'s CPU per request (auth on)")
     return "\n".join(lines)
+
+
+def metrics_cpu_costs(rows: Sequence[Row]) -> dict[str, float]:
+    """What counting adds to the CPU per request of the fetch and the update, from the
+    twins' rows (none when they were not measured)."""
+    by_case = {row.case: row.peak for row in rows}
+    return {
+        api: cpu_cost(by_case[f"{case}{UNMETERED}"], by_case[f"{case}{METERED}"])
+        for api, case in (("fetch", FETCH_ON), ("update", UPDATE_ON))
+        if f"{case}{METERED}" in by_case and f"{case}{UNMETERED}" in by_case
+    }
 
 
 def batch_lines(batch: BatchFigures) -> list[str]:
@@ -463,6 +512,14 @@ def verdicts(
                 f"metrics on the {api}: {cost:+.1%} (target ≤ {TARGET_METRICS_COST:.0%})",
             )
         )
+    for api, cost in metrics_cpu_costs(rows).items():
+        found.append(
+            verdict(
+                cost <= TARGET_METRICS_COST,
+                f"metrics on the {api}'s CPU per request: {cost:+.1%}"
+                f" (target ≤ {TARGET_METRICS_COST:.0%})",
+            )
+        )
     for name, limit in TARGET_P99_AT_FULL_LOAD_MS.items():
         p99 = by_case[name].peak.p99_ms
         found.append(
@@ -493,6 +550,11 @@ def verdicts(
 def auth_cost(off: Figures, on: Figures) -> float:
     """The share of requests per second lost by turning authentication on."""
     return 1 - on.rps / off.rps
+
+
+def cpu_cost(off: Figures, on: Figures) -> float:
+    """The share of CPU per request added by turning something on (0 when not measured)."""
+    return on.cpu_us / off.cpu_us - 1 if off.cpu_us > 0 else 0.0
 
 
 def measure_case(
@@ -567,16 +629,23 @@ def measure_round(
     all_cases: Sequence[Case],
     tokens: dict[str, str],
     options: argparse.Namespace,
-    metered_cases: Sequence[Case] = (),
+    compared: Sequence[Case] = (),
+    number: int = 1,
 ) -> tuple[list[Row], dict[str, float], dict[str, float]]:
-    """The raw WSGI hello, the baseline, every case against the product, then each of
-    ``metered_cases`` against the product with metrics on; returns the rows, what
-    authentication costs and what the metrics cost."""
+    """The raw WSGI hello, the baseline, every case against the product; then, for the
+    ``compared`` cases, two fresh servers alike but for metrics, off and on, in an order that
+    swaps every other round (round ``number``); returns the rows, what authentication costs
+    and what the metrics cost."""
     measured = {
         HELLO: measure_baseline(wrk, directory, options, "bench.hello_wsgi"),
         BASELINE: measure_baseline(wrk, directory, options),
     }
-    for product_env, cases in ((env, all_cases), (metrics_environment(env), metered_cases)):
+    twins = [
+        (env, [metered(case, UNMETERED) for case in compared]),
+        (metrics_environment(env), [metered(case) for case in compared]),
+    ]
+    servers = [(env, in_order_of(number, all_cases)), *(twins if number % 2 else twins[::-1])]
+    for product_env, cases in servers:
         if not cases:
             continue
         with product(product_env, directory) as port:
@@ -593,11 +662,22 @@ def measure_round(
         if off in measured and on in measured
     }
     metrics_costs = {
-        api: auth_cost(measured[case][0], measured[f"{case}{METERED}"][0])
+        api: auth_cost(measured[f"{case}{UNMETERED}"][0], measured[f"{case}{METERED}"][0])
         for api, case in (("fetch", FETCH_ON), ("update", UPDATE_ON))
         if f"{case}{METERED}" in measured
     }
+    line = costs_line(costs, metrics_costs)
+    for api, cost in metrics_cpu_costs(rows).items():
+        line += f"; metrics {cost:+.1%} on the {api}'s CPU per request"
+    print(f"  round {number}: {line}", flush=True)
     return rows, costs, metrics_costs
+
+
+def costs_line(costs: dict[str, float], metrics_costs: dict[str, float]) -> str:
+    """One round's costs on one line, for the spread between rounds."""
+    parts = [f"authentication {cost:+.1%} on the {api}" for api, cost in costs.items()]
+    parts += [f"metrics {cost:+.1%} on the {api}" for api, cost in metrics_costs.items()]
+    return "; ".join(parts)
 
 
 def http_request(port: int, method: str, path: str, body: Path | None = None) -> bytes:
@@ -664,7 +744,8 @@ def measure_batch(
 
 
 def median_rows(rounds: Sequence[list[Row]]) -> list[Row]:
-    """Per case, the median of each figure over the rounds (ratios taken within a round)."""
+    """Per case, the median of each figure over the rounds (ratios taken within a round);
+    a case is found by its name, whatever order a round measured it in."""
 
     def median_figures(figures: Sequence[Figures]) -> Figures:
         return Figures(
@@ -673,11 +754,13 @@ def median_rows(rounds: Sequence[list[Row]]) -> list[Row]:
             p99_ms=statistics.median(f.p99_ms for f in figures),
             requests=sum(f.requests for f in figures),
             errors=sum(f.errors for f in figures),
+            cpu_us=statistics.median(f.cpu_us for f in figures),
         )
 
     merged = []
-    for index, first in enumerate(rounds[0]):
-        same = [rows[index] for rows in rounds]
+    by_case = [{row.case: row for row in rows} for rows in rounds]
+    for first in rounds[0]:
+        same = [rows[first.case] for rows in by_case]
         halves = [row.half_rate for row in same if row.half_rate is not None]
         merged.append(
             Row(
@@ -779,18 +862,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number, case in enumerate(all_cases):
             files[case.name] = directory / f"paths-{number}.txt"
             files[case.name].write_text("\n".join(case.paths) + "\n")
-        metered_cases = []
+        compared = []
         if options.metrics == "both":
-            metered_cases = [metered(c) for c in all_cases if c.name in (FETCH_ON, UPDATE_ON)]
-        for case in metered_cases:
-            files[case.name] = files[case.name.removesuffix(METERED)]
+            compared = [c for c in all_cases if c.name in (FETCH_ON, UPDATE_ON)]
+        for case in compared:
+            for suffix in (UNMETERED, METERED):
+                files[f"{case.name}{suffix}"] = files[case.name]
         rounds: list[list[Row]] = []
         round_costs: list[dict[str, float]] = []
         round_metrics_costs: list[dict[str, float]] = []
         for number in range(1, options.rounds + 1):
             print(f"Round {number} of {options.rounds}", flush=True)
             rows, costs, metrics_costs = measure_round(
-                wrk, env, directory, files, all_cases, tokens, options, metered_cases
+                wrk, env, directory, files, all_cases, tokens, options, compared, number
             )
             rounds.append(rows)
             round_costs.append(costs)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -220,8 +221,38 @@ def test_the_table_shows_each_case_against_the_baseline() -> None:
     ]
     lines = online.table(rows, {"fetch": 0.02}).splitlines()
     assert lines[1].split()[:5] == ["baseline", "1000", "1.0", "5.0", "1.00"]
-    assert lines[2].split()[-2:] == ["0.85", "0"]
+    assert lines[2].split()[-3:] == ["0.85", "0", "0"]
     assert lines[-1] == "authentication costs +2.0% of the fetch's requests per second"
+
+
+def test_metrics_are_also_held_to_three_percent_of_the_cpu_per_request() -> None:
+    def measured(case: str, cpu_us: float) -> online.Row:
+        return online.Row(case, replace(figures(1000), cpu_us=cpu_us), 1.0, None)
+
+    rows = [
+        measured(online.FETCH_ON, 500.0),
+        measured(online.UPDATE_ON, 1000.0),
+        measured(f"{online.FETCH_ON}{online.UNMETERED}", 500.0),
+        measured(f"{online.FETCH_ON}{online.METERED}", 510.0),
+        measured(f"{online.UPDATE_ON}{online.UNMETERED}", 1000.0),
+        measured(f"{online.UPDATE_ON}{online.METERED}", 1040.0),
+    ]
+
+    lines = online.verdicts(rows, {}, None, "sqlite", {})
+    table = online.table(rows, {}).splitlines()
+
+    assert "met    metrics on the fetch's CPU per request: +2.0% (target ≤ 3%)" in lines
+    assert "MISSED metrics on the update's CPU per request: +4.0% (target ≤ 3%)" in lines
+    assert table[-1] == "metrics cost +4.0% of the update's CPU per request (auth on)"
+
+
+def test_the_medians_find_each_case_by_name_whatever_the_order() -> None:
+    first = [online.Row("a", figures(100), 1.0, None), online.Row("b", figures(300), 1.0, None)]
+    second = [online.Row("b", figures(500), 1.0, None), online.Row("a", figures(200), 1.0, None)]
+
+    merged = {row.case: row.peak.rps for row in online.median_rows([first, second])}
+
+    assert merged == {"a": 150, "b": 400}
 
 
 def test_the_medians_over_rounds_take_each_ratio_within_its_round() -> None:
@@ -299,3 +330,32 @@ def test_the_integration_tokens_fetch_sends_the_integration_token() -> None:
     assert cases[online.FETCH_INTEGRATION].paths == cases[online.FETCH_ON].paths
     assert cases[online.FETCH_ON].token == online.CLIENT_TOKEN
     assert cases[online.FETCH_OFF].token == ""
+
+
+def test_the_fetch_with_either_token_swaps_places_every_other_round() -> None:
+    cases = online.product_cases(["visitor-1"])
+    names = [case.name for case in cases]
+
+    odd = [case.name for case in online.in_order_of(1, cases)]
+    even = [case.name for case in online.in_order_of(2, cases)]
+
+    assert odd == names
+    assert even.index(online.FETCH_INTEGRATION) == names.index(online.FETCH_ON)
+    assert even.index(online.FETCH_ON) == names.index(online.FETCH_INTEGRATION)
+    assert sorted(even) == sorted(names)
+
+
+def test_the_metrics_twins_are_the_same_case_with_metrics_off_and_on() -> None:
+    fetch_on = next(c for c in online.product_cases(["u-1"]) if c.name == online.FETCH_ON)
+
+    off, on = online.metered(fetch_on, online.UNMETERED), online.metered(fetch_on)
+
+    assert (off.name, on.name) == ("fetch, auth on, metrics off", "fetch, auth on, metrics on")
+    assert off.paths == on.paths == fetch_on.paths
+    assert off.token == on.token == fetch_on.token
+
+
+def test_a_rounds_costs_fit_on_one_line() -> None:
+    line = online.costs_line({"fetch": 0.05}, {"fetch": 0.012})
+
+    assert line == "authentication +5.0% on the fetch; metrics +1.2% on the fetch"
