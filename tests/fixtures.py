@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -131,3 +132,33 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> tally.Tally:
     fresh = tally.Tally()
     monkeypatch.setattr(tally, "COUNTS", fresh)
     return fresh
+
+
+class RootRecords(logging.Handler):
+    """Every record that reaches the root logger, at any level."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def of(self, name: str) -> list[logging.LogRecord]:
+        return [record for record in self.records if record.name == name]
+
+    @property
+    def lines(self) -> list[tuple[str, str, str]]:
+        """Each record as (logger, level, message)."""
+        return [(r.name, r.levelname, r.getMessage()) for r in self.records]
+
+
+@pytest.fixture
+def root_records() -> Iterator[RootRecords]:
+    handler = RootRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)

@@ -9,8 +9,6 @@ ALLOWED_HOSTS, and each request is still one log line, refusals included.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from profiles.api import fetch
 from profiles.api.paths import ApiPathsMiddleware
 from profiles.models import Client, Role
 from tests.conftest import member
+from tests.fixtures import RootRecords
 from tests.profile_api import a_profile, issue_token, message_of, require_authentication
 from tests.support import basic
 
@@ -31,29 +30,6 @@ pytestmark = pytest.mark.usefixtures("both_doors")
 FETCH = "/rest/v1/profiles/thirdPartyId/u-1?client=demo"
 UPDATE = "/m2/demo/profile/update?mbox3rdPartyId=u-1&profile.tier=gold"
 PAGE_MIDDLEWARE_ONLY = ("sessionid", "csrftoken", "messages")
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def of(self, name: str) -> list[logging.LogRecord]:
-        return [record for record in self.records if record.name == name]
-
-
-@pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
 
 
 def test_only_the_profile_apis_skip_the_page_middleware() -> None:
@@ -137,22 +113,22 @@ def test_an_api_call_naming_a_host_that_is_not_allowed_is_refused(demo: Client) 
 
 
 def test_a_refused_api_call_is_one_request_line_and_the_gates_reason(
-    demo: Client, lines: Lines
+    demo: Client, root_records: RootRecords
 ) -> None:
     require_authentication(demo)
 
     response = HttpClient().get(FETCH)
 
     assert response.status_code == 401
-    assert [record.getMessage() for record in lines.of("targetadmin.request")] == [
+    assert [record.getMessage() for record in root_records.of("targetadmin.request")] == [
         "GET /rest/v1/profiles/thirdPartyId/u-1 401"
     ]
-    assert len(lines.of("profiles.api.gate")) == 1
-    assert lines.of("django.request") == []
+    assert len(root_records.of("profiles.api.gate")) == 1
+    assert root_records.of("django.request") == []
 
 
 def test_a_server_error_on_an_api_path_is_still_logged_with_its_traceback(
-    demo: Client, lines: Lines, monkeypatch: pytest.MonkeyPatch
+    demo: Client, root_records: RootRecords, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: Any) -> None:
         raise RuntimeError("boom")
@@ -162,7 +138,7 @@ def test_a_server_error_on_an_api_path_is_still_logged_with_its_traceback(
     response = HttpClient(raise_request_exception=False).get(FETCH)
 
     assert response.status_code == 500
-    (error,) = lines.of("django.request")
+    (error,) = root_records.of("django.request")
     assert error.exc_info is not None
     assert "boom" in str(error.exc_info[1])
 

@@ -13,8 +13,6 @@ fail here.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -32,6 +30,7 @@ from profiles.api.lane import ROUTES, FastLane
 from profiles.models import Client, ProfileApiSettings
 from tests.bad_input_catalogue import CASES, FORM, JSON, UPDATE, Case
 from tests.bad_input_world import filled, prepare
+from tests.fixtures import RootRecords
 from tests.front_door import KeptConnections, raw_wsgi
 
 FETCH = "/rest/v1/profiles/p1?client=demo"
@@ -208,26 +207,6 @@ CONTRACT = [
 UNCOMPARED_HEADERS = {"x-request-id", "date"}
 
 
-class LogLines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[tuple[str, str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.name, record.levelname, record.getMessage()))
-
-
-@pytest.fixture
-def log() -> Iterator[LogLines]:
-    handler = LogLines()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-
-
 def environ_of(case: Case, world: dict[str, str]) -> dict[str, Any]:
     headers = {name: filled(value, world) for name, value in case.headers.items()}
     extra: dict[str, Any] = {"content_type": case.content_type} if case.content_type else {}
@@ -247,9 +226,9 @@ def environ_of(case: Case, world: dict[str, str]) -> dict[str, Any]:
     return request.environ
 
 
-def answered(app: Any, environ: dict[str, Any], log: LogLines) -> tuple[Any, ...]:
+def answered(app: Any, environ: dict[str, Any], log: RootRecords) -> tuple[Any, ...]:
     """The answer as a server gets it, and the log lines written, from a state undone after."""
-    del log.lines[:]
+    del log.records[:]
     with transaction.atomic():
         status, headers, body = raw_wsgi(app, environ)
         transaction.set_rollback(True)
@@ -265,7 +244,7 @@ def test_both_doors_answer_alike(
     world: dict[str, str],
     demo: Client,
     settings: Any,
-    log: LogLines,
+    root_records: RootRecords,
 ) -> None:
     product_settings = {
         name: value for name, value in case.settings.items() if name not in ("secure", "allowed")
@@ -279,8 +258,8 @@ def test_both_doors_answer_alike(
     lane = FastLane(django, keep_connections=lambda: None)
 
     assert (lane.take(environ_of(case, world)) is not None) is lane_takes
-    through_lane = answered(lane, environ_of(case, world), log)
-    through_django = answered(django, environ_of(case, world), log)
+    through_lane = answered(lane, environ_of(case, world), root_records)
+    through_django = answered(django, environ_of(case, world), root_records)
 
     assert through_lane == through_django
     assert through_lane[0].startswith(str(case.status))
@@ -296,7 +275,7 @@ def test_the_wsgi_application_is_the_lane_in_front_of_django() -> None:
 
 
 def test_both_doors_answer_a_server_error_alike(
-    world: dict[str, str], demo: Client, log: LogLines, monkeypatch: pytest.MonkeyPatch
+    world: dict[str, str], demo: Client, root_records: RootRecords, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: object) -> None:
         raise RuntimeError("boom")
@@ -306,8 +285,8 @@ def test_both_doors_answer_a_server_error_alike(
     lane = FastLane(django, keep_connections=lambda: None)
     case = Case("answer", "a fetch that fails", "GET", FETCH, 500, "")
 
-    through_lane = answered(lane, environ_of(case, world), log)
-    through_django = answered(django, environ_of(case, world), log)
+    through_lane = answered(lane, environ_of(case, world), root_records)
+    through_django = answered(django, environ_of(case, world), root_records)
 
     assert through_lane == through_django
     assert through_lane[0] == "500 Internal Server Error"
@@ -364,7 +343,7 @@ def test_the_lane_takes_a_path_exactly_when_django_routes_it_to_the_same_view(
 
 
 def test_the_lanes_answer_over_https_carries_hsts_as_the_settings_say(
-    world: dict[str, str], demo: Client, settings: Any, log: LogLines
+    world: dict[str, str], demo: Client, settings: Any, root_records: RootRecords
 ) -> None:
     settings.SECURE_HSTS_SECONDS = 600
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -372,8 +351,8 @@ def test_the_lanes_answer_over_https_carries_hsts_as_the_settings_say(
     over_https = Case("answer", "", "GET", FETCH, 200, "", settings={"secure": True})
     over_http = Case("answer", "", "GET", FETCH, 200, "")
 
-    _, secure_headers, _, _ = answered(lane, environ_of(over_https, world), log)
-    _, plain_headers, _, _ = answered(lane, environ_of(over_http, world), log)
+    _, secure_headers, _, _ = answered(lane, environ_of(over_https, world), root_records)
+    _, plain_headers, _, _ = answered(lane, environ_of(over_http, world), root_records)
 
     hsts = ("Strict-Transport-Security", "max-age=600; includeSubDomains")
     assert hsts in secure_headers
