@@ -31,6 +31,9 @@ from tests.support import manage
 PROFILES = ("p-0", "p-1", "p-2")
 SENDERS = 8
 LOAD_SECONDS = 1.5
+# A loaded machine can take seconds to answer a fresh server's first request; the load is
+# timed from then, so the kill always lands mid-load.
+FIRST_ANSWER_SECONDS = 60
 
 
 class Load:
@@ -40,6 +43,7 @@ class Load:
         self.server = server
         self.acknowledged: list[tuple[str, str]] = []  # (profile id, attribute name)
         self.refused: list[int] = []
+        self.answered = threading.Event()
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.send, args=(n,)) for n in range(SENDERS)]
 
@@ -61,6 +65,7 @@ class Load:
                 keep_alive.close()
                 time.sleep(0.01)
                 continue
+            self.answered.set()
             if status == 200:
                 self.acknowledged.append((profile, name))
             else:
@@ -80,6 +85,7 @@ class Load:
 
 def kill_under_load(server: Server) -> Load:
     with Load(server) as load:
+        assert load.answered.wait(FIRST_ANSWER_SECONDS), "the server never answered"
         time.sleep(LOAD_SECONDS)
         os.killpg(server.pid, signal.SIGKILL)
         time.sleep(0.2)
