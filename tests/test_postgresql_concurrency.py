@@ -24,9 +24,10 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from profiles.access.actors import SYSTEM, Actor
+from profiles.access.provider_roles import apply_roles, signed_in_user
 from profiles.ingest import pipeline
 from profiles.ingest.batches import Batch, Status
-from profiles.models import AuditEvent, Client, Profile, ProfileToken, TokenReminder
+from profiles.models import AuditEvent, Client, Profile, ProfileToken, Role, TokenReminder
 from profiles.store import KeyKind
 from profiles.tokens import reminders, verification
 from profiles.tokens.models import TokenRejected
@@ -345,3 +346,22 @@ def test_two_workers_never_take_the_same_batch(
     every_batch = {f"batch{n}": str(n) for n in range(6)}
     for profile in Profile.objects.filter(client=demo):
         assert values(profile) == every_batch
+
+
+def test_two_first_sign_ins_of_one_person_at_once_make_one_user() -> None:
+    claims = {"sub": "7f3a", "preferred_username": "carol", "email": "carol@demo.example"}
+    users: list[User] = []
+
+    all_at_once([lambda: users.append(signed_in_user("https://idp.example", claims))] * 4)
+
+    assert len({user.pk for user in users}) == 1
+    assert User.objects.filter(username="carol").count() == 1
+
+
+def test_two_sign_ins_of_one_person_at_once_grant_the_role_once(demo: Client) -> None:
+    carol = User.objects.create_user("carol")
+
+    all_at_once([lambda: apply_roles(carol, {"demo": Role.APPROVER}, "127.0.0.1")] * 4)
+
+    assert list(carol.memberships.values_list("role", flat=True)) == [Role.APPROVER]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.ROLE_GRANTED).count() == 1

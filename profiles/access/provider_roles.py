@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from profiles.access import sign_in_log
 from profiles.access.actors import Actor
@@ -98,30 +98,45 @@ def signed_in_user(issuer: str, claims: Mapping[str, Any]) -> User:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise UnknownPerson("the ID token names no subject")
-    identity = (
-        ProviderIdentity.objects.select_related("user")
-        .filter(issuer=issuer, subject=subject)
-        .first()
-    )
+    identity = _identity(issuer, subject)
     if identity is not None:
         return identity.user
     username = display_name(claims)
     users = get_user_model()._default_manager
+    taken = UnknownPerson(
+        f"an account named {username!r} already exists here and is not linked to the "
+        "identity provider; an operator can rename it in the Django admin"
+    )
     if users.filter(username=username).exists():
-        raise UnknownPerson(
-            f"an account named {username!r} already exists here and is not linked to the "
-            "identity provider; an operator can rename it in the Django admin"
-        )
+        raise taken
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-    user: User = users.create_user(username, email=email)
-    ProviderIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+    try:
+        with transaction.atomic():
+            user: User = users.create_user(username, email=email)
+            ProviderIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+    except IntegrityError:
+        # A first sign-in of the same person at the same moment made the user first.
+        identity = _identity(issuer, subject)
+        if identity is None:
+            raise taken from None
+        return identity.user
     return user
+
+
+def _identity(issuer: str, subject: str) -> ProviderIdentity | None:
+    return (
+        ProviderIdentity.objects.select_related("user")
+        .filter(issuer=issuer, subject=subject)
+        .first()
+    )
 
 
 @transaction.atomic
 def apply_roles(user: User, roles: Mapping[str, Role], address: str | None) -> None:
     """Make ``user``'s memberships exactly ``roles`` (of clients that exist), auditing each
     role granted, changed or removed."""
+    # Two sign-ins of one person at once apply their roles one after the other.
+    get_user_model()._default_manager.select_for_update().get(pk=user.pk)
     actor = Actor(None, address, MAPPING_LABEL)
     name = user.get_username()
     current = {
