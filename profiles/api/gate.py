@@ -28,10 +28,11 @@ request (docs/operations.md#the-api-path). Both pass the same :class:`Gate`, whi
   (docs/api.md#allowed-networks), before any token is considered and whether or not the
   client requires authentication; the caller's address is ``caller_address``;
 - enforces docs/api.md#authentication through ``profiles.tokens.verification``: when the
-  client's "Require Authentication" is off every call is accepted and a sent token is ignored; when on, ``Authorization: Bearer <token>`` or the
-  legacy ``access_token: <token>`` header must carry the client's active token (either one
-  is enough, since some clients send their Adobe I/O login as the Bearer). A token in the
-  query string or the body is never accepted;
+  client's "Require Authentication" is off every call is accepted and a sent token is
+  ignored; when on, ``Authorization: Bearer <token>`` or the legacy ``access_token:
+  <token>`` header must carry the client's active token (either one is enough, since some
+  clients send their Adobe I/O login as the Bearer). A token in the query string or the
+  body is never accepted;
 - refuses, with 403 ``token_scope``, a call made with a token that lacks the permission the
   endpoint ``needs`` (docs/tokens.md#permissions): an integration's token limited to other
   calls. The client's own token has every permission. Such a refusal is logged but not

@@ -307,7 +307,8 @@ def authenticate(
     that one's grace period; the token's use from ``address`` is then recorded
     (:func:`record_use`). Before either, a client with allowed networks refuses a call from
     any other ``address`` with :class:`NetworkRefused`. When the only tokens that would open
-    the call lack ``needs``, raises :class:`ScopeRefused`. Raises :class:`Refused` otherwise, and for a code that names no client, with the reasons a client requiring
+    the call lack ``needs``, raises :class:`ScopeRefused`. Raises :class:`Refused`
+    otherwise, and for a code that names no client, with the reasons a client requiring
     authentication would give for the same candidates: every token, another client's
     included, is invalid for a client that does not exist.
     """
