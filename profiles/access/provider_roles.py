@@ -103,22 +103,20 @@ def signed_in_user(issuer: str, claims: Mapping[str, Any]) -> User:
         return identity.user
     username = display_name(claims)
     users = get_user_model()._default_manager
-    taken = UnknownPerson(
-        f"an account named {username!r} already exists here and is not linked to the "
-        "identity provider; an operator can rename it in the Django admin"
-    )
-    if users.filter(username=username).exists():
-        raise taken
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
     try:
         with transaction.atomic():
             user: User = users.create_user(username, email=email)
             ProviderIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     except IntegrityError:
-        # A first sign-in of the same person at the same moment made the user first.
+        # The name is taken: by this person, whose first sign-in at the same moment made
+        # them first, or by a local account.
         identity = _identity(issuer, subject)
         if identity is None:
-            raise taken from None
+            raise UnknownPerson(
+                f"an account named {username!r} already exists here and is not linked to "
+                "the identity provider; an operator can rename it in the Django admin"
+            ) from None
         return identity.user
     return user
 
