@@ -14,11 +14,24 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
+
+# The parsers of one process's threads (the writers of batches running at once) take turns
+# to start and stop, and each starts holding only its own end of its own pipe:
+# - A fork copies every open descriptor. A parser that kept another writer's end of that
+#   writer's pipe would hold the pipe open after the writer closed it or died, so a parser
+#   closes every writer's end it was born with, and a pipe's parser end is open in the
+#   writer's process only while its parser starts, under the lock.
+# - ``Process.start`` reaps every finished child of the process, whichever thread started
+#   it, and a child reaped by another thread reads as running until that thread has stored
+#   its exit code; whether a parser has ended is read under the lock too.
+_LIFECYCLE = threading.Lock()
+_WRITERS_ENDS: set[Connection] = set()  # of the parsers running, under _LIFECYCLE
 
 # Starts of the parser for one block before the batch's attempt fails: a block that kills
 # its parser every time is not retried forever.
@@ -36,10 +49,11 @@ class _Raised:
     error: BaseException
 
 
-def _serve(pipe: Connection, writers_end: Connection, work: Callable[[Any], Any]) -> None:
-    # The fork copied the writer's end of the pipe too: closed here, so that the pipe
-    # closes when the writer's own end does (the writer done, or killed).
-    writers_end.close()
+def _serve(pipe: Connection, work: Callable[[Any], Any]) -> None:
+    # The fork copied the writers' ends of the pipes too: closed here, so that each pipe
+    # closes when its writer's own end does (the writer done, or killed).
+    for writers_end in _WRITERS_ENDS:
+        writers_end.close()
     while True:
         try:
             item = pipe.recv()
@@ -76,22 +90,30 @@ class ParserProcess[In, Out]:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("fork")
-        mine, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(theirs, mine, self._work), daemon=True)
-        process.start()
-        theirs.close()
+        with _LIFECYCLE:
+            mine, theirs = context.Pipe()
+            _WRITERS_ENDS.add(mine)
+            process = context.Process(target=_serve, args=(theirs, self._work), daemon=True)
+            process.start()
+            theirs.close()
         self._process, self._pipe = process, mine
 
     def _stop(self) -> None:
         if self._pipe is not None:
-            self._pipe.close()
+            with _LIFECYCLE:
+                _WRITERS_ENDS.discard(self._pipe)
+                self._pipe.close()
             self._pipe = None
         if self._process is not None:
             self._process.join(timeout=5)
-            if self._process.is_alive():
-                self._process.kill()
+            with _LIFECYCLE:
+                running = self._process.is_alive()
+                if running:
+                    self._process.kill()
+            if running:
                 self._process.join()
-            self._process.close()
+            with _LIFECYCLE:
+                self._process.close()
             self._process = None
 
     def __enter__(self) -> ParserProcess[In, Out]:
