@@ -1,5 +1,5 @@
 """A batch's parser process is safe to start and stop from several threads of one process
-at once, as the writers of concurrent batches do under a thread-per-request server."""
+at once, as the writers of batches run by an immediate task backend in threads do."""
 
 from __future__ import annotations
 
