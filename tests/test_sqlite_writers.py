@@ -55,8 +55,7 @@ def is_free(path: str) -> bool:
     return True
 
 
-def test_a_waiting_writer_is_let_in_the_moment_the_lock_is_released(tmp_path: Path) -> None:
-    path = str(tmp_path / "db-writers")
+def seconds_from_release_to_let_in(path: str) -> float:
     holder, waiter = WriterLock(path), WriterLock(path)
     holder.acquire(timeout=1)
     let_in: list[float] = []
@@ -68,10 +67,15 @@ def test_a_waiting_writer_is_let_in_the_moment_the_lock_is_released(tmp_path: Pa
     released = time.monotonic()
     holder.release()
     thread.join()
-
-    # SQLite's busy handler would sleep on in steps of up to 100 ms.
-    assert let_in[0] - released < 0.05
     waiter.release()
+    return let_in[0] - released
+
+
+def test_a_waiting_writer_is_let_in_the_moment_the_lock_is_released(tmp_path: Path) -> None:
+    path = str(tmp_path / "db-writers")
+    # SQLite's busy handler would sleep on in steps of up to 100 ms. The best of three keeps
+    # a thread scheduled late on a busy machine from reading as a waiter that slept.
+    assert min(seconds_from_release_to_let_in(path) for _ in range(3)) < 0.05
 
 
 def test_a_writer_that_waits_past_the_busy_timeout_gives_up_as_a_busy_database(
