@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
+import signal
 import threading
 import time
 from datetime import timedelta
@@ -16,6 +18,7 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from prometheus_client import Histogram
 
 from adapters.sqlite import writers
 from profiles import tasks
@@ -243,6 +246,72 @@ def test_it_counts_the_other_groups_by_the_view_they_reach(
     # The scrape before the calls, and the unknown path.
     assert counted.requests(Endpoint.OTHER, "2xx") == 1
     assert counted.requests(Endpoint.OTHER, "4xx") == 1
+
+
+def histogram_samples(histogram: Histogram, **labels: str) -> dict[tuple[str, str], float]:
+    """``histogram``'s samples with ``labels`` in this process, by suffix and bucket."""
+    return {
+        (sample.name.removeprefix(family.name), sample.labels.get("le", "")): sample.value
+        for family in histogram.collect()
+        for sample in family.samples
+        if labels.items() <= sample.labels.items() and not sample.name.endswith("_created")
+    }
+
+
+def test_requests_held_and_moved_read_as_if_each_had_been_observed(recording: None) -> None:
+    seconds = [0.0005, 0.002, 0.0021, 0.3, 0.3, 7.0, 45.0]
+    observed = Histogram("observed", "", buckets=metrics.REQUEST_BUCKETS, registry=None)
+    for each in seconds:
+        observed.observe(each)
+    metrics.HELD.move()
+    before = histogram_samples(metrics.REQUEST_DURATION, endpoint="other")
+
+    with metrics.HELD._moving:  # the process's mover waits
+        for each in seconds:
+            metrics.HELD.count(Endpoint.OTHER, 2, each)
+        held = histogram_samples(metrics.REQUEST_DURATION, endpoint="other")
+    metrics.HELD.move()
+    moved = histogram_samples(metrics.REQUEST_DURATION, endpoint="other")
+
+    assert held == before
+    added = {key: moved[key] - before[key] for key in moved}
+    assert added == pytest.approx(histogram_samples(observed))
+
+
+def test_a_request_held_reaches_the_shared_values_within_a_second(recording: None) -> None:
+    metrics.HELD.move()
+    counted = metrics._REQUEST_CHILDREN[Endpoint.OTHER, 5][0]
+    before = counted._value.get()
+
+    metrics.HELD.count(Endpoint.OTHER, 5, 0.01)
+    deadline = time.monotonic() + 5 * metrics.MOVE_SECONDS
+    while counted._value.get() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert counted._value.get() == before + 1
+
+
+def test_a_forked_process_holds_none_of_its_parents_requests(recording: None) -> None:
+    reader, writer = os.pipe()
+    with metrics.HELD._moving:  # the process's mover waits
+        metrics.HELD.count(Endpoint.OTHER, 2, 0.01)
+        held_in_parent = len(metrics.HELD._held)
+        child = os.fork()
+        if child == 0:
+            # Its own locks too: the parent's are held as it forks.
+            metrics.HELD.move()
+            os.write(writer, str(len(metrics.HELD._held)).encode())
+            os._exit(0)
+    os.close(writer)
+    answered, _, _ = select.select([reader], [], [], 5)
+    held_in_child = os.read(reader, 16) if answered else b"no answer: the child is stuck"
+    os.close(reader)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    metrics.HELD.move()
+
+    assert held_in_parent == 1
+    assert held_in_child == b"0"
 
 
 @override_settings(PROFILE_API_AUTH_FAILURE_LIMIT=5, PROFILE_API_AUTH_FAILURE_WINDOW_SECONDS=60)

@@ -87,4 +87,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
     refused = refusal(request)
     if refused is not None:
         return refused
+    instruments.HELD.move()  # this process's requests; the others move theirs every second
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

@@ -9,14 +9,24 @@ Counting is on in a process with a metrics directory: one where ``prometheus_cli
 imported in its multiprocess mode (targetadmin/metrics_directory.py). Elsewhere, metrics off,
 :data:`recording` is false and every function returns at once. It is read from
 ``prometheus_client`` rather than the settings, as gunicorn's master imports this module
-(through the log formatter) before any settings are loaded. On, the request path pays for
-one counter and one histogram of label children bound once, here: no label look-up or dict
-per call.
+(through the log formatter) before any settings are loaded.
+
+Requests are the hot path: each is held in this process's memory (:class:`HeldRequests`, a
+few additions under a lock of its own) and the sums are moved into the shared values once a
+second, from a thread of the process's own, when the process stops, and before this process
+answers a scrape. A write to the shared values costs some microseconds (a memory-mapped
+file, under the one lock every value of the process shares), and a request would pay for
+three. Everything else is counted straight into the shared values: it happens once a batch
+or a refusal, not once a request.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Mapping
 from enum import StrEnum
 
@@ -80,6 +90,8 @@ ENDPOINTS_BY_URL_NAME: Mapping[str, Endpoint] = {
 }
 MANAGEMENT_NAMESPACE = "admin_api"
 
+REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
 REQUESTS = Counter(
     "targetadmin_requests",
     "Requests answered, by endpoint group and status class (2xx, 4xx, 5xx).",
@@ -89,7 +101,7 @@ REQUEST_DURATION = Histogram(
     "targetadmin_request_duration_seconds",
     "Seconds from a request's arrival in the application to its answer, by endpoint group.",
     ["endpoint"],
-    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=REQUEST_BUCKETS,
 )
 AUTH_REFUSALS = Counter(
     "targetadmin_auth_refusals",
@@ -162,15 +174,88 @@ _REFUSALS = {reason: AUTH_REFUSALS.labels(reason.value) for reason in Refusal}
 _FAULTS = {fault: DATABASE_FAULTS.labels(fault.value) for fault in Fault}
 _ROWS = {outcome: BATCH_ROWS.labels(outcome.value) for outcome in RowOutcome}
 
+MOVE_SECONDS = 1.0
+"""How often a process moves the requests it holds into the shared values: a scrape sees
+another process's requests at most this late."""
+
+# A held group's sums: how many requests, their seconds, then how many fell in each of the
+# histogram's buckets (the last one +Inf), as Histogram.observe counts them.
+_COUNT, _SECONDS, _FIRST_BUCKET = 0, 1, 2
+_BOUNDS = (*REQUEST_BUCKETS, float("inf"))
+
+
+class HeldRequests:
+    """The requests this process counted since it last moved them into the shared values."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._moving = threading.Lock()
+        self._held: dict[tuple[Endpoint, int], list[float]] = {}
+        self._mover: threading.Thread | None = None
+
+    def count(self, endpoint: Endpoint, status_class: int, seconds: float) -> None:
+        bucket = _FIRST_BUCKET + bisect_left(_BOUNDS, seconds)
+        with self._lock:
+            sums = self._held.get((endpoint, status_class))
+            if sums is None:
+                sums = self._held[endpoint, status_class] = [0, 0.0] + [0] * len(_BOUNDS)
+            sums[_COUNT] += 1
+            sums[_SECONDS] += seconds
+            sums[bucket] += 1
+            if self._mover is None:
+                self._start_mover()
+
+    def move(self) -> None:
+        """Add what is held to the shared values, and hold nothing. Returns once every
+        request counted before the call is in them, whichever thread moves it."""
+        with self._moving:
+            with self._lock:
+                taken, self._held = self._held, {}
+            self._add(taken)
+
+    @staticmethod
+    def _add(taken: dict[tuple[Endpoint, int], list[float]]) -> None:
+        for key, sums in taken.items():
+            counted, timed = _REQUEST_CHILDREN[key]
+            counted.inc(sums[_COUNT])
+            # What Histogram.observe does for each observation, once for all of them
+            # (prometheus_client is pinned; tests/test_metrics.py holds the two alike).
+            timed._sum.inc(sums[_SECONDS])
+            for index, observed in enumerate(sums[_FIRST_BUCKET:]):
+                if observed:
+                    timed._buckets[index].inc(observed)
+
+    def _start_mover(self) -> None:
+        """The thread that moves the sums every ``MOVE_SECONDS``, started by the process's
+        first request, whatever server runs it (a last move runs when the process exits)."""
+        self._mover = threading.Thread(target=self._move_every_second, name="metrics-mover")
+        self._mover.daemon = True
+        self._mover.start()
+
+    def _move_every_second(self) -> None:
+        while True:
+            time.sleep(MOVE_SECONDS)
+            self.move()
+
+    def forget_after_fork(self) -> None:
+        # A forked child holds its parent's sums, which the parent moves: never again here,
+        # and the parent's lock and thread are not the child's.
+        self._lock = threading.Lock()
+        self._moving = threading.Lock()
+        self._held = {}
+        self._mover = None
+
+
+HELD = HeldRequests()
+os.register_at_fork(after_in_child=HELD.forget_after_fork)
+atexit.register(HELD.move)
+
 
 def count_request(endpoint: Endpoint, status: int, started: float) -> None:
     """One answered request of ``endpoint`` with ``status``, which arrived at ``started``
     (``time.perf_counter``)."""
-    if not recording:
-        return
-    counted, timed = _REQUEST_CHILDREN[endpoint, status // 100]
-    counted.inc()
-    timed.observe(time.perf_counter() - started)
+    if recording:
+        HELD.count(endpoint, status // 100, time.perf_counter() - started)
 
 
 def count_refusal(reason: Refusal) -> None:
