@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from targetadmin import metrics_directory
 
@@ -65,3 +67,21 @@ def test_a_worker_that_exits_keeps_its_counts_and_loses_its_live_gauges(
         "counter_4242.db",
         "gauge_max_4242.db",
     ]
+
+
+COUNT_AND_EXIT = """
+from profiles.rules import metrics
+assert metrics.recording
+metrics.count_request(metrics.Endpoint.FETCH, 200, 0.0)
+"""
+
+
+def test_a_process_that_exits_in_good_order_moves_the_requests_it_held(tmp_path: Path) -> None:
+    # It ends well within the second its mover waits before the first move.
+    env = {**os.environ, metrics_directory.MULTIPROCESS_VARIABLE: str(tmp_path)}
+    subprocess.run([sys.executable, "-c", COUNT_AND_EXIT], env=env, check=True)  # noqa: S603 - ours
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
+    labels = {"endpoint": "fetch", "status": "2xx"}
+    assert registry.get_sample_value("targetadmin_requests_total", labels) == 1
