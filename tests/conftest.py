@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import hypothesis
@@ -16,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 
+from profiles.access import throttle
 from profiles.edge.request_log import JsonFormatter
 from profiles.models import Client, Role
 from profiles.tokens import secret
@@ -157,6 +160,15 @@ def _throttle_counts_end_with_each_test(
     if "django_db_setup" in request.fixturenames:
         with django_db_blocker.unblock():
             cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _throttle_clock_stands_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The throttles read one instant throughout a test: the refusals it counts fall in one
+    window, and every Retry-After it is answered reads the same, though the test straddles a
+    window's end. (Tests of the windows themselves pass their own instants.)"""
+    instant = time.time()
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: instant))
 
 
 # The key retrievable tokens are sealed with in tests (docs/tokens.md#retrievable-tokens),

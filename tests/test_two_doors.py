@@ -13,8 +13,6 @@ fail here.
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -26,7 +24,6 @@ from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
 import targetadmin.wsgi
-from profiles.access import throttle
 from profiles.access.actors import SYSTEM
 from profiles.api import fetch
 from profiles.api.lane import ROUTES, FastLane
@@ -240,14 +237,6 @@ def answered(app: Any, environ: dict[str, Any], log: RootRecords) -> tuple[Any, 
     return status, kept, body, list(log.lines)
 
 
-@pytest.fixture
-def one_throttle_instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both doors see the throttle's clock at one instant, so a Retry-After counted in
-    seconds cannot differ by a second ticking between the two calls."""
-    instant = time.time()
-    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: instant))
-
-
 @pytest.mark.parametrize(("case", "lane_takes"), CONTRACT)
 def test_both_doors_answer_alike(
     case: Case,
@@ -256,7 +245,6 @@ def test_both_doors_answer_alike(
     demo: Client,
     settings: Any,
     root_records: RootRecords,
-    one_throttle_instant: None,
 ) -> None:
     product_settings = {
         name: value for name, value in case.settings.items() if name not in ("secure", "allowed")
