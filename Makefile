@@ -9,7 +9,7 @@ RUN_DEPS := $(VENV)/.run-deps-installed
 # editable into the same virtualenv by both commands.
 UPLOADER := uploader/pyproject.toml
 
-.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-batch-rounds bench-postgresql bench-spread
+.PHONY: run deps test test-postgresql lint format bench bench-online bench-batch bench-batch-rounds bench-postgresql bench-spread bench-counting
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ bench: bench-online bench-batch bench-postgresql
 bench-online: $(DEPS)
 	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)
 	.ci/with-postgresql $(PY) -m bench.online --database postgresql $(BENCH_ONLINE_ARGS)
+
+# The CPU a request counted for /metrics costs: held in memory, against written straight.
+bench-counting: $(DEPS)
+	$(PY) -m bench.counting
 
 # Keep-alive connections spread over gunicorn's processes: ten wrk runs of the bare view.
 bench-spread: $(DEPS)
